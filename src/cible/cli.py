@@ -1,0 +1,241 @@
+"""The ``cible`` command: serve, migrate, demo data, tenants and API clients.
+
+Every command that prints data takes ``--json``; errors are one line on stderr and a non-zero
+exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from cible.config import get_settings
+from cible.errors import CibleError
+from cible.isotime import iso_millis
+from cible.store import Database, upgrade
+
+app = typer.Typer(help="Cible: Adobe Target-compatible personalization.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants (Target client codes).", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients and their roles.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(clients_app, name="clients")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def fail(message: str) -> None:
+    err.print(f"error: {message}", style="red", markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    db = Database(get_settings().database_url)
+    try:
+        with db.session() as s:
+            yield s
+    except CibleError as exc:
+        fail(exc.message)
+    except Exception as exc:  # one line, never a traceback, for operational errors
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
+
+
+def emit(data: Any, as_json: bool, table: Table | None = None, text: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif table is not None:
+        out.print(table)
+    elif text is not None:
+        out.print(text, markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve every API on HOST:PORT with uvicorn."""
+    import uvicorn
+
+    from cible.web.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    uvicorn.run(
+        "cible.web.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest version."""
+    url = get_settings().database_url
+    try:
+        upgrade(url)
+    except Exception as exc:
+        fail(f"migration failed: {exc}")
+    out.print(f"database migrated: {_safe_url(url)}", markup=False, highlight=False)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def demo(as_json: JsonFlag = False) -> None:
+    """Load the demo tenant, an API client and a few offers (once)."""
+    from cible.demo import load_demo
+
+    with session() as s:
+        result = load_demo(s)
+        data = {
+            "tenant": result.tenant.client_code,
+            "organizationId": result.tenant.organization_id,
+            "created": result.created,
+            "clientId": result.client_id,
+            "clientSecret": result.client_secret,
+        }
+    text = (
+        f"demo tenant created; client id {result.client_id}, secret {result.client_secret}"
+        if result.created
+        else "demo tenant already present"
+    )
+    emit(data, as_json, text=text)
+
+
+@tenants_app.command("create")
+def tenants_create(
+    code: Annotated[str, typer.Argument(help="Client code, [a-z0-9]+.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a tenant with its default workspace."""
+    from cible.tenants import service
+
+    with session() as s:
+        tenant = service.create_tenant(s, code, name)
+        data = _tenant_json(tenant)
+    emit(data, as_json, text=f"tenant {code} created (organization {data['organizationId']})")
+
+
+def _tenant_json(tenant: Any) -> dict[str, Any]:
+    return {
+        "clientCode": tenant.client_code,
+        "name": tenant.name,
+        "organizationId": tenant.organization_id,
+        "createdAt": iso_millis(tenant.created_at),
+    }
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: JsonFlag = False) -> None:
+    """List tenants with their organization ids."""
+    from cible.tenants import service
+
+    with session() as s:
+        rows = [_tenant_json(t) for t in service.list_tenants(s)]
+    table = Table("client code", "name", "organization id", "created")
+    for r in rows:
+        table.add_row(r["clientCode"], r["name"], r["organizationId"], r["createdAt"])
+    emit(rows, as_json, table=table)
+
+
+@clients_app.command("create")
+def clients_create(
+    tenant: Annotated[str, typer.Option(help="Tenant client code.")],
+    role: Annotated[str, typer.Option(help="observer, editor, approver or publisher.")],
+    workspace: Annotated[str | None, typer.Option(help="Limit the role to one workspace.")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API client; its secret is printed once and never again."""
+    from cible.tenants import service
+
+    with session() as s:
+        new = service.create_client(
+            s, tenant_code=tenant, role=role, name=name, workspace=workspace
+        )
+        data = {
+            "clientId": new.client_id,
+            "clientSecret": new.client_secret,
+            "tenant": tenant,
+            "role": role,
+        }
+    emit(
+        data,
+        as_json,
+        text=f"client id: {new.client_id}\nclient secret: {new.client_secret}\n"
+        "(the secret is shown only once)",
+    )
+
+
+@clients_app.command("list")
+def clients_list(
+    tenant: Annotated[str | None, typer.Option(help="Only clients of this tenant.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List API clients and their roles (never their secrets)."""
+    from cible.tenants import service
+
+    with session() as s:
+        tenants_by_id = {t.id: t.client_code for t in service.list_tenants(s)}
+        rows: list[dict[str, Any]] = [
+            {
+                "clientId": c.client_id,
+                "name": c.name,
+                "revoked": c.revoked_at is not None,
+                "roles": [
+                    {
+                        "tenant": tenants_by_id.get(r.tenant_id),
+                        "workspace": None if r.workspace_id is None else str(r.workspace_id),
+                        "role": r.role,
+                    }
+                    for r in c.roles
+                ],
+            }
+            for c in service.list_clients(s, tenant)
+        ]
+    table = Table("client id", "name", "roles", "revoked")
+    for r in rows:
+        roles = ", ".join(f"{x['role']}@{x['tenant']}" for x in r["roles"])
+        table.add_row(r["clientId"], r["name"], roles, "yes" if r["revoked"] else "")
+    emit(rows, as_json, table=table)
+
+
+@clients_app.command("revoke")
+def clients_revoke(
+    client_id: Annotated[str, typer.Argument(help="The client id to revoke.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke a client: its tokens stop working at once."""
+    from cible.tenants import service
+
+    with session() as s:
+        client = service.revoke_client(s, client_id)
+        data = {"clientId": client.client_id, "revoked": True}
+    emit(data, as_json, text=f"client {client_id} revoked")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,11 @@
+"""Imports every domain's ``tables`` module so that ``metadata`` knows every table.
+
+Alembic's environment and the migration check read ``metadata`` from here; a new domain adds its
+``tables`` import below.
+"""
+
+from cible.activities.offers import tables as _offers  # noqa: F401
+from cible.store.base import Base
+from cible.tenants import tables as _tenants  # noqa: F401
+
+metadata = Base.metadata
