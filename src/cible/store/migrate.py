@@ -18,6 +18,10 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (the newest by default)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at ``url`` to ``revision`` (every branch's newest by default).
+
+    Domains add their migrations on branches of their own from ``0001``, so ``heads`` applies
+    them all without a merge revision per pair of domains.
+    """
     command.upgrade(alembic_config(url), revision)
