@@ -86,6 +86,23 @@ def serve(
 
 
 @app.command()
+def worker(
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle.")] = 1.0,
+) -> None:
+    """Run background jobs (artifact rebuilds, imports) until interrupted."""
+    from cible.jobs.worker import run_forever
+    from cible.web.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    db = Database(settings.database_url)
+    try:
+        run_forever(db, poll)
+    finally:
+        db.dispose()
+
+
+@app.command()
 def migrate() -> None:
     """Bring the database schema to the newest version."""
     url = get_settings().database_url

@@ -5,6 +5,7 @@ Alembic's environment and the migration check read ``metadata`` from here; a new
 """
 
 from cible.activities.offers import tables as _offers  # noqa: F401
+from cible.jobs import tables as _jobs  # noqa: F401
 from cible.store.base import Base
 from cible.tenants import tables as _tenants  # noqa: F401
 
