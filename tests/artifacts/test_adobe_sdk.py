@@ -1,0 +1,133 @@
+"""Adobe's `target-python-sdk`, unmodified, decides on-device from an artifact Cible compiled.
+
+2,000 visitors with different browsers, pages and mbox parameters ask for four mboxes; the
+experiences Adobe's SDK returns must follow the activities' allocations, targeting and priorities.
+No network: the SDK's delivery calls go to a stub on 127.0.0.1 (see `_adobe.py`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cible.artifacts import EventTokenRef, decode_event_token
+
+from ._adobe import (
+    StubDelivery,
+    chosen,
+    on_device_client,
+    scenario_artifact,
+    stub_delivery_server,
+    visitors,
+)
+
+VISITORS = 2000
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[StubDelivery]:
+    with stub_delivery_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(stub: StubDelivery) -> Any:
+    return on_device_client(scenario_artifact(), stub)
+
+
+@pytest.fixture(scope="module")
+def decisions(client: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """Per visitor: the visitor and `{mbox name: (activity id, experience id) | None}`."""
+    results = []
+    for visitor in visitors(VISITORS):
+        response = client.get_offers({"request": visitor.request()})["response"]
+        assert response.status == 200
+        picked = {m.name: chosen(m) for m in response.prefetch.mboxes}
+        results.append((visitor, picked))
+    return results
+
+
+def test_client_is_ready_and_made_its_location_hint_call(client: Any, stub: StubDelivery) -> None:
+    assert client.decisioning_engine.is_ready()
+    assert any("sessionId=ping123" in path for path, _ in stub.requests)
+
+
+def test_ab_split_is_50_50(decisions: list[tuple[Any, dict[str, Any]]]) -> None:
+    counts = Counter(picked["hero"] for _, picked in decisions)
+    assert set(counts) == {(101, 0), (101, 1)}  # the saved activity 107 never shows
+    assert abs(counts[(101, 0)] / VISITORS - 0.5) < 0.04
+
+
+def test_xt_first_matching_audience_wins(decisions: list[tuple[Any, dict[str, Any]]]) -> None:
+    seen = Counter()
+    for visitor, picked in decisions:
+        expected = visitor.expected_promo()
+        assert picked["promo"] == (102, expected), visitor
+        seen[expected] += 1
+    assert all(seen[e] > 50 for e in range(4))  # every experience was exercised
+
+
+def test_ab_with_entry_audience(decisions: list[tuple[Any, dict[str, Any]]]) -> None:
+    entered = [picked["checkout"] for visitor, picked in decisions if "example.com" in visitor.url]
+    outside = [
+        picked["checkout"] for visitor, picked in decisions if "example.com" not in visitor.url
+    ]
+    assert outside and all(choice is None for choice in outside)
+    counts = Counter(entered)
+    for experience, share in [(0, 0.2), (1, 0.3), (2, 0.5)]:
+        assert abs(counts[(103, experience)] / len(entered) - share) < 0.05
+
+
+def test_higher_priority_activity_wins(decisions: list[tuple[Any, dict[str, Any]]]) -> None:
+    for visitor, picked in decisions:
+        if visitor.browser == "firefox":
+            assert picked["banner"] == (104, 0)
+        else:
+            assert picked["banner"] in {(105, 0), (105, 1)}
+    others = Counter(p["banner"] for v, p in decisions if v.browser != "firefox")
+    assert abs(others[(105, 0)] / sum(others.values()) - 0.5) < 0.05
+
+
+def test_same_visitor_same_experience(client: Any) -> None:
+    visitor = visitors(1, seed=7)[0]
+    first = client.get_offers({"request": visitor.request()})["response"]
+    again = client.get_offers({"request": visitor.request()})["response"]
+    assert [chosen(m) for m in first.prefetch.mboxes] == [chosen(m) for m in again.prefetch.mboxes]
+
+
+def test_prefetched_event_tokens_name_the_experience(client: Any) -> None:
+    for visitor in visitors(50, seed=3):
+        response = client.get_offers({"request": visitor.request()})["response"]
+        for mbox in response.prefetch.mboxes:
+            if mbox.options:
+                token = mbox.options[0].event_token
+                assert decode_event_token(token) == EventTokenRef(*chosen(mbox))
+
+
+def test_executed_decisions_notify_with_decodable_tokens(client: Any, stub: StubDelivery) -> None:
+    before = len(stub.requests)
+    visitor = visitors(1, seed=11)[0]
+    response = client.get_offers({"request": visitor.request("execute")})["response"]
+    shown = {m.name: chosen(m) for m in response.execute.mboxes}
+    received = stub.wait_for(before + 1)[before:]
+    notifications = [n for _, body in received for n in body.get("notifications", [])]
+    reported = {
+        n["mbox"]["name"]: decode_event_token(token) for n in notifications for token in n["tokens"]
+    }
+    expected = {name: EventTokenRef(*pick) for name, pick in shown.items() if pick}
+    assert reported == expected
+
+
+def test_remote_audience_makes_the_sdk_ask_the_server(client: Any, stub: StubDelivery) -> None:
+    visitor = visitors(1, seed=5)[0]
+    result = client.get_offers({"request": visitor.request(mboxes=("vip", "hero"))})
+    assert result["response"].status == 206  # on-device: partial content
+    assert result["meta"]["remote_mboxes"] == ["vip"]
+    before = len(stub.requests)
+    client.get_offers({"request": visitor.request(mboxes=("vip",)), "decisioning_method": "hybrid"})
+    path, body = stub.wait_for(before + 1)[before]
+    assert path.startswith("/rest/v1/delivery")
+    assert [m["name"] for m in body["prefetch"]["mboxes"]] == ["vip"]
