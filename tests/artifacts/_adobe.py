@@ -93,7 +93,7 @@ def stub_delivery_server() -> Iterator[StubDelivery]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the test reads `stub.requests` instead."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
