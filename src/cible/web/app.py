@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from cible import __version__
 from cible.activities.offers import routes as offers
+from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.errors import CibleError
 from cible.store import Database
@@ -25,7 +26,7 @@ from cible.web.envelope import on_cible_error, on_http_error, on_validation_erro
 from cible.web.metrics import Metrics
 from cible.web.throttle import TokenBucketThrottle
 
-ROUTERS = [ops.router, ims.router, offers.router]
+ROUTERS = [ops.router, ims.router, offers.router, batch.router]
 
 
 def _utc_now() -> datetime:
