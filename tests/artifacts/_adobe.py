@@ -226,6 +226,26 @@ class Visitor:
             detail = {"execute": ExecuteRequest(mboxes=boxes)}
         return DeliveryRequest(id=VisitorId(tnt_id=self.tnt_id), context=context, **detail)
 
+    def request_json(
+        self, mode: str = "prefetch", mboxes: tuple[str, ...] = MBOXES
+    ) -> dict[str, Any]:
+        """The same request as Adobe delivery API JSON (what `cible.engine.decide` reads)."""
+        boxes: list[dict[str, Any]] = []
+        for i, name in enumerate(mboxes, start=1):
+            box: dict[str, Any] = {"name": name, "index": i}
+            if name == "promo" and self.tier:
+                box["parameters"] = {"tier": self.tier}
+            boxes.append(box)
+        return {
+            "id": {"tntId": self.tnt_id},
+            "context": {
+                "channel": "web",
+                "userAgent": USER_AGENTS[self.browser],
+                "address": {"url": self.url},
+            },
+            mode: {"mboxes": boxes},
+        }
+
     def expected_promo(self) -> int:
         """XT: the first experience whose audience matches, in order."""
         if self.tier and self.tier.lower() == "gold":
