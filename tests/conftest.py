@@ -21,7 +21,10 @@ from cible.tenants import service as tenants
 from cible.web.app import create_app
 from tests.pg import Cluster, start_cluster
 
-BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 
 
@@ -156,7 +159,11 @@ class World:
     async def token(self, client_id: str, secret: str) -> str:
         response = await self.http.post(
             "/ims/token/v3",
-            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+            },
         )
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])

@@ -35,7 +35,11 @@ def find_bindir() -> Path | None:
     if shutil.which("initdb"):
         candidates.append(str(Path(shutil.which("initdb") or "").resolve().parent))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if (
+            candidate
+            and (Path(candidate) / "initdb").exists()
+            and (Path(candidate) / "pg_ctl").exists()
+        ):
             return Path(candidate)
     return None
 
@@ -91,7 +95,9 @@ def start_cluster() -> Cluster:
     os.chmod(root, 0o700)
     cluster = Cluster(bindir, root, _free_port(), run_as)
     data = root / "data"
-    cluster._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    cluster._run(
+        "initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
+    )
     options = f"-p {cluster.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     cluster._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
     return cluster

@@ -29,13 +29,13 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(clients_app, name="clients")
 
 out = Console()
-err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def fail(message: str) -> None:
-    err.print(f"error: {message}", style="red", markup=False, highlight=False)
+    # Plain write, not rich: an error stays one line whatever the terminal width.
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
     raise typer.Exit(1)
 
 

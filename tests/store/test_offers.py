@@ -79,31 +79,47 @@ async def test_names_unique_per_workspace(world: World, acme: Credential) -> Non
     body = {"name": "Same", "content": "<p>a</p>"}
     first = await world.http.post("/acme/target/offers/content", json=body, headers=acme.headers)
     assert first.status_code == 201
-    again = await world.http.post("/acme/target/offers/json", json={"name": "Same", "content": {}}, headers=acme.headers)
+    again = await world.http.post(
+        "/acme/target/offers/json", json={"name": "Same", "content": {}}, headers=acme.headers
+    )
     assert again.status_code == 409
     assert again.json()["errors"][0]["errorCode"] == "Conflict"
     assert "Same" in again.json()["errors"][0]["message"]
     assert count_rows(world.database, "offers") == 1
     # Renaming another offer onto a taken name is a conflict too.
-    other = await world.http.post("/acme/target/offers/content", json={"name": "Other", "content": ""}, headers=acme.headers)
+    other = await world.http.post(
+        "/acme/target/offers/content", json={"name": "Other", "content": ""}, headers=acme.headers
+    )
     rename = await world.http.put(
-        f"/acme/target/offers/content/{other.json()['id']}", json={"name": "Same", "content": ""}, headers=acme.headers
+        f"/acme/target/offers/content/{other.json()['id']}",
+        json={"name": "Same", "content": ""},
+        headers=acme.headers,
     )
     assert rename.status_code == 409
 
 
 async def test_list_filters_pages_and_sorts(world: World, acme: Credential) -> None:
     for i in range(5):
-        await world.http.post("/acme/target/offers/content", json={"name": f"c{i}", "content": "x"}, headers=acme.headers)
+        await world.http.post(
+            "/acme/target/offers/content",
+            json={"name": f"c{i}", "content": "x"},
+            headers=acme.headers,
+        )
     for i in range(3):
-        await world.http.post("/acme/target/offers/json", json={"name": f"j{i}", "content": {"i": i}}, headers=acme.headers)
+        await world.http.post(
+            "/acme/target/offers/json",
+            json={"name": f"j{i}", "content": {"i": i}},
+            headers=acme.headers,
+        )
     everything = await world.http.get("/acme/target/offers?limit=100", headers=acme.headers)
     assert everything.json()["total"] == 8
     assert everything.json()["limit"] == 100
     jsons = await world.http.get("/acme/target/offers?type=json", headers=acme.headers)
     assert [o["name"] for o in jsons.json()["offers"]] == ["j0", "j1", "j2"]
     assert jsons.json()["total"] == 3
-    page = await world.http.get("/acme/target/offers?limit=3&offset=3&sortBy=-name", headers=acme.headers)
+    page = await world.http.get(
+        "/acme/target/offers?limit=3&offset=3&sortBy=-name", headers=acme.headers
+    )
     body = page.json()
     assert (body["offset"], body["limit"], body["total"]) == (3, 3, 8)
     assert [o["name"] for o in body["offers"]] == ["c4", "c3", "c2"]

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cible.errors import ErrorItem

@@ -55,7 +55,9 @@ def _oauth_error(request: Request, error: CibleError, oauth_code: str) -> Respon
 async def token(request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        error: CibleError = UnsupportedMediaType("send the credentials as application/x-www-form-urlencoded")
+        error: CibleError = UnsupportedMediaType(
+            "send the credentials as application/x-www-form-urlencoded"
+        )
         return _oauth_error(request, error, "invalid_request")
     try:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
