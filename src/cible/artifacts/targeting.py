@@ -85,6 +85,8 @@ CATEGORIES = (
     "segments",
 )
 
+_CATEGORY_SET = frozenset(CATEGORIES)
+_OPERATOR_SET = frozenset(OPERATORS) | frozenset(ALIASES)
 _OPTIONS = frozenset({"caseSensitive", "timeZone"})
 _COMBINATORS = frozenset({"and", "or", "not"})
 _PAGE_ATTRIBUTES = ("url", "domain", "subdomain", "topLevelDomain", "path", "query", "fragment")
@@ -234,11 +236,10 @@ class _Translator:
     # -- one condition ----------------------------------------------------------------------
 
     def condition(self, cond: Mapping[str, Any], path: str) -> JsonLogic:
-        categories = [k for k in cond if k in CATEGORIES]
-        operators = [k for k in cond if k in OPERATORS or k in ALIASES]
+        categories = [k for k in cond if k in _CATEGORY_SET]
+        operators = [k for k in cond if k in _OPERATOR_SET]
         for key in cond:
-            known = key in CATEGORIES or key in OPERATORS or key in ALIASES or key in _OPTIONS
-            if not known:
+            if key not in _CATEGORY_SET and key not in _OPERATOR_SET and key not in _OPTIONS:
                 raise TargetRuleError(
                     f"{path}.{key}",
                     f"unknown key {key!r}: not a category ({', '.join(CATEGORIES)}), "
