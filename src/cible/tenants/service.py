@@ -50,6 +50,9 @@ def create_tenant(session: Session, code: str, name: str | None = None) -> Tenan
     session.flush()
     session.add(Workspace(tenant_id=tenant.id, name=DEFAULT_WORKSPACE, is_default=True))
     session.flush()
+    from cible.activities.environments.service import ensure_default_environments  # no cycle
+
+    ensure_default_environments(session, tenant.id)
     return tenant
 
 

@@ -14,7 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from cible import __version__
+from cible.activities.audiences import routes as audiences
+from cible.activities.environments import routes as environments
 from cible.activities.offers import routes as offers
+from cible.activities.profileattrs import routes as profileattrs
+from cible.activities.properties import routes as properties
+from cible.activities.workspaces import routes as workspaces
 from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.errors import CibleError
@@ -27,6 +32,7 @@ from cible.web.metrics import Metrics
 from cible.web.throttle import TokenBucketThrottle
 
 ROUTERS = [ops.router, ims.router, offers.router, batch.router]
+ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, profileattrs)]
 
 
 def _utc_now() -> datetime:
