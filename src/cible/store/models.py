@@ -4,11 +4,14 @@ Alembic's environment and the migration check read ``metadata`` from here; a new
 ``tables`` import below.
 """
 
+from cible.activities.abxt import tables as _abxt  # noqa: F401
 from cible.activities.audiences import tables as _audiences  # noqa: F401
 from cible.activities.environments import tables as _environments  # noqa: F401
+from cible.activities.mboxes import tables as _mboxes  # noqa: F401
 from cible.activities.offers import tables as _offers  # noqa: F401
 from cible.activities.profileattrs import tables as _profileattrs  # noqa: F401
 from cible.activities.properties import tables as _properties  # noqa: F401
+from cible.artifacts import tables as _artifacts  # noqa: F401
 from cible.jobs import tables as _jobs  # noqa: F401
 from cible.store.base import Base
 from cible.tenants import tables as _tenants  # noqa: F401
