@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cible.activities.abxt.tables import Activity, ActivityRef
+from cible.jobs import enqueue
 
 REBUILD_KIND = "artifacts.rebuild"
 
@@ -29,8 +30,6 @@ def rebuild_key(tenant_id: int) -> str:
 
 def request_rebuild(session: Session, tenant_id: int) -> None:
     """Enqueue one rebuild of ``tenant_id``'s artifacts (no-op when one is already pending)."""
-    from cible.jobs import enqueue
-
     enqueue(session, REBUILD_KIND, {"tenantId": tenant_id}, dedupe_key=rebuild_key(tenant_id))
 
 

@@ -14,12 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from cible import __version__
+from cible.activities.abxt import routes as activities
 from cible.activities.audiences import routes as audiences
 from cible.activities.environments import routes as environments
+from cible.activities.mboxes import routes as mboxes
 from cible.activities.offers import routes as offers
 from cible.activities.profileattrs import routes as profileattrs
 from cible.activities.properties import routes as properties
 from cible.activities.workspaces import routes as workspaces
+from cible.artifacts import routes as artifacts
 from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.errors import CibleError
@@ -33,6 +36,7 @@ from cible.web.throttle import TokenBucketThrottle
 
 ROUTERS = [ops.router, ims.router, offers.router, batch.router]
 ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, profileattrs)]
+ROUTERS += [activities.router, mboxes.router, artifacts.router]
 
 
 def _utc_now() -> datetime:

@@ -30,6 +30,8 @@ SORTABLE: dict[str, Any] = {
 # Checks run before an offer is deleted; each raises ``Conflict`` when the offer is in use.
 # Domains that reference offers (activities) register theirs here.
 DELETE_GUARDS: list[Callable[[Session, Offer], None]] = []
+# Called after an offer was updated or deleted, in the same transaction (publishing).
+ON_CHANGE: list[Callable[[Session, Offer], None]] = []
 
 
 def _content(offer_type: str, body: ContentOfferIn | JsonOfferIn) -> str:
@@ -118,6 +120,8 @@ def update_offer(
     offer.modified_at = now
     offer.modified_by = principal.client_id
     session.flush()
+    for hook in ON_CHANGE:
+        hook(session, offer)
     return offer
 
 
@@ -127,6 +131,8 @@ def delete_offer(session: Session, principal: Principal, offer_id: int, offer_ty
         guard(session, offer)
     session.delete(offer)
     session.flush()
+    for hook in ON_CHANGE:
+        hook(session, offer)
     return offer
 
 

@@ -1,0 +1,450 @@
+"""A/B and Experience Targeting activities: create, read, list, update, state, delete.
+
+Rights follow Adobe's roles (``cible.tenants.roles``): editing needs WRITE; making an activity
+live or stopping it (``approved``, ``deactivated``, and deleting a live one) needs ACTIVATE, which
+approvers and publishers hold and editors do not. Every change is written to the changelog, and a
+change to an activity that is or was approved enqueues a rebuild of the tenant's artifacts
+(``cible.activities.publish``) in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, delete, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from cible.activities import publish
+from cible.activities.abxt import _validate, changelog
+from cible.activities.abxt._dates import parse_date
+from cible.activities.abxt._render import definition, snapshot
+from cible.activities.abxt.schemas import DEFINITION_FIELDS, ActivityIn
+from cible.activities.abxt.tables import Activity, ActivityRef
+from cible.activities.audiences.tables import Audience
+from cible.activities.mboxes.service import declare
+from cible.activities.offers import service as offers
+from cible.activities.offers.tables import Offer
+from cible.errors import BadRequest, Conflict, NotFound
+from cible.tenants.principal import Principal
+from cible.tenants.roles import Capability
+from cible.tenants.service import workspace_for
+from cible.web.paging import Page
+
+TYPES = ("ab", "xt")
+STATES = ("saved", "approved", "deactivated", "deleted")
+SORTABLE: dict[str, Any] = {
+    "id": Activity.id,
+    "name": Activity.name,
+    "endsAt": Activity.ends_at,
+    "thirdPartyId": Activity.third_party_id,
+    "state": Activity.state,
+    "type": Activity.type,
+    "priority": Activity.priority,
+    "modifiedAt": Activity.modified_at,
+}
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def get_activity(
+    session: Session,
+    principal: Principal,
+    activity_id: int,
+    kind: str | None = None,
+    capability: Capability = Capability.READ,
+) -> Activity:
+    """The activity, or 404 when it is another tenant's, of another type, deleted, or in a
+    workspace the client cannot read (not 403, so hidden ids are not revealed)."""
+    activity = session.get(Activity, activity_id)
+    if (
+        activity is None
+        or activity.tenant_id != principal.tenant_id
+        or (kind is not None and activity.type != kind)
+        or activity.state == "deleted"
+        or not principal.can(Capability.READ, activity.workspace_id)
+    ):
+        label = f"{kind} activity" if kind else "activity"
+        raise NotFound(f"{label} {activity_id} does not exist")
+    principal.require(capability, activity.workspace_id)
+    return activity
+
+
+def _values(params: Mapping[str, Sequence[str]], name: str) -> list[str]:
+    return [v.strip() for raw in params.get(name, ()) for v in raw.split(",") if v.strip()]
+
+
+def _int_filter(
+    column: Any, name: str, raw: list[str], problems: list[tuple[str, str]]
+) -> list[ColumnElement[bool]]:
+    wanted: list[int] = []
+    unwanted: list[int] = []
+    for value in raw:
+        negated = value.startswith("!")
+        try:
+            number = int(value.lstrip("!"))
+        except ValueError:
+            problems.append((name, f"{value!r} is not an integer"))
+            continue
+        (unwanted if negated else wanted).append(number)
+    where: list[ColumnElement[bool]] = []
+    if wanted:
+        where.append(column.in_(wanted))
+    if unwanted:
+        where.append(not_(column.in_(unwanted)))
+    return where
+
+
+def _filters(params: Mapping[str, Sequence[str]]) -> list[ColumnElement[bool]]:
+    """``?name=&state=&type=&priority=&id=&thirdPartyId=&workspace=&modifiedAt=<ISO>/<ISO>``.
+
+    Several values (repeated or comma-separated) are alternatives; ``priority`` and ``id`` take
+    ``!N`` to exclude. ``name`` matches a part of the name, ignoring case. Deleted activities are
+    listed only when ``state`` asks for them.
+    """
+    problems: list[tuple[str, str]] = []
+    where: list[ColumnElement[bool]] = []
+    names = _values(params, "name")
+    if names:
+        where.append(or_(*(func.lower(Activity.name).contains(n.lower()) for n in names)))
+    states = _values(params, "state")
+    for state in states:
+        if state not in STATES:
+            problems.append(("state", f"{state!r} is not one of {', '.join(STATES)}"))
+    where.append(Activity.state.in_(states) if states else Activity.state != "deleted")
+    types = _values(params, "type")
+    for kind in types:
+        if kind not in TYPES:
+            problems.append(("type", f"{kind!r} is not one of {', '.join(TYPES)}"))
+    if types:
+        where.append(Activity.type.in_(types))
+    where += _int_filter(Activity.priority, "priority", _values(params, "priority"), problems)
+    where += _int_filter(Activity.id, "id", _values(params, "id"), problems)
+    where += _int_filter(Activity.workspace_id, "workspace", _values(params, "workspace"), problems)
+    third = _values(params, "thirdPartyId")
+    if third:
+        where.append(Activity.third_party_id.in_(third))
+    for raw in params.get("modifiedAt", ()):
+        start, sep, end = raw.partition("/")
+        if not sep:
+            problems.append(("modifiedAt", "use <ISO date-time>/<ISO date-time>"))
+            continue
+        try:
+            if start.strip():
+                where.append(Activity.modified_at >= parse_date(start))
+            if end.strip():
+                where.append(Activity.modified_at <= parse_date(end))
+        except ValueError as exc:
+            problems.append(("modifiedAt", str(exc)))
+    if problems:
+        raise BadRequest.fields(problems)
+    return where
+
+
+def list_activities(
+    session: Session, principal: Principal, page: Page, params: Mapping[str, Sequence[str]]
+) -> tuple[list[Activity], int]:
+    where = [Activity.tenant_id == principal.tenant_id, *_filters(params)]
+    readable = principal.readable_workspaces()
+    if readable is not None:
+        where.append(Activity.workspace_id.in_(readable))
+    total = session.scalar(select(func.count()).select_from(Activity).where(*where)) or 0
+    order = [
+        (SORTABLE[f].desc() if desc else SORTABLE[f].asc()).nulls_last() for f, desc in page.sort
+    ]
+    rows = session.scalars(
+        select(Activity)
+        .where(*where)
+        .order_by(*order, Activity.id)
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return list(rows), total
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def _state_right(state: str) -> Capability:
+    return Capability.ACTIVATE if state in ("approved", "deactivated") else Capability.WRITE
+
+
+def _check_third_party_id(
+    session: Session, tenant_id: int, value: str | None, own: int | None
+) -> None:
+    if value is None:
+        return
+    existing = session.scalar(
+        select(Activity.id).where(Activity.tenant_id == tenant_id, Activity.third_party_id == value)
+    )
+    if existing is not None and existing != own:
+        raise Conflict(f"thirdPartyId: activity {existing} already has thirdPartyId {value!r}")
+
+
+def _apply(
+    session: Session,
+    principal: Principal,
+    activity: Activity,
+    kind: str,
+    body: ActivityIn,
+    offer_paths: Mapping[int, str] | None,
+) -> None:
+    """Validate ``body`` and write it onto ``activity`` (its workspace already set)."""
+    problems: list[tuple[str, str]] = []
+    starts, ends = _validate.schedule(body.starts_at, body.ends_at, problems)
+    _validate.local_ids(kind, body, problems)
+    _validate.references(
+        session, principal.tenant_id, activity.workspace_id, body, problems, offer_paths
+    )
+    if body.type is not None and body.type != kind:
+        problems.append(("type", f"this is an {kind} activity"))
+    if problems:
+        raise BadRequest.fields(problems)
+    _check_third_party_id(session, principal.tenant_id, body.third_party_id, activity.id)
+    data = body.model_dump(by_alias=True, exclude_none=True)
+    activity.name = body.name
+    activity.third_party_id = body.third_party_id
+    activity.priority = body.priority
+    activity.starts_at, activity.ends_at = starts, ends
+    activity.definition = orjson.dumps(
+        {k: data[k] for k in DEFINITION_FIELDS if k in data}
+    ).decode()
+    declare(
+        session,
+        principal.tenant_id,
+        [m.name for m in body.locations.mboxes]
+        + [m.name for metric in body.metrics for m in metric.mboxes],
+    )
+
+
+def _write_refs(session: Session, activity: Activity) -> None:
+    body = ActivityIn.model_validate(definition(activity) | {"name": activity.name})
+    session.execute(delete(ActivityRef).where(ActivityRef.activity_id == activity.id))
+    refs = {("offer", o) for o, _ in _validate.offer_refs(body)}
+    refs |= {("audience", a) for a, _ in _validate.audience_refs(body)}
+    for ref_kind, ref_id in sorted(refs):
+        session.add(
+            ActivityRef(
+                activity_id=activity.id,
+                tenant_id=activity.tenant_id,
+                kind=ref_kind,
+                ref_id=ref_id,
+            )
+        )
+
+
+def _check_approvable(session: Session, activity: Activity) -> None:
+    """409 when an offer or audience the activity uses no longer exists."""
+    body = ActivityIn.model_validate(definition(activity) | {"name": activity.name})
+    for offer_id, path in _validate.offer_refs(body):
+        offer = session.get(Offer, offer_id)
+        if offer is None or offer.tenant_id != activity.tenant_id:
+            raise Conflict(
+                f"{path}: activity {activity.id} cannot be approved, "
+                f"offer {offer_id} does not exist"
+            )
+    for audience_id, path in _validate.audience_refs(body):
+        audience = session.get(Audience, audience_id)
+        if audience is None or audience.deleted_at is not None:
+            raise Conflict(
+                f"{path}: activity {activity.id} cannot be approved, "
+                f"audience {audience_id} does not exist"
+            )
+
+
+def _finish(
+    session: Session,
+    principal: Principal,
+    activity: Activity,
+    before: dict[str, Any],
+    was_published: bool,
+    now: datetime,
+) -> Activity:
+    """Stamp, log, index references and publish after any change."""
+    if activity.state == "approved":
+        _check_approvable(session, activity)
+        activity.published = True
+    activity.modified_at = now
+    activity.modified_by = principal.client_id
+    session.flush()
+    _write_refs(session, activity)
+    changelog.record(
+        session, activity.id, principal.client_id, now, changelog.diff(before, snapshot(activity))
+    )
+    if was_published or activity.published:
+        publish.request_rebuild(session, activity.tenant_id)
+    session.flush()
+    return activity
+
+
+def create_activity(
+    session: Session,
+    principal: Principal,
+    kind: str,
+    body: ActivityIn,
+    now: datetime,
+    offer_paths: Mapping[int, str] | None = None,
+) -> Activity:
+    ws_id = workspace_for(session, principal, body.workspace, Capability.WRITE)
+    state = body.state or "saved"
+    if state == "deleted":
+        raise BadRequest.fields([("state", "an activity cannot be created deleted")])
+    principal.require(_state_right(state), ws_id)
+    activity = Activity(
+        tenant_id=principal.tenant_id,
+        workspace_id=ws_id,
+        type=kind,
+        state=state,
+        published=False,
+        created_at=now,
+    )
+    _apply(session, principal, activity, kind, body, offer_paths)
+    session.add(activity)
+    session.flush()
+    return _finish(session, principal, activity, {}, False, now)
+
+
+def update_activity(
+    session: Session,
+    principal: Principal,
+    activity_id: int,
+    kind: str,
+    body: ActivityIn,
+    now: datetime,
+    offer_paths: Mapping[int, str] | None = None,
+) -> Activity:
+    """PUT: the body replaces the definition; a changed ``state`` needs that state's right."""
+    if body.id is not None and body.id != activity_id:
+        raise BadRequest.fields([("id", f"does not match the activity id {activity_id}")])
+    activity = get_activity(session, principal, activity_id, kind, Capability.WRITE)
+    before, was_published = snapshot(activity), activity.published
+    if body.workspace is not None:
+        activity.workspace_id = workspace_for(session, principal, body.workspace, Capability.WRITE)
+    state = body.state or activity.state
+    if state == "deleted":
+        raise BadRequest.fields([("state", "delete an activity with DELETE or PUT .../state")])
+    if state != activity.state:
+        principal.require(_state_right(state), activity.workspace_id)
+        activity.state = state
+    _apply(session, principal, activity, kind, body, offer_paths)
+    return _finish(session, principal, activity, before, was_published, now)
+
+
+def set_state(
+    session: Session,
+    principal: Principal,
+    activity_id: int,
+    kind: str | None,
+    state: str,
+    now: datetime,
+) -> Activity:
+    activity = get_activity(session, principal, activity_id, kind)
+    needed = _state_right(state)
+    if activity.state == "approved" and state != "approved":
+        needed = Capability.ACTIVATE  # stopping a live activity
+    principal.require(needed, activity.workspace_id)
+    before, was_published = snapshot(activity), activity.published
+    if state == "deleted":
+        # Deleting frees the thirdPartyId for a new activity; the changelog keeps it.
+        activity.third_party_id = None
+    activity.state = state
+    return _finish(session, principal, activity, before, was_published, now)
+
+
+def delete_activity(
+    session: Session, principal: Principal, activity_id: int, kind: str, now: datetime
+) -> Activity:
+    """DELETE: the activity is kept with state ``deleted`` (for reports) and hidden."""
+    return set_state(session, principal, activity_id, kind, "deleted", now)
+
+
+def set_priority(
+    session: Session,
+    principal: Principal,
+    activity_id: int,
+    kind: str | None,
+    priority: int,
+    now: datetime,
+) -> Activity:
+    activity = get_activity(session, principal, activity_id, kind, Capability.WRITE)
+    before, was_published = snapshot(activity), activity.published
+    activity.priority = priority
+    return _finish(session, principal, activity, before, was_published, now)
+
+
+def set_name(
+    session: Session,
+    principal: Principal,
+    activity_id: int,
+    kind: str | None,
+    name: str,
+    now: datetime,
+) -> Activity:
+    activity = get_activity(session, principal, activity_id, kind, Capability.WRITE)
+    before, was_published = snapshot(activity), activity.published
+    activity.name = name
+    return _finish(session, principal, activity, before, was_published, now)
+
+
+def set_schedule(
+    session: Session,
+    principal: Principal,
+    activity_id: int,
+    kind: str | None,
+    starts_at: str | None,
+    ends_at: str | None,
+    now: datetime,
+) -> Activity:
+    """``startsAt`` and ``endsAt`` replace the schedule; an absent one clears that bound."""
+    activity = get_activity(session, principal, activity_id, kind, Capability.WRITE)
+    problems: list[tuple[str, str]] = []
+    starts, ends = _validate.schedule(starts_at, ends_at, problems)
+    if problems:
+        raise BadRequest.fields(problems)
+    before, was_published = snapshot(activity), activity.published
+    activity.starts_at, activity.ends_at = starts, ends
+    return _finish(session, principal, activity, before, was_published, now)
+
+
+def changelog_of(
+    session: Session, principal: Principal, activity_id: int, page: Page
+) -> tuple[list[dict[str, Any]], int]:
+    activity = get_activity(session, principal, activity_id)
+    return changelog.entries(session, activity.id, page)
+
+
+# -- hooks into offers -------------------------------------------------------------------------
+
+
+def _offer_in_use(session: Session, offer: Offer) -> None:
+    """Offers ``DELETE_GUARDS``: an offer an approved activity uses cannot be deleted."""
+    activity = session.scalar(
+        select(Activity)
+        .join(ActivityRef, ActivityRef.activity_id == Activity.id)
+        .where(
+            ActivityRef.tenant_id == offer.tenant_id,
+            ActivityRef.kind == "offer",
+            ActivityRef.ref_id == offer.id,
+            Activity.state == "approved",
+        )
+        .order_by(Activity.id)
+        .limit(1)
+    )
+    if activity is not None:
+        raise Conflict(
+            f"offer {offer.id} is used by approved activity {activity.id} ({activity.name!r}); "
+            "deactivate the activity first"
+        )
+
+
+def _offer_changed(session: Session, offer: Offer) -> None:
+    publish.offer_changed(session, offer.tenant_id, offer.id)
+
+
+if _offer_in_use not in offers.DELETE_GUARDS:
+    offers.DELETE_GUARDS.append(_offer_in_use)
+if _offer_changed not in offers.ON_CHANGE:
+    offers.ON_CHANGE.append(_offer_changed)
