@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     throttle_burst: int = Field(
         default=100, gt=0, description="Admin API requests an API client may make in one burst."
     )
+    session_timeout_seconds: int = Field(
+        default=1800, gt=0, description="Idle seconds before a visitor's next call is a new visit."
+    )
+    delivery_environment: str = Field(
+        default="production", description="Environment whose artifact the delivery API serves."
+    )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
     host: str = Field(default="127.0.0.1", description="Address `cible serve` binds by default.")
     port: int = Field(default=8080, description="Port `cible serve` binds by default.")
