@@ -169,7 +169,7 @@ def references(
                 Offer.tenant_id == tenant_id, Offer.id.in_({o for o, _ in offers})
             )
         )
-        where = dict(rows.tuples())
+        where = {ref_id: ws for ref_id, ws in rows}
         for offer_id, path in offers:
             if offer_id not in where:
                 problems.append((path, f"offer {offer_id} does not exist"))
@@ -184,7 +184,7 @@ def references(
                 Audience.deleted_at.is_(None),
             )
         )
-        where = dict(rows.tuples())
+        where = {ref_id: ws for ref_id, ws in rows}
         for audience_id, path in audiences:
             if audience_id not in where:
                 problems.append((path, f"audience {audience_id} does not exist"))

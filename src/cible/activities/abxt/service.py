@@ -37,7 +37,7 @@ TYPES = ("ab", "xt")
 STATES = ("saved", "approved", "deactivated", "deleted")
 SORTABLE: dict[str, Any] = {
     "id": Activity.id,
-    "name": Activity.name,
+    "name": func.lower(Activity.name),
     "endsAt": Activity.ends_at,
     "thirdPartyId": Activity.third_party_id,
     "state": Activity.state,
