@@ -105,8 +105,9 @@ def get_property(
         or not any(principal.can(Capability.READ, ws) for ws in prop.workspace_ids)
     ):
         raise NotFound(f"property {property_id} does not exist")
-    for ws in prop.workspace_ids:
-        principal.require(capability, ws)
+    if capability is not Capability.READ:
+        for ws in prop.workspace_ids:
+            principal.require(capability, ws)
     return prop
 
 
