@@ -29,7 +29,11 @@ __all__ = [
     "ProfileTooLarge",
     "Visit",
     "VisitorIds",
+    "apply_attributes",
     "find_profile",
+    "find_profiles",
+    "id_rows",
+    "new_profile",
     "new_tnt_id",
     "open_visit",
     "profile_document",
@@ -373,43 +377,74 @@ def set_profile_attributes(
     session: Session, profile: Profile, updates: Mapping[str, str], now: datetime
 ) -> bool:
     """Update a stored profile outside a delivery call (Profile API); True when changed."""
+    return apply_attributes(profile, updates, now)
+
+
+def apply_attributes(profile: Profile, updates: Mapping[str, str], now: datetime) -> bool:
+    """Set attributes on a profile row (flushed with the caller's session); True when changed."""
     visit = Visit(profile, profile.tnt_id, _load_attributes(profile), {})
-    changed = visit.set_attributes(updates, int(now.timestamp() * 1000))
-    if changed:
-        save_visit(session, profile.tenant_id, visit, now)
-    return changed
+    if not visit.set_attributes(updates, int(now.timestamp() * 1000)):
+        return False
+    profile.attributes = orjson.dumps(visit.attributes).decode()
+    profile.modified_at = now
+    return True
 
 
-def create_profile(
-    session: Session, tenant_id: int, kind: str, value: str, now: datetime
-) -> Profile:
-    """A new, empty profile reachable by one id (bulk update v2 creates unknown visitors)."""
-    tnt_id = value if kind == "tnt" else new_tnt_id()
-    profile = Profile(
+def find_profiles(
+    session: Session, tenant_id: int, kind: str, values: list[str]
+) -> dict[str, Profile]:
+    """The profiles some ids of one kind lead to, by id as given."""
+    keys = {(tnt_key(v) if kind == "tnt" else v): v for v in values}
+    found: dict[str, Profile] = {}
+    for start in range(0, len(keys), 500):
+        part = list(keys)[start : start + 500]
+        rows = session.execute(
+            select(ProfileId.value, Profile)
+            .join(Profile, Profile.id == ProfileId.profile_id)
+            .where(
+                ProfileId.tenant_id == tenant_id,
+                ProfileId.kind == kind,
+                ProfileId.value.in_(part),
+            )
+        )
+        for value, profile in rows:
+            found[keys[value]] = profile
+    return found
+
+
+def new_profile(tenant_id: int, kind: str, value: str, now: datetime) -> Profile:
+    """An unsaved, empty profile for an id (add it, flush, then add ``id_rows``)."""
+    return Profile(
         tenant_id=tenant_id,
-        tnt_id=tnt_id,
+        tnt_id=value if kind == "tnt" else new_tnt_id(),
         third_party_id=value if kind == "3p" else None,
         attributes="{}",
         visit_count=0,
         created_at=now,
         modified_at=now,
     )
-    session.add(profile)
-    session.flush()
-    session.add(
+
+
+def id_rows(kind: str, value: str, profile: Profile) -> list[ProfileId]:
+    """The ``profile_ids`` rows of a profile made by ``new_profile``."""
+    rows = [
         ProfileId(
-            tenant_id=tenant_id,
+            tenant_id=profile.tenant_id,
             kind=kind,
             value=tnt_key(value) if kind == "tnt" else value,
             profile_id=profile.id,
         )
-    )
+    ]
     if kind != "tnt":
-        session.add(
-            ProfileId(tenant_id=tenant_id, kind="tnt", value=tnt_key(tnt_id), profile_id=profile.id)
+        rows.append(
+            ProfileId(
+                tenant_id=profile.tenant_id,
+                kind="tnt",
+                value=tnt_key(profile.tnt_id),
+                profile_id=profile.id,
+            )
         )
-    session.flush()
-    return profile
+    return rows
 
 
 def _iso(value: datetime | None) -> str | None:

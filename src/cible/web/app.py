@@ -26,6 +26,7 @@ from cible.artifacts import routes as artifacts
 from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.delivery import routes as delivery
+from cible.profiles import routes as profiles
 from cible.errors import CibleError
 from cible.store import Database
 from cible.web import ims, ops
@@ -38,7 +39,7 @@ from cible.web.throttle import TokenBucketThrottle
 ROUTERS = [ops.router, ims.router, offers.router, batch.router]
 ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, profileattrs)]
 ROUTERS += [activities.router, mboxes.router, artifacts.router]
-ROUTERS += [delivery.router]
+ROUTERS += [delivery.router, profiles.router]
 
 
 def _utc_now() -> datetime:
