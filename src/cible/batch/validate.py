@@ -349,8 +349,9 @@ def _check_references(
                 problems.append(
                     (
                         where,
-                        f"{{operationIdResponse:{n}}} names a {target.method or 'invalid'} "
-                        "operation; only a POST operation creates an id",
+                        f"{{operationIdResponse:{n}}} names "
+                        + (f"a {target.method}" if target.method else "an invalid")
+                        + " operation; only a POST operation creates an id",
                     )
                 )
             elif n not in upstream:
