@@ -7,15 +7,21 @@ No network: the SDK's delivery calls go to a stub on 127.0.0.1 (see `_adobe.py`)
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from cible.artifacts import EventTokenRef, decode_event_token
+from cible.artifacts import EventTokenRef, compile_artifact, decode_event_token
 
 from ._adobe import (
+    ACTIVITIES,
+    AUDIENCES,
+    CLIENT,
+    OFFERS,
     StubDelivery,
     chosen,
     on_device_client,
@@ -131,3 +137,31 @@ def test_remote_audience_makes_the_sdk_ask_the_server(client: Any, stub: StubDel
     path, body = stub.wait_for(before + 1)[before]
     assert path.startswith("/rest/v1/delivery")
     assert [m["name"] for m in body["prefetch"]["mboxes"]] == ["vip"]
+
+
+def test_default_content_experience_is_counted_but_shows_nothing(stub: StubDelivery) -> None:
+    hero = copy.deepcopy(ACTIVITIES[0])
+    hero["experiences"][1]["optionLocations"] = []  # experience B keeps the page as it is
+    artifact = compile_artifact(
+        client=CLIENT,
+        environment="production",
+        activities=[hero],
+        offers=OFFERS,
+        audiences=AUDIENCES,
+        generated_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    client = on_device_client(artifact, stub)
+    control = EventTokenRef(101, 1)
+    for visitor in visitors(40, seed=9):
+        prefetched = client.get_offers({"request": visitor.request(mboxes=("hero",))})
+        (option,) = prefetched["response"].prefetch.mboxes[0].options
+        if decode_event_token(option.event_token) != control:
+            continue
+        assert option.content == ""
+        before = len(stub.requests)
+        executed = client.get_offers({"request": visitor.request("execute", mboxes=("hero",))})
+        assert not executed["response"].execute.mboxes[0].options
+        _, body = stub.wait_for(before + 1)[before]
+        assert [decode_event_token(t) for t in body["notifications"][0]["tokens"]] == [control]
+        return
+    pytest.fail("no visitor fell in experience B")
