@@ -45,9 +45,7 @@ def audience(database: Database, tenant: str, name: str, rule: dict[str, Any] | 
             workspace_id=tenants.default_workspace(s, t.id).id,
             name=name,
             description="",
-            target_rule=orjson.dumps(
-                rule or {"mbox": {"name": "home", "parameter": "tier", "equals": ["gold"]}}
-            ).decode(),
+            target_rule=orjson.dumps(rule or {"mbox": "tier", "equals": ["gold"]}).decode(),
         )
         s.add(row)
         s.flush()

@@ -20,13 +20,15 @@ from sqlalchemy.orm import Session
 from cible.activities import publish
 from cible.activities.abxt import _validate, changelog
 from cible.activities.abxt._dates import parse_date
-from cible.activities.abxt._render import definition, snapshot
+from cible.activities.abxt._render import activity_json, definition, snapshot
 from cible.activities.abxt.schemas import DEFINITION_FIELDS, ActivityIn
 from cible.activities.abxt.tables import Activity, ActivityRef
 from cible.activities.audiences.tables import Audience
 from cible.activities.mboxes.service import declare
 from cible.activities.offers import service as offers
 from cible.activities.offers.tables import Offer
+from cible.artifacts import ArtifactError, compile_artifact
+from cible.artifacts.tasks import compile_inputs
 from cible.errors import BadRequest, Conflict, NotFound
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
@@ -253,6 +255,24 @@ def _check_approvable(session: Session, activity: Activity) -> None:
                 f"{path}: activity {activity.id} cannot be approved, "
                 f"audience {audience_id} does not exist"
             )
+    # A trial compile, so that an activity the artifact job could not compile is refused here
+    # rather than failing every later rebuild of the tenant.
+    rendered = activity_json(activity)
+    found_offers, found_audiences = compile_inputs(session, activity.tenant_id, [rendered])
+    try:
+        compile_artifact(
+            client="-",
+            environment="-",
+            activities=[rendered],
+            offers=found_offers,
+            audiences=found_audiences,
+            generated_at=activity.modified_at,
+        )
+    except ArtifactError as exc:
+        path = exc.path.removeprefix("activities[0]").lstrip(".") or "activity"
+        raise Conflict(
+            f"{path}: activity {activity.id} cannot be approved, {exc.message}"
+        ) from None
 
 
 def _finish(
