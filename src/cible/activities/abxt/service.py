@@ -28,7 +28,7 @@ from cible.activities.mboxes.service import declare
 from cible.activities.offers import service as offers
 from cible.activities.offers.tables import Offer
 from cible.artifacts import ArtifactError, compile_artifact
-from cible.artifacts.tasks import compile_inputs
+from cible.artifacts.tasks import compile_inputs, environments_of
 from cible.errors import BadRequest, Conflict, NotFound
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
@@ -201,6 +201,10 @@ def _apply(
     _validate.references(
         session, principal.tenant_id, activity.workspace_id, body, problems, offer_paths
     )
+    known = {env_id for env_id, _ in environments_of(session, principal.tenant_id)}
+    for i, env_id in enumerate(body.environment_ids):
+        if env_id not in known:
+            problems.append((f"environmentIds[{i}]", f"environment {env_id} does not exist"))
     if body.type is not None and body.type != kind:
         problems.append(("type", f"this is an {kind} activity"))
     if problems:

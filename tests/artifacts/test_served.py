@@ -1,0 +1,157 @@
+"""``GET /{client}/{environment}/v1/rules.json``: built by the rebuild job, cached, public."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from cible.artifacts import store
+from cible.artifacts.tasks import environments_of
+from cible.jobs import run_pending
+from cible.tenants import service as tenants
+from tests.activities._kit import ab_body, offer, v3
+from tests.conftest import BACKENDS, Credential, World
+
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("backend", BACKENDS, indirect=True)]
+
+RULES = "/acme/production/v1/rules.json"
+
+
+async def _approved(world: World, cred: Credential, name: str = "Hero test") -> int:
+    a = await offer(world.http, cred, f"Offer for {name}")
+    r = await world.http.post(
+        "/acme/target/activities/ab",
+        json=ab_body([a], name=name, state="approved"),
+        headers=v3(cred),
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+async def test_empty_artifact_without_activities(world: World, acme: Credential) -> None:
+    response = await world.http.get(RULES)
+    assert response.status_code == 200
+    artifact = response.json()
+    assert artifact["meta"]["clientCode"] == "acme"
+    assert artifact["meta"]["environment"] == "production"
+    assert artifact["rules"] == {"mboxes": {}, "views": {}}
+    assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.headers["etag"].startswith('"')
+
+
+async def test_approved_activity_reaches_the_artifact(world: World, acme: Credential) -> None:
+    aid = await _approved(world, acme)
+    before = await world.http.get(RULES)
+    assert before.json()["rules"]["mboxes"] == {}  # served until the job runs
+    assert run_pending(world.database) == 1
+    after = await world.http.get(RULES)
+    rules = after.json()["rules"]["mboxes"]["hero"]
+    assert [r["meta"]["activity.id"] for r in rules] == [aid]
+    assert rules[0]["consequence"]["options"][0]["content"] == "<p>Offer for Hero test</p>"
+    assert after.headers["etag"] != before.headers["etag"]
+    staging = await world.http.get("/acme/staging/v1/rules.json")
+    assert "hero" in staging.json()["rules"]["mboxes"]
+
+
+async def test_old_artifact_served_until_the_job_runs(world: World, acme: Credential) -> None:
+    first = await _approved(world, acme, "First")
+    run_pending(world.database)
+    served = await world.http.get(RULES)
+    second = await _approved(world, acme, "Second")
+    still = await world.http.get(RULES)
+    assert still.content == served.content
+    assert still.headers["etag"] == served.headers["etag"]
+    run_pending(world.database)
+    rules = (await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]
+    assert sorted(r["meta"]["activity.id"] for r in rules) == [first, second]
+    # Deactivating takes it out, again only once the job ran.
+    await world.http.put(
+        f"/acme/target/activities/{first}/state",
+        json={"state": "deactivated"},
+        headers=acme.headers,
+    )
+    assert len((await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]) == 2
+    run_pending(world.database)
+    rules = (await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]
+    assert [r["meta"]["activity.id"] for r in rules] == [second]
+
+
+async def test_etag_and_304(world: World, acme: Credential) -> None:
+    await _approved(world, acme)
+    run_pending(world.database)
+    first = await world.http.get(RULES)
+    etag = first.headers["etag"]
+    cached = await world.http.get(RULES, headers={"If-None-Match": etag})
+    assert cached.status_code == 304
+    assert cached.content == b""
+    assert cached.headers["etag"] == etag
+    weak = await world.http.get(RULES, headers={"If-None-Match": f'"other", W/{etag}'})
+    assert weak.status_code == 304
+    stale = await world.http.get(RULES, headers={"If-None-Match": '"something-else"'})
+    assert stale.status_code == 200
+    # A rebuild that changes nothing keeps the ETag (same bytes).
+    with world.database.session() as s:
+        tenant_id = tenants.get_tenant(s, "acme").id
+        stored = store.current(s, tenant_id, "production")
+    assert stored is not None and stored.etag == etag
+    assert json.loads(stored.body) == first.json()
+
+
+async def test_gzip_when_accepted(world: World, acme: Credential) -> None:
+    await _approved(world, acme)
+    run_pending(world.database)
+    plain = await world.http.get(RULES, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = await world.http.get(RULES, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.content == plain.content  # httpx decodes it
+    raw = await world.http.get(RULES, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in raw.headers
+    # The bytes on the wire are gzip.
+    async with world.http.stream("GET", RULES, headers={"Accept-Encoding": "gzip"}) as response:
+        wire = b"".join([chunk async for chunk in response.aiter_raw()])
+    assert gzip.decompress(wire) == plain.content
+
+
+async def test_unknown_client_environment_property_are_404(world: World, acme: Credential) -> None:
+    for path in (
+        "/nobody/production/v1/rules.json",
+        "/acme/moon/v1/rules.json",
+        "/acme/production/v1/not-a-token/rules.json",
+    ):
+        response = await world.http.get(path)
+        assert response.status_code == 404, path
+        body = response.json()
+        assert body["httpStatus"] == 404
+        assert body["errors"][0]["errorCode"] == "Not.Found"
+
+
+async def test_environment_ids_limit_an_activity(world: World, acme: Credential) -> None:
+    a = await offer(world.http, acme, "Staging only")
+    with world.database.session() as s:
+        staging_id = dict(
+            (name, env_id) for env_id, name in environments_of(s, tenants.get_tenant(s, "acme").id)
+        )["staging"]
+    r = await world.http.post(
+        "/acme/target/activities/ab",
+        json=ab_body([a], state="approved", environmentIds=[staging_id]),
+        headers=v3(acme),
+    )
+    assert r.status_code == 201, r.text
+    run_pending(world.database)
+    production = (await world.http.get(RULES)).json()
+    staging = (await world.http.get("/acme/staging/v1/rules.json")).json()
+    assert production["rules"]["mboxes"] == {}
+    assert "hero" in staging["rules"]["mboxes"]
+
+
+async def test_unknown_environment_id_is_refused(world: World, acme: Credential) -> None:
+    a = await offer(world.http, acme, "A")
+    r = await world.http.post(
+        "/acme/target/activities/ab", json=ab_body([a], environmentIds=[424242]), headers=v3(acme)
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["message"].startswith("environmentIds[0]: ")
