@@ -510,6 +510,14 @@ def test_experience_without_an_option_shows_default_content() -> None:
     assert "offer.id" not in control["meta"]
 
 
+def test_experience_ids_are_unique() -> None:
+    body = activity(1)
+    body["experiences"][1]["experienceLocalId"] = 0
+    with pytest.raises(ArtifactError) as caught:
+        compile_([body])
+    assert caught.value.path == "activities[0].experiences[1].experienceLocalId"
+
+
 def test_one_activity_on_several_mboxes() -> None:
     artifact = compile_([activity(1, mboxes=("top", "bottom"))])
     assert set(artifact["rules"]["mboxes"]) == {"top", "bottom"}
@@ -595,9 +603,11 @@ def test_event_tokens_with_a_secret() -> None:
         "abzfLHwlBDBNtz9ALey2fGqipfsIHvVzTQxHolz2IpSCnQ9Y9OaLL2gsdrWQTvE54PwSz67rmXWmSnkXpSSS2Q==",
         event_token(1, 0)[:-4] + "AAA=",
         "é",
+        None,
+        42,
     ],
 )
-def test_foreign_or_damaged_tokens_decode_to_none(token: str) -> None:
+def test_foreign_or_damaged_tokens_decode_to_none(token: object) -> None:
     assert decode_event_token(token) is None
 
 

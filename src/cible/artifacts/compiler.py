@@ -32,8 +32,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cible.artifacts import _time
-from cible.artifacts.errors import ArtifactError, TargetRuleError
-from cible.artifacts.targeting import JsonLogic, Translation, translate_target_rule
+from cible.artifacts._audiences import AudienceBook
+from cible.artifacts.errors import ArtifactError
+from cible.artifacts.targeting import JsonLogic
 from cible.artifacts.tokens import event_token
 
 __all__ = [
@@ -92,7 +93,7 @@ def compile_artifact(
     Raises ``ArtifactError`` (or its ``TargetRuleError``) naming the offending field.
     """
     at = generated_at if generated_at.tzinfo else generated_at.replace(tzinfo=UTC)
-    book = _AudienceBook(audiences, at)
+    book = AudienceBook(audiences, at)
     compiled: list[_Compiled] = []
     for index, activity in enumerate(activities):
         path = f"activities[{index}]"
@@ -149,68 +150,19 @@ class _Compiled:
     rules: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
-class _AudienceBook:
-    """Each audience translated once per compile; remote-ness and variables come along."""
-
-    def __init__(self, audiences: Mapping[int, Mapping[str, Any]], at: datetime) -> None:
-        self._audiences = audiences
-        self._at = at
-        self._done: dict[int, Translation] = {}
-        self._open: set[int] = set()
-
-    def get(self, audience_id: int, path: str) -> Translation:
-        if audience_id in self._done:
-            return self._done[audience_id]
-        audience = self._audiences.get(audience_id)
-        if not isinstance(audience, Mapping):
-            raise ArtifactError(path, f"unknown audience {audience_id}")
-        if audience_id in self._open:
-            raise ArtifactError(path, f"audience {audience_id} includes itself")
-        self._open.add(audience_id)
-        where = f"audiences[{audience_id}]"
-        if audience.get("targetRule") is None and audience.get("audienceRule") is not None:
-            result = self._combined(audience["audienceRule"], f"{where}.audienceRule")
-        else:
-            rule = audience.get("targetRule")
-            if rule is not None and not isinstance(rule, Mapping):
-                raise TargetRuleError(f"{where}.targetRule", "targetRule is an object")
-            result = translate_target_rule(rule, at=self._at, path=f"{where}.targetRule")
-        self._open.discard(audience_id)
-        self._done[audience_id] = result
-        return result
-
-    def _combined(self, rule: object, path: str) -> Translation:
-        # Admin API `audienceRule` (CompositeSegmentRule): {restRuleOperator, rules} over
-        # audience ids or nested rules. NOT is read as "none of the rules".
-        if not isinstance(rule, Mapping):
-            raise ArtifactError(path, "audienceRule is an object")
-        operator = str(rule.get("restRuleOperator", "")).upper()
-        items = rule.get("rules")
-        if operator not in ("AND", "OR", "NOT") or not isinstance(items, list) or not items:
-            raise ArtifactError(path, "audienceRule needs restRuleOperator AND|OR|NOT and rules")
-        parts: list[Translation] = []
-        for i, item in enumerate(items):
-            if isinstance(item, int) and not isinstance(item, bool):
-                parts.append(self.get(item, f"{path}.rules[{i}]"))
-            else:
-                parts.append(self._combined(item, f"{path}.rules[{i}]"))
-        logics = [part.logic for part in parts]
-        joined: JsonLogic = (
-            logics[0] if len(logics) == 1 else {"and" if operator == "AND" else "or": logics}
-        )
-        logic = {"!": joined} if operator == "NOT" else joined
-        return Translation(
-            logic,
-            any(part.remote for part in parts),
-            frozenset().union(*(part.variables for part in parts)),
-        )
+@dataclass(frozen=True)
+class _Location:
+    local_id: int
+    name: str
+    audiences: list[tuple[int, str]]  # (audience id, field path for errors)
+    rule_key: str
 
 
 def _compile_activity(
     activity: Mapping[str, Any],
     path: str,
     offers: Mapping[int, Mapping[str, Any]],
-    book: _AudienceBook,
+    book: AudienceBook,
     at: datetime,
     token_secret: bytes | None,
 ) -> _Compiled | None:
@@ -222,76 +174,44 @@ def _compile_activity(
     if not isinstance(name, str):
         raise ArtifactError(f"{path}.name", "name is a string")
     priority = _int(activity.get("priority", 5), f"{path}.priority")
-
-    starts = _instant(activity.get("startsAt"), f"{path}.startsAt")
-    ends = _instant(activity.get("endsAt"), f"{path}.endsAt")
-    if ends is not None and ends <= at:
-        return None  # over: the schedule condition could never hold again
-    if starts is not None and ends is not None and ends <= starts:
-        raise ArtifactError(f"{path}.endsAt", "endsAt is before startsAt")
-    schedule: list[JsonLogic] = []
-    if starts is not None and ends is not None:
-        schedule.append({"<=": [_time.epoch_millis(starts), _NOW, _time.epoch_millis(ends)]})
-    elif starts is not None:
-        schedule.append({"<=": [_time.epoch_millis(starts), _NOW]})
-    elif ends is not None:
-        schedule.append({">=": [_time.epoch_millis(ends), _NOW]})
-
+    schedule = _schedule(activity, path, at)
     entry = activity.get("entryConstraint") or {}
     entry_share = entry.get("visitorPercentage", 100) if isinstance(entry, Mapping) else 100
     if not _is_number(entry_share) or not 0 <= entry_share <= 100:
         raise ArtifactError(f"{path}.entryConstraint.visitorPercentage", "a number 0-100")
-    if entry_share == 0:
+    if schedule is None or entry_share == 0:
         return None
 
     options = _by_local_id(activity.get("options"), "optionLocalId", f"{path}.options")
-    locations_obj = activity.get("locations") or {}
-    if not isinstance(locations_obj, Mapping):
-        raise ArtifactError(f"{path}.locations", "locations is an object")
-    locations = _list(locations_obj.get("mboxes"), f"{path}.locations.mboxes")
+    locations = _locations(activity, activity_id, path)
     experiences = _list(activity.get("experiences"), f"{path}.experiences")
     if not experiences:
         raise ArtifactError(f"{path}.experiences", "an activity needs at least one experience")
-
     if kind == "ab":
         bands = _ab_bands(experiences, entry_share, f"{path}.experiences")
     else:
-        band = _band(0, entry_share) if entry_share < 100 else None
-        bands = [band] * len(experiences)
+        bands = [_band(0, entry_share) if entry_share < 100 else None] * len(experiences)
 
-    names = [
-        _location_name(loc, f"{path}.locations.mboxes[{i}]") for i, loc in enumerate(locations)
-    ]
     result = _Compiled(priority, remote=False, uses_geo=False)
+    seen: set[int] = set()
     for e, experience in enumerate(experiences):
         epath = f"{path}.experiences[{e}]"
         if not isinstance(experience, Mapping):
             raise ArtifactError(epath, "an experience is an object")
+        experience_id = _int(experience.get("experienceLocalId"), f"{epath}.experienceLocalId")
+        if experience_id in seen:
+            raise ArtifactError(f"{epath}.experienceLocalId", f"{experience_id} is used twice")
+        seen.add(experience_id)
         if bands[e] is False:
             continue  # 0 % of the traffic
-        experience_id = _int(experience.get("experienceLocalId"), f"{epath}.experienceLocalId")
-        placed = {}
-        for k, link in enumerate(
-            _list(experience.get("optionLocations"), f"{epath}.optionLocations")
-        ):
-            lpath = f"{epath}.optionLocations[{k}]"
-            if not isinstance(link, Mapping):
-                raise ArtifactError(lpath, "an option location is an object")
-            location_id = _int(link.get("locationLocalId"), f"{lpath}.locationLocalId")
-            placed[location_id] = _int(link.get("optionLocalId"), f"{lpath}.optionLocalId")
+        placed = _placements(experience, epath)
         token = event_token(activity_id, experience_id, secret=token_secret)
-        for i, location in enumerate(locations):
-            lpath = f"{path}.locations.mboxes[{i}]"
-            location_id = _int(location.get("locationLocalId", i), f"{lpath}.locationLocalId")
-            audience_ids = _ids(location.get("audienceIds"), f"{lpath}.audienceIds")
-            audience_paths = [f"{lpath}.audienceIds[{j}]" for j in range(len(audience_ids))]
-            exp_ids = _ids(experience.get("audienceIds"), f"{epath}.audienceIds")
-            audience_ids += exp_ids
-            audience_paths += [f"{epath}.audienceIds[{j}]" for j in range(len(exp_ids))]
-            unique: dict[int, str] = {}
-            for audience_id, apath in zip(audience_ids, audience_paths, strict=True):
-                unique.setdefault(audience_id, apath)
-            translations = [book.get(aid, apath) for aid, apath in unique.items()]
+        own = _ids(experience.get("audienceIds"), f"{epath}.audienceIds")
+        own_refs = [(aid, f"{epath}.audienceIds[{j}]") for j, aid in enumerate(own)]
+        for location in locations:
+            refs = dict(reversed(location.audiences + own_refs))  # first path of each id
+            ids = list(dict.fromkeys(aid for aid, _ in location.audiences + own_refs))
+            translations = [book.get(aid, refs[aid]) for aid in ids]
             result.remote = result.remote or any(t.remote for t in translations)
             result.uses_geo = result.uses_geo or any(
                 v.startswith("geo.") for t in translations for v in t.variables
@@ -307,29 +227,83 @@ def _compile_activity(
                 "activity.type": _ACTIVITY_TYPES[kind],
                 "experience.id": experience_id,
                 "experience.name": str(experience.get("name", "")),
-                "location.name": names[i],
+                "location.name": location.name,
                 "location.type": "mbox",
-                "location.id": location_id,
-                "audience.ids": list(unique),
+                "location.id": location.local_id,
+                "audience.ids": ids,
             }
-            option_id = placed.get(location_id)
+            option_id = placed.get(location.local_id)
             if option_id is None:
                 # The experience shows default content here: the rule still claims the visitor
                 # (no fall-through to lower priorities) and its token counts the impression.
                 option: dict[str, Any] = {"type": "html", "eventToken": token, "content": ""}
             else:
                 option = _option(option_id, options, offers, token, meta, path)
-            duplicates = names.count(names[i]) > 1
-            rule_key = f"{activity_id}-{location_id}" if duplicates else str(activity_id)
             rule = {
-                "ruleKey": rule_key,
+                "ruleKey": location.rule_key,
                 "activityId": activity_id,
                 "meta": meta,
                 "condition": condition,
-                "consequence": {"name": names[i], "options": [option], "metrics": []},
+                "consequence": {"name": location.name, "options": [option], "metrics": []},
             }
-            result.rules.append((names[i], rule))
+            result.rules.append((location.name, rule))
     return result
+
+
+def _schedule(activity: Mapping[str, Any], path: str, at: datetime) -> list[JsonLogic] | None:
+    """The ``current_timestamp`` bounds of the activity; ``None`` once it has ended."""
+    starts = _instant(activity.get("startsAt"), f"{path}.startsAt")
+    ends = _instant(activity.get("endsAt"), f"{path}.endsAt")
+    if starts is not None and ends is not None and ends <= starts:
+        raise ArtifactError(f"{path}.endsAt", "endsAt is before startsAt")
+    if ends is not None and ends <= at:
+        return None
+    if starts is not None and ends is not None:
+        return [{"<=": [_time.epoch_millis(starts), _NOW, _time.epoch_millis(ends)]}]
+    if starts is not None:
+        return [{"<=": [_time.epoch_millis(starts), _NOW]}]
+    if ends is not None:
+        return [{">=": [_time.epoch_millis(ends), _NOW]}]
+    return []
+
+
+def _locations(activity: Mapping[str, Any], activity_id: int, path: str) -> list[_Location]:
+    container = activity.get("locations") or {}
+    if not isinstance(container, Mapping):
+        raise ArtifactError(f"{path}.locations", "locations is an object")
+    found: list[tuple[int, str, list[tuple[int, str]]]] = []
+    for i, location in enumerate(_list(container.get("mboxes"), f"{path}.locations.mboxes")):
+        lpath = f"{path}.locations.mboxes[{i}]"
+        name = _location_name(location, lpath)
+        local_id = _int(location.get("locationLocalId", i), f"{lpath}.locationLocalId")
+        ids = _ids(location.get("audienceIds"), f"{lpath}.audienceIds")
+        found.append(
+            (local_id, name, [(a, f"{lpath}.audienceIds[{j}]") for j, a in enumerate(ids)])
+        )
+    names = [name for _, name, _ in found]
+    # One key per activity, as Adobe's artifacts; an mbox listed twice needs one per location
+    # or the SDK's per-key deduplication on the global mbox would drop the second.
+    return [
+        _Location(
+            local_id,
+            name,
+            audiences,
+            f"{activity_id}-{local_id}" if names.count(name) > 1 else str(activity_id),
+        )
+        for local_id, name, audiences in found
+    ]
+
+
+def _placements(experience: Mapping[str, Any], path: str) -> dict[int, int]:
+    """``{locationLocalId: optionLocalId}`` of one experience."""
+    placed: dict[int, int] = {}
+    for k, link in enumerate(_list(experience.get("optionLocations"), f"{path}.optionLocations")):
+        lpath = f"{path}.optionLocations[{k}]"
+        if not isinstance(link, Mapping):
+            raise ArtifactError(lpath, "an option location is an object")
+        location_id = _int(link.get("locationLocalId"), f"{lpath}.locationLocalId")
+        placed[location_id] = _int(link.get("optionLocalId"), f"{lpath}.optionLocalId")
+    return placed
 
 
 def _option(

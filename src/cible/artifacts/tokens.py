@@ -54,12 +54,14 @@ def event_token(activity_id: int, experience_local_id: int, *, secret: bytes | N
     return base64.b64encode(payload + _tag(payload, secret)).decode("ascii")
 
 
-def decode_event_token(token: str, *, secret: bytes | None = None) -> EventTokenRef | None:
+def decode_event_token(token: object, *, secret: bytes | None = None) -> EventTokenRef | None:
     """The activity and experience of a token made by ``event_token``, else ``None``.
 
     ``None`` covers tokens from elsewhere (Adobe's, a click metric's), corrupted tokens and,
     when ``secret`` is given, tokens signed with another key.
     """
+    if not isinstance(token, str):
+        return None
     try:
         raw = base64.b64decode(token.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
