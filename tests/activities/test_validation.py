@@ -184,3 +184,19 @@ async def test_offer_used_by_an_approved_activity_cannot_be_deleted(
     )
     allowed = await world.http.delete(f"/acme/target/offers/content/{a}", headers=acme.headers)
     assert allowed.status_code == 200
+
+
+async def test_uncompilable_audience_blocks_approval(world: World, acme: Credential) -> None:
+    a = await offer(world.http, acme, "A")
+    odd = audience(world.database, "acme", "Odd", {"mbox": "tier", "equals": ["a"], "exists": []})
+    body = ab_body([a])
+    _experience(body, 0)["audienceIds"] = [odd]
+    created = await world.http.post("/acme/target/activities/ab", json=body, headers=v3(acme))
+    assert created.status_code == 201, created.text
+    aid = created.json()["id"]
+    r = await world.http.put(
+        f"/acme/target/activities/{aid}/state", json={"state": "approved"}, headers=acme.headers
+    )
+    assert r.status_code == 409
+    assert f"audiences[{odd}].targetRule" in r.json()["errors"][0]["message"]
+    assert count_rows(world.database, "jobs") == 0

@@ -155,3 +155,52 @@ async def test_unknown_environment_id_is_refused(world: World, acme: Credential)
     )
     assert r.status_code == 400
     assert r.json()["errors"][0]["message"].startswith("environmentIds[0]: ")
+
+
+async def test_property_token_artifacts(world: World, acme: Credential) -> None:
+    created = await world.http.post(
+        "/acme/target/properties", json={"name": "Shop", "channel": "web"}, headers=acme.headers
+    )
+    assert created.status_code == 201, created.text
+    prop = created.json()
+    # Before any rebuild, the token serves the tokenless artifact.
+    assert (
+        await world.http.get(f"/acme/production/v1/{prop['token']}/rules.json")
+    ).status_code == 200
+    everywhere = await _approved(world, acme, "Everywhere")
+    a = await offer(world.http, acme, "Shop only")
+    r = await world.http.post(
+        "/acme/target/activities/ab",
+        json=ab_body([a], name="Shop only", state="approved", propertyIds=[prop["id"]]),
+        headers=v3(acme),
+    )
+    assert r.status_code == 201, r.text
+    shop_only = r.json()["id"]
+    run_pending(world.database)
+    plain = (await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]
+    assert [rule["meta"]["activity.id"] for rule in plain] == [everywhere]
+    tokened = await world.http.get(f"/acme/production/v1/{prop['token']}/rules.json")
+    ids = sorted(rule["meta"]["activity.id"] for rule in tokened.json()["rules"]["mboxes"]["hero"])
+    assert ids == [everywhere, shop_only]
+    bad = await world.http.post(
+        "/acme/target/activities/ab",
+        json=ab_body([a], propertyIds=[prop["id"] + 1000]),
+        headers=v3(acme),
+    )
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["message"].startswith("propertyIds[0]: ")
+
+
+async def test_offer_edit_reaches_the_artifact(world: World, acme: Credential) -> None:
+    await _approved(world, acme)
+    run_pending(world.database)
+    offers = (await world.http.get("/acme/target/offers", headers=acme.headers)).json()["offers"]
+    edited = await world.http.put(
+        f"/acme/target/offers/content/{offers[0]['id']}",
+        json={"name": offers[0]["name"], "content": "<p>New copy</p>"},
+        headers=acme.headers,
+    )
+    assert edited.status_code == 200
+    assert run_pending(world.database) == 1
+    rules = (await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]
+    assert rules[0]["consequence"]["options"][0]["content"] == "<p>New copy</p>"

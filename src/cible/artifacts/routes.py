@@ -40,7 +40,11 @@ def _load(db: Database, client: str, environment: str, token: str) -> StoredArti
             )
             if prop is None:
                 raise NotFound(f"property token {token!r} does not exist for client {client!r}")
-        stored = current(session, tenant.id, environment, token)
+        # A property created since the last rebuild has no activity of its own yet, so its
+        # artifact is the one without a token.
+        stored = current(session, tenant.id, environment, token) or current(
+            session, tenant.id, environment
+        )
         if stored is not None:
             return stored
         body = empty_artifact(tenant, environment)

@@ -27,6 +27,7 @@ from cible.activities.audiences.tables import Audience
 from cible.activities.mboxes.service import declare
 from cible.activities.offers import service as offers
 from cible.activities.offers.tables import Offer
+from cible.activities.properties.tables import Property
 from cible.artifacts import ArtifactError, compile_artifact
 from cible.artifacts.tasks import compile_inputs, environments_of
 from cible.errors import BadRequest, Conflict, NotFound
@@ -205,6 +206,18 @@ def _apply(
     for i, env_id in enumerate(body.environment_ids):
         if env_id not in known:
             problems.append((f"environmentIds[{i}]", f"environment {env_id} does not exist"))
+    if body.property_ids:
+        found = set(
+            session.scalars(
+                select(Property.id).where(
+                    Property.tenant_id == principal.tenant_id,
+                    Property.id.in_(body.property_ids),
+                )
+            )
+        )
+        for i, property_id in enumerate(body.property_ids):
+            if property_id not in found:
+                problems.append((f"propertyIds[{i}]", f"property {property_id} does not exist"))
     if body.type is not None and body.type != kind:
         problems.append(("type", f"this is an {kind} activity"))
     if problems:
