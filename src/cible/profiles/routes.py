@@ -117,19 +117,25 @@ def _update(
         )
 
 
-@router.api_route(
-    "/m2/{client}/profile/update", methods=["GET", "POST"], summary="Update one profile"
-)
+@router.get("/m2/{client}/profile/update", summary="Update one profile (query parameters)")
 async def update_profile(request: Request, client: str) -> Response:
+    return await _update_profile(request, client, list(request.query_params.multi_items()))
+
+
+@router.post("/m2/{client}/profile/update", summary="Update one profile (query or form body)")
+async def update_profile_post(request: Request, client: str) -> Response:
     params = list(request.query_params.multi_items())
-    if request.method == "POST":
-        body = await request.body()
-        if len(body) > MAX_UPDATE_BYTES:
-            return _xml(413, success="false", message="update larger than 60 KB")
-        try:
-            params += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
-        except UnicodeDecodeError:
-            return _xml(400, success="false", message="the body is not UTF-8")
+    body = await request.body()
+    if len(body) > MAX_UPDATE_BYTES:
+        return _xml(413, success="false", message="update larger than 60 KB")
+    try:
+        params += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return _xml(400, success="false", message="the body is not UTF-8")
+    return await _update_profile(request, client, params)
+
+
+async def _update_profile(request: Request, client: str, params: list[tuple[str, str]]) -> Response:
     tenant = await run_in_threadpool(_tenant, request, client)
     if tenant is None:
         return _xml(400, success="false", message=f"Unknown client {client}")
