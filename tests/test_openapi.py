@@ -9,6 +9,8 @@ on their request body.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,3 +101,18 @@ async def test_docs_serve_swagger_ui(http: Any) -> None:
     assert response.headers["content-type"].startswith("text/html")
     assert "swagger-ui" in response.text
     assert "/openapi.json" in response.text
+
+
+CATALOG = ("/audiences", "/properties", "/workspaces", "/environments", "/profileattributes")
+
+
+async def test_catalog_routes_are_in_docs_catalog(app: Any) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "catalog.md").read_text()
+    missing = []
+    for method, path, _ in _routes(app):
+        short = path.removeprefix("/{tenant}/target")
+        if short.startswith(CATALOG):
+            documented = f"`{method} {re.sub(r'{[a-z_]+_id}', '{id}', short)}`"
+            if documented not in text:
+                missing.append(documented)
+    assert not missing, f"document these routes in docs/catalog.md: {missing}"
