@@ -17,6 +17,7 @@ from cible.artifacts import (
     ArtifactError,
     TargetRuleError,
     compile_artifact,
+    compile_target_rule,
     decode_event_token,
     dump_artifact,
     event_token,
@@ -37,6 +38,9 @@ AUDIENCES: dict[int, dict[str, Any]] = {
     4: {"id": 4, "name": "paris", "targetRule": {"geo": "city", "equals": ["paris"]}},
     5: {"id": 5, "name": "french pages", "targetRule": {"page": "domain", "contains": [".fr"]}},
 }
+
+
+CHROME = compile_target_rule(AUDIENCES[2]["targetRule"])[0]
 
 
 def activity(
@@ -285,7 +289,7 @@ def test_xt_rules_keep_experience_order_without_allocation() -> None:
     assert [r["meta"]["activity.type"] for r in rule_list] == ["landing"] * 3
     assert [r["condition"] for r in rule_list] == [
         {"==": ["gold", {"var": "mbox.tier_lc"}]},
-        {"==": ["chrome", {"var": "user.browserType"}]},
+        CHROME,
         True,
     ]
     both = {"mbox": {"tier_lc": "gold"}, "user": {"browserType": "chrome"}}
@@ -442,7 +446,7 @@ def test_combined_audience_rules() -> None:
     assert first["condition"] == {
         "or": [
             {"==": ["gold", {"var": "mbox.tier_lc"}]},
-            {"==": ["chrome", {"var": "user.browserType"}]},
+            CHROME,
         ]
     }
     assert second["condition"] == {"!": first["condition"]}

@@ -22,6 +22,15 @@ def v(name: str) -> dict[str, str]:
     return {"var": name}
 
 
+def eq_any(var: str, *values: str) -> dict[str, Any]:
+    return {"or": [{"==": [value, v(var)]} for value in values]}
+
+
+CHROME = eq_any(
+    "user.browserType", "chrome", "chrome mobile", "chrome mobile ios", "chrome mobile webview"
+)
+
+
 def holds(logic: Any, context: dict[str, Any]) -> bool:
     return bool(jsonLogic(logic, context))
 
@@ -95,8 +104,13 @@ CASES: list[tuple[dict[str, Any], Any, bool]] = [
     ),
     ({"referring": "url", "contains": ["utm"]}, {"in": ["utm", v("referring.url_lc")]}, False),
     # browser and operating system (Adobe's `user.*`).
-    ({"browser": "type", "equals": ["Chrome"]}, {"==": ["chrome", v("user.browserType")]}, False),
-    ({"browser": "name", "notEquals": ["ie"]}, {"!": {"==": ["ie", v("user.browserType")]}}, False),
+    ({"browser": "type", "equals": ["Chrome"]}, CHROME, False),
+    ({"browser": "type", "equals": ["safari"]}, {"==": ["safari", v("user.browserType")]}, False),
+    (
+        {"browser": "name", "notEquals": ["ie"]},
+        {"!": eq_any("user.browserType", "ie", "ie mobile")},
+        False,
+    ),
     ({"browser": "type", "contains": ["fire"]}, {"in": ["fire", v("user.browserType")]}, False),
     (
         {"browser": "version", "greaterThanOrEquals": [100]},
@@ -112,7 +126,7 @@ CASES: list[tuple[dict[str, Any], Any, bool]] = [
     ({"browser": "language", "equals": ["fr"]}, {"==": ["fr", v("user.language")]}, True),
     (
         {"operatingSystem": "name", "equals": ["windows"]},
-        {"==": ["Windows", v("user.platform")]},
+        eq_any("user.platform", "windows", "Windows"),
         False,
     ),
     (
@@ -276,7 +290,7 @@ def test_nested_and_or_not() -> None:
             {"==": ["gold", v("mbox.tier_lc")]},
             {
                 "or": [
-                    {"==": ["chrome", v("user.browserType")]},
+                    CHROME,
                     {"==": ["/vip", {"substr": [v("page.path_lc"), 0, 4]}]},
                 ]
             },
@@ -313,6 +327,26 @@ def test_variables_are_reported() -> None:
         {"and": [{"geo": "city", "equals": ["x"]}, {"mbox": "a", "equals": ["1"]}]}
     )
     assert result.variables == {"geo.city", "mbox.a"}
+
+
+@pytest.mark.parametrize(
+    ("condition", "python_sdk", "node_sdk"),
+    [
+        ({"browser": "type", "equals": ["chrome"]}, "chrome mobile", "chrome"),
+        ({"browser": "type", "equals": ["Firefox"]}, "firefox mobile", "firefox"),
+        ({"operatingSystem": "name", "equals": ["Windows"]}, "Windows", "windows"),
+        ({"operatingSystem": "name", "equals": ["linux"]}, "Linux", "linux"),
+    ],
+)
+def test_browser_and_platform_match_every_sdk_spelling(
+    condition: dict[str, Any], python_sdk: str, node_sdk: str
+) -> None:
+    # Adobe's Python SDK reports ua-parser families, its Node SDK (and cible.engine) Target's.
+    logic, _ = compile_target_rule(condition)
+    key = "browserType" if "browser" in condition else "platform"
+    assert holds(logic, {"user": {key: python_sdk}})
+    assert holds(logic, {"user": {key: node_sdk}})
+    assert not holds(logic, {"user": {key: "unknown"}})
 
 
 def test_text_operators_evaluate_like_adobe_expects() -> None:

@@ -104,19 +104,29 @@ _COMPARISONS = {
     "greaterThan": ">",
     "greaterThanOrEquals": ">=",
 }
-# Adobe's SDK reports operating systems as ua-parser families, with "Mac OS X" renamed "mac"
-# (target_tools/client_info.py, OS_MAPPING); lower-case spellings users type map onto them.
-_PLATFORMS = {
-    "windows": "Windows",
-    "mac": "mac",
-    "macos": "mac",
-    "mac os x": "mac",
-    "osx": "mac",
-    "linux": "Linux",
-    "ios": "iOS",
-    "android": "Android",
-    "chrome os": "Chrome OS",
-    "ubuntu": "Ubuntu",
+# Adobe's SDKs disagree on `user.*` names: the Node SDK (and Adobe's edge vocabulary) says
+# "windows", "linux", "chrome" for mobile Chrome; the Python SDK reports ua-parser families,
+# "Windows", "Linux", "chrome mobile" (target-tools/src/clientInfo.js and
+# target-decisioning-engine/src/contextProvider.js vs target_tools/client_info.py). An equality
+# on a browser or platform therefore accepts every spelling of the same thing.
+_BROWSER_SPELLINGS: Mapping[str, tuple[str, ...]] = {
+    "chrome": ("chrome", "chrome mobile", "chrome mobile ios", "chrome mobile webview"),
+    "firefox": ("firefox", "firefox mobile", "firefox ios"),
+    "mobile safari": ("mobile safari", "mobile safari ui/wkwebview"),
+    "edge": ("edge", "edge mobile"),
+    "ie": ("ie", "ie mobile"),
+}
+_PLATFORM_SPELLINGS: Mapping[str, tuple[str, ...]] = {
+    "windows": ("windows", "Windows"),
+    "mac": ("mac",),
+    "macos": ("mac",),
+    "mac os": ("mac",),
+    "mac os x": ("mac",),
+    "osx": ("mac",),
+    "linux": ("linux", "Linux", "Ubuntu"),
+    "ios": ("iOS",),
+    "android": ("Android",),
+    "unix": ("Unix", "FreeBSD", "OpenBSD", "Chrome OS"),
 }
 # A reference instant for time-zone offsets when the caller gives none (validation only; the
 # compiler always passes the artifact's generation time).
@@ -131,7 +141,7 @@ class _Field:
     var: str
     kind: str  # "text", "number", "any", "day", "clock", "instant", "point"
     remote: bool = False
-    fold: str | None = None  # "lc" (var_lc, lower-cased values), "lower", "upper", "platform"
+    fold: str | None = None  # "lc" (var_lc, lower-cased), "lower", "upper", "browser", "platform"
     always_string: bool = False  # Adobe's context always holds a string here
 
     def operators(self) -> frozenset[str]:
@@ -195,8 +205,14 @@ def _any_of(items: list[JsonLogic]) -> JsonLogic:
     return items[0] if len(items) == 1 else {"or": items}
 
 
-def _platform_name(name: str) -> str:
-    return _PLATFORMS.get(name.lower(), name)
+def _spellings(fold: str | None, value: str) -> tuple[str, ...]:
+    """Every context spelling an equality on ``value`` must accept."""
+    if fold == "browser":
+        lowered = value.lower()
+        return _BROWSER_SPELLINGS.get(lowered, (lowered,))
+    if fold == "platform":
+        return _PLATFORM_SPELLINGS.get(value.lower(), (value,))
+    return (value,)
 
 
 def _is_number(value: object) -> bool:
@@ -309,7 +325,7 @@ class _Translator:
             return self._url_field("referring", attribute, path)
         if category == "browser":
             if attribute in ("type", "name"):
-                return _Field("user.browserType", "text", fold="lower", always_string=True)
+                return _Field("user.browserType", "text", fold="browser", always_string=True)
             if attribute == "version":
                 return _Field("user.browserVersion", "number")
             if attribute == "language":
@@ -366,12 +382,10 @@ class _Translator:
         fold: Callable[[str], str] = str
         if target.fold == "lc" and not case_sensitive:
             var, fold = f"{var}_lc", str.lower
-        elif target.fold == "lower":
+        elif target.fold in ("lower", "browser"):
             fold = str.lower
         elif target.fold == "upper":
             fold = str.upper
-        elif target.fold == "platform":
-            fold = _platform_name
         exact = operator in ("equals", "notEquals")
         items: list[JsonLogic] = []
         for i, written in enumerate(values):
@@ -389,6 +403,10 @@ class _Translator:
                 continue
             if not exact and value == "":
                 raise TargetRuleError(f"{path}[{i}]", f"{operator} needs a non-empty string")
+            if exact and isinstance(value, str):
+                for spelling in _spellings(target.fold, value):
+                    items.append(self._text_test(operator, var, spelling, target.always_string))
+                continue
             items.append(self._text_test(operator, var, value, target.always_string))
         logic = _any_of(items)
         return {"!": logic} if operator.startswith("not") else logic
