@@ -6,12 +6,14 @@ import gzip
 import json
 
 import pytest
+from sqlalchemy import update
 
+from cible.activities.audiences.tables import Audience
 from cible.artifacts import store
 from cible.artifacts.tasks import environments_of
 from cible.jobs import run_pending
 from cible.tenants import service as tenants
-from tests.activities._kit import ab_body, offer, v3
+from tests.activities._kit import ab_body, audience, offer, pending_rebuilds, v3
 from tests.conftest import BACKENDS, Credential, World
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("backend", BACKENDS, indirect=True)]
@@ -204,3 +206,20 @@ async def test_offer_edit_reaches_the_artifact(world: World, acme: Credential) -
     assert run_pending(world.database) == 1
     rules = (await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]
     assert rules[0]["consequence"]["options"][0]["content"] == "<p>New copy</p>"
+
+
+async def test_a_broken_activity_does_not_block_the_others(world: World, acme: Credential) -> None:
+    gold = audience(world.database, "acme", "Gold")
+    a = await offer(world.http, acme, "Gold offer")
+    body = ab_body([a], name="Gold only", state="approved")
+    body["experiences"][0]["audienceIds"] = [gold]
+    r = await world.http.post("/acme/target/activities/ab", json=body, headers=v3(acme))
+    assert r.status_code == 201, r.text
+    good = await _approved(world, acme, "Everyone")
+    # The rule goes bad behind the API's back (an older release, a manual edit).
+    with world.database.session() as s:
+        s.execute(update(Audience).where(Audience.id == gold).values(target_rule='{"x": 1}'))
+    assert run_pending(world.database) == 1
+    assert pending_rebuilds(world.database) == []
+    rules = (await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]
+    assert [rule["meta"]["activity.id"] for rule in rules] == [good]

@@ -15,6 +15,7 @@ artifact of a property's token holds those plus the activities that list that pr
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -29,12 +30,14 @@ from cible.activities.environments.tables import Environment
 from cible.activities.offers.schemas import offer_json
 from cible.activities.offers.tables import Offer
 from cible.activities.properties.tables import Property
-from cible.artifacts import compile_artifact, dump_artifact
+from cible.artifacts import ArtifactError, compile_artifact, dump_artifact
 from cible.artifacts.store import prune, replace
 from cible.jobs import task
 from cible.store import Database
 from cible.store.base import utcnow
 from cible.tenants.tables import Tenant
+
+log = logging.getLogger("cible.artifacts")
 
 DEFAULT_ENVIRONMENTS: tuple[tuple[int, str], ...] = (
     (1, "production"),
@@ -101,6 +104,39 @@ def _for_property(activity: dict[str, Any], property_id: int | None) -> bool:
     return not ids or (property_id is not None and property_id in ids)
 
 
+def _compilable(
+    tenant: Tenant,
+    activities: list[dict[str, Any]],
+    offers: dict[int, dict[str, Any]],
+    audiences: dict[int, dict[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """``activities`` less those that cannot be compiled, each logged.
+
+    Approval compiles an activity once (``cible.activities.abxt.service``), so this only catches
+    what changed since; one broken activity must not keep every other change from being served.
+    """
+    kept = []
+    for activity in activities:
+        try:
+            compile_artifact(
+                client=tenant.client_code,
+                environment="-",
+                activities=[activity],
+                offers=offers,
+                audiences=audiences,
+                generated_at=now,
+            )
+        except ArtifactError as exc:
+            log.error(
+                "activity left out of the artifacts",
+                extra={"tenantId": tenant.id, "activityId": activity["id"], "error": str(exc)},
+            )
+            continue
+        kept.append(activity)
+    return kept
+
+
 def rebuild_tenant(session: Session, tenant_id: int, now: datetime) -> int:
     """Recompile and store every artifact of ``tenant_id``; returns how many were stored."""
     tenant = session.get(Tenant, tenant_id)
@@ -115,6 +151,7 @@ def rebuild_tenant(session: Session, tenant_id: int, now: datetime) -> int:
         )
     ]
     offers, audiences = compile_inputs(session, tenant_id, activities)
+    activities = _compilable(tenant, activities, offers, audiences, now)
     properties: list[tuple[int | None, str]] = [(None, "")]
     properties += [
         (p.id, p.token)
