@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select, text
 
 from cible.artifacts import event_token
 from cible.engine import decide
 from cible.profiles import service as profiles
+from cible.tenants.tables import Tenant
 from tests.conftest import BACKENDS, count_rows
 
 from . import _scenario as sc
@@ -50,10 +52,6 @@ async def test_new_visitor_gets_a_tnt_id_the_sdk_keeps_on_the_configured_host(
 async def test_tenant_from_ims_org_id_and_ids_echoed(
     acme_app: Any, http: httpx.AsyncClient, database: Any
 ) -> None:
-    from sqlalchemy import select
-
-    from cible.tenants.tables import Tenant
-
     with database.session() as s:
         org = s.scalar(select(Tenant.organization_id).where(Tenant.client_code == "acme"))
     body = {"context": {"channel": "web"}, "id": {"thirdPartyId": "crm-1"}}
@@ -116,7 +114,8 @@ async def test_sticky_assignment_survives_a_split_change_until_reset(
         body = await post(http, sc.request(tnt_id, execute=sc.mboxes("hero")))
         assert sc.content(body)["hero"] == shown
     with database.session() as s:
-        assert profiles.reset_activity(s, 1, 101) >= 30
+        tenant_id = s.scalar(select(Tenant.id).where(Tenant.client_code == "acme"))
+        assert profiles.reset_activity(s, tenant_id, 101) >= 30
     for tnt_id in visitors:
         body = await post(http, sc.request(tnt_id, execute=sc.mboxes("hero")))
         assert sc.content(body)["hero"] == fresh(tnt_id)
@@ -174,8 +173,6 @@ async def test_executed_impressions_and_orders_are_deduplicated(
     after = count_rows(database, "events")
     await post(http, body)  # same impression id and order id: nothing new
     assert count_rows(database, "events") == after
-    from sqlalchemy import text
-
     with database.session() as s:
         kinds = dict(
             s.execute(text("select kind, count(*) from events group by kind")).all()  # type: ignore[arg-type]

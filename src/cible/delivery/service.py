@@ -176,7 +176,11 @@ class Delivery:
     ) -> dict[str, Any] | None:
         """The response for a validated request; None for a beacon (HTTP 204)."""
         now = self.clock()
-        artifact = self.source.get(tenant.id, tenant.client_code, self.environment)
+        token = (request.get("property") or {}).get("token") or ""
+        if token:
+            artifact = self.source.get(tenant.id, tenant.client_code, self.environment, token)
+        else:
+            artifact = self.source.get(tenant.id, tenant.client_code, self.environment)
         facts = self.facts(artifact if artifact is not None else EMPTY_ARTIFACT)
         request_id = request.get("requestId") or str(uuid.uuid4())
         updates = _profile_updates(request)

@@ -2,9 +2,9 @@
 
 The default reads the served artifact (``cible.artifacts.store.current``) and keeps the loaded
 ``Artifact`` until the stored ETag changes; it re-reads the store at most once per
-``refresh_seconds`` per tenant and environment, so a publish reaches every replica within that
-delay and a delivery call costs no artifact read. Tests inject their own source through
-``app.state.artifact_source``.
+``refresh_seconds`` per tenant, environment and property token, so a publish reaches every
+replica within that delay and a delivery call costs no artifact read. Tests inject their own
+source through ``app.state.artifact_source``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,16 @@ EMPTY_ARTIFACT = load_artifact({"version": "1.0.0", "rules": {"mboxes": {}, "vie
 
 
 class ArtifactSource(Protocol):
-    """Gives the artifact to decide with for a tenant and environment (None: nothing served)."""
+    """Gives the artifact to decide with for a tenant and environment (None: nothing served).
 
-    def get(self, tenant_id: int, client_code: str, environment: str) -> Artifact | None: ...
+    ``property_token`` is the request's ``property.token`` (an at.js property, which Adobe calls
+    a workspace token); ``""`` when the request names none. The delivery service passes it
+    only when the request has one, so a source may omit the parameter.
+    """
+
+    def get(
+        self, tenant_id: int, client_code: str, environment: str, property_token: str = ""
+    ) -> Artifact | None: ...
 
 
 class FixedArtifactSource:
@@ -41,7 +48,9 @@ class FixedArtifactSource:
     def __init__(self, artifact: Artifact | None) -> None:
         self.artifact = artifact
 
-    def get(self, tenant_id: int, client_code: str, environment: str) -> Artifact | None:
+    def get(
+        self, tenant_id: int, client_code: str, environment: str, property_token: str = ""
+    ) -> Artifact | None:
         return self.artifact
 
 
@@ -58,11 +67,13 @@ class StoreArtifactSource:
     def __init__(self, db: Database, refresh_seconds: float = 1.0) -> None:
         self.db = db
         self.refresh_seconds = refresh_seconds
-        self._entries: dict[tuple[int, str], _Entry] = {}
+        self._entries: dict[tuple[int, str, str], _Entry] = {}
         self._lock = threading.Lock()
 
-    def get(self, tenant_id: int, client_code: str, environment: str) -> Artifact | None:
-        key = (tenant_id, environment)
+    def get(
+        self, tenant_id: int, client_code: str, environment: str, property_token: str = ""
+    ) -> Artifact | None:
+        key = (tenant_id, environment, property_token)
         entry = self._entries.get(key)
         now = time.monotonic()
         if entry is not None and now - entry.checked < self.refresh_seconds:
@@ -71,7 +82,7 @@ class StoreArtifactSource:
             entry = self._entries.get(key)
             if entry is not None and now - entry.checked < self.refresh_seconds:
                 return entry.artifact
-            stored = self._current(tenant_id, environment)
+            stored = self._current(tenant_id, environment, property_token)
             etag = getattr(stored, "etag", None) if stored is not None else None
             if entry is not None and entry.etag == etag:
                 entry.checked = now
@@ -80,10 +91,15 @@ class StoreArtifactSource:
             self._entries[key] = _Entry(etag, artifact, now)
             return artifact
 
-    def _current(self, tenant_id: int, environment: str) -> Any:
+    def _current(self, tenant_id: int, environment: str, property_token: str) -> Any:
         try:
             store = importlib.import_module("cible.artifacts.store")
         except ModuleNotFoundError:
             return None  # no artifact store in this build: nothing is served
         with self.db.session() as session:
-            return store.current(session, tenant_id, environment)
+            stored = store.current(session, tenant_id, environment, property_token)
+            if stored is None and property_token:
+                # A property without an artifact of its own (created since the last rebuild, or
+                # unknown) decides with the environment's tokenless artifact, as rules.json does.
+                stored = store.current(session, tenant_id, environment, "")
+            return stored
