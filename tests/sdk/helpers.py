@@ -239,3 +239,48 @@ def stub_server(artifact_body: dict[str, Any] | None = None) -> Iterator[StubSer
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class EngineServer:
+    """A MockTransport handler playing Cible's delivery API with `cible.engine.decide`, for
+    server-side tests that must not depend on the delivery package; also serves the artifact
+    (with an ETag, answering 304 to a matching If-None-Match)."""
+
+    def __init__(self, artifact_body: dict[str, Any]) -> None:
+        self.set_artifact(artifact_body)
+        self.requests: list[httpx.Request] = []
+        self.lock = threading.Lock()
+
+    def set_artifact(self, artifact_body: dict[str, Any], etag: str = '"1"') -> None:
+        from cible.engine import load_artifact
+
+        self.raw = json.dumps(artifact_body).encode()
+        self.etag = etag
+        self.artifact = load_artifact(artifact_body)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        from datetime import UTC, datetime
+
+        from cible.engine import decide
+
+        with self.lock:
+            self.requests.append(request)
+        if request.method == "GET":
+            if request.headers.get("if-none-match") == self.etag:
+                return httpx.Response(304)
+            return httpx.Response(200, content=self.raw, headers={"ETag": self.etag})
+        body = json.loads(request.content)
+        ids = dict(body.get("id") or {})
+        if not any(ids.get(k) for k in ("tntId", "marketingCloudVisitorId", "thirdPartyId")):
+            ids["tntId"] = f"server{len(self.requests)}"
+        body["id"] = ids
+        result = decide(self.artifact, body, now=datetime.now(UTC), client=CLIENT)
+        result.pop("cible", None)
+        result["status"] = 200  # a delivery API decides everything it is asked
+        if body.get("notifications"):
+            result["notifications"] = [{"id": n["id"]} for n in body["notifications"]]
+        return httpx.Response(200, json=result)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [json.loads(r.content) for r in self.requests if r.method == "POST"]

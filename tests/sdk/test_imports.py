@@ -27,14 +27,12 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
 
 
 def forbidden(module: str) -> bool:
-    top = module.split(".")[0]
+    top = module.split(".", 1)[0]
     if module.startswith("."):
         return True  # relative imports hide what a module depends on
     if top in sys.stdlib_module_names or top in ALLOWED_THIRD_PARTY or top == "__future__":
         return False
-    if module == "cible.engine" or module == "cible.sdk" or module.startswith("cible.sdk."):
-        return False
-    return True
+    return module not in ("cible.engine", "cible.sdk") and not module.startswith("cible.sdk.")
 
 
 def test_sdk_imports_only_engine_stdlib_and_httpx() -> None:
