@@ -14,6 +14,7 @@ from cible.artifacts.tasks import environments_of
 from cible.jobs import run_pending
 from cible.tenants import service as tenants
 from tests.activities._kit import ab_body, audience, offer, pending_rebuilds, v3
+from tests.artifacts._adobe import Visitor, chosen, on_device_client, stub_delivery_server
 from tests.conftest import BACKENDS, Credential, World
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("backend", BACKENDS, indirect=True)]
@@ -223,3 +224,28 @@ async def test_a_broken_activity_does_not_block_the_others(world: World, acme: C
     assert pending_rebuilds(world.database) == []
     rules = (await world.http.get(RULES)).json()["rules"]["mboxes"]["hero"]
     assert [rule["meta"]["activity.id"] for rule in rules] == [good]
+
+
+async def test_adobe_sdk_decides_from_the_served_artifact(world: World, acme: Credential) -> None:
+    """Admin API -> rebuild job -> rules.json -> Adobe's target-python-sdk, unmodified."""
+    a, b = await offer(world.http, acme, "A"), await offer(world.http, acme, "B")
+    created = await world.http.post(
+        "/acme/target/activities/ab", json=ab_body([a, b], state="approved"), headers=v3(acme)
+    )
+    aid = created.json()["id"]
+    run_pending(world.database)
+    artifact = (await world.http.get(RULES, headers={"Accept-Encoding": "gzip"})).json()
+    seen: dict[int, str] = {}
+    with stub_delivery_server() as stub:
+        client = on_device_client(artifact, stub)
+        for n in range(100):
+            visitor = Visitor(tnt_id=f"{n:032x}", browser="chrome", url=URLS_HOME, tier=None)
+            response = client.get_offers({"request": visitor.request(mboxes=("hero",))})
+            mbox = response["response"].prefetch.mboxes[0]
+            picked = chosen(mbox)
+            assert picked is not None and picked[0] == aid
+            seen[picked[1]] = mbox.options[0].content
+    assert seen == {0: "<p>A</p>", 1: "<p>B</p>"}
+
+
+URLS_HOME = "https://www.example.com/home"
