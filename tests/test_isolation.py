@@ -15,18 +15,23 @@ For each route, three callers act on objects that tenant ``acme`` keeps in its w
   attributes) are visible but only tenant-wide writers may change them.
 
 After the calls, every row of acme's (and every row of tables no tenant owns) must be as before.
+That check is also why one scene per backend serves the whole module: a case that changed
+anything fails itself, and the next cases start from the same rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from cible.activities.mboxes.service import record_seen
 from cible.activities.profileattrs.service import record_profile_attributes
@@ -35,7 +40,8 @@ from cible.store import Database
 from cible.store.models import metadata
 from cible.tenants import service as tenants
 from cible.web.app import create_app
-from tests.conftest import BACKENDS, Credential, World
+from tests.conftest import BACKENDS, SECRET_KEY, Credential
+from tests.pg import Cluster
 
 PREFIX = "/{tenant}/target"
 GOLD = {"profile": "memberLevel", "equals": ["gold"]}
@@ -77,12 +83,11 @@ class Scene:
                 shot[table.name] = [tuple(row) for row in s.execute(query)]
         return shot
 
-
-async def _post(scene: Scene, path: str, body: Any, version: int = 1) -> Any:
-    headers = {**scene.owner.headers, "Content-Type": _vendor(version)}
-    response = await scene.http.post(f"/acme/target{path}", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+    async def post(self, path: str, body: Any, version: int = 1) -> Any:
+        headers = {**self.owner.headers, "Content-Type": _vendor(version)}
+        response = await self.http.post(f"/acme/target{path}", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
 
 
 def _vendor(version: int) -> str:
@@ -128,47 +133,97 @@ def _xt(offer: Any, audience: Any, workspace: str, name: str = "Hidden xt") -> d
     }
 
 
-@pytest.fixture
-async def scene(world: World) -> Scene:
-    world.tenant("acme")
-    world.tenant("beta")
-    owner = await world.credential("acme", "approver")
-    scene = Scene(
-        world.http, world.database, owner, await world.credential("beta", "approver"), owner
+@pytest.fixture(scope="module", params=BACKENDS)
+def scene_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One database per backend for the whole module (built like conftest's ``database_url``):
+    every case leaves it as it found it, which each test checks."""
+    if request.param == "postgres":
+        cluster: Cluster = request.getfixturevalue("pg_cluster")
+        engine = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE DATABASE isolation TEMPLATE cible_template"))
+        engine.dispose()
+        return cluster.url("isolation")
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path_factory.mktemp("isolation") / "cible.db"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+async def _credential(
+    http: httpx.AsyncClient,
+    database: Database,
+    tenant: str,
+    role: str,
+    workspace: str | None = None,
+) -> Credential:
+    with database.session() as s:
+        new = tenants.create_client(s, tenant_code=tenant, role=role, workspace=workspace)
+    response = await http.post(
+        "/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": new.client_id,
+            "client_secret": new.client_secret,
+        },
     )
-    ws = await _post(scene, "/workspaces", {"name": "Hidden"})
-    await _post(scene, "/workspaces", {"name": "Open"})
-    scene.limited = await world.credential("acme", "approver", workspace="Open")
+    assert response.status_code == 200, response.text
+    return Credential(new.client_id, new.client_secret, response.json()["access_token"])
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+async def scene(scene_url: str) -> AsyncIterator[Scene]:
+    settings = Settings(
+        database_url=scene_url,
+        secret_key=SECRET_KEY,
+        throttle_rate=10_000,
+        throttle_burst=10_000,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    database = Database(scene_url)
+    with database.session() as s:
+        tenants.create_tenant(s, "acme")
+        tenants.create_tenant(s, "beta")
+    transport = httpx.ASGITransport(app=create_app(settings, database=database))
+    http = httpx.AsyncClient(transport=transport, base_url="http://cible.test")
+    owner = await _credential(http, database, "acme", "approver")
+    beta = await _credential(http, database, "beta", "approver")
+    scene = Scene(http, database, owner, beta, owner)
+    ws = await scene.post("/workspaces", {"name": "Hidden"})
+    await scene.post("/workspaces", {"name": "Open"})
+    scene.limited = await _credential(http, database, "acme", "approver", workspace="Open")
     ids = scene.ids
     ids["workspace"] = ws
-    ids["content"] = await _post(
-        scene, "/offers/content", {"name": "hidden", "content": "<p>h</p>", "workspace": ws}
+    ids["content"] = await scene.post(
+        "/offers/content", {"name": "hidden", "content": "<p>h</p>", "workspace": ws}
     )
-    ids["json"] = await _post(
-        scene, "/offers/json", {"name": "hidden-json", "content": {}, "workspace": ws}
+    ids["json"] = await scene.post(
+        "/offers/json", {"name": "hidden-json", "content": {}, "workspace": ws}
     )
-    ids["audience"] = await _post(
-        scene, "/audiences", {"name": "hidden", "targetRule": GOLD, "workspace": ws}
+    ids["audience"] = await scene.post(
+        "/audiences", {"name": "hidden", "targetRule": GOLD, "workspace": ws}
     )
-    ids["property"] = await _post(
-        scene, "/properties", {"name": "hidden", "channel": "web", "workspaces": [ws]}
+    ids["property"] = await scene.post(
+        "/properties", {"name": "hidden", "channel": "web", "workspaces": [ws]}
     )
-    ids["environment"] = await _post(scene, "/environments", {"name": "Hidden-env"})
-    ids["ab"] = await _post(scene, "/activities/ab", _ab(ids["content"], ws), 3)
-    ids["xt"] = await _post(scene, "/activities/xt", _xt(ids["content"], ids["audience"], ws), 3)
+    ids["environment"] = await scene.post("/environments", {"name": "Hidden-env"})
+    ids["ab"] = await scene.post("/activities/ab", _ab(ids["content"], ws), 3)
+    ids["xt"] = await scene.post("/activities/xt", _xt(ids["content"], ids["audience"], ws), 3)
     ids["mbox"] = "hidden-mbox"
     ids["attribute"] = "hiddenAttribute"
-    with world.database.session() as s:
+    now = datetime.now(UTC)
+    with database.session() as s:
         tenant_id = tenants.get_tenant(s, "acme").id
-        record_seen(s, tenant_id, {"hidden-mbox": {"secret.param"}}, world_now())
-        record_profile_attributes(s, tenant_id, {"hiddenAttribute"}, world_now())
-    return scene
-
-
-def world_now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+        record_seen(s, tenant_id, {"hidden-mbox": {"secret.param"}}, now)
+        record_profile_attributes(s, tenant_id, {"hiddenAttribute"}, now)
+    yield scene
+    await http.aclose()
+    database.dispose()
 
 
 # -- the table of cases ------------------------------------------------------------------------
@@ -389,7 +444,6 @@ async def _call(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 @pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 async def test_route_isolates_tenants_and_workspaces(scene: Scene, method: str, path: str) -> None:
     assert (method, path) in CASES, (
