@@ -14,12 +14,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, delete, func, not_, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from cible.activities import publish
-from cible.activities.abxt import _validate, changelog
-from cible.activities.abxt._dates import parse_date
+from cible.activities.abxt import _filters, _validate, changelog
 from cible.activities.abxt._render import activity_json, definition, snapshot
 from cible.activities.abxt.schemas import DEFINITION_FIELDS, ActivityIn
 from cible.activities.abxt.tables import Activity, ActivityRef
@@ -36,8 +35,8 @@ from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
 from cible.web.paging import Page
 
-TYPES = ("ab", "xt")
-STATES = ("saved", "approved", "deactivated", "deleted")
+TYPES = _filters.TYPES
+STATES = _filters.STATES
 SORTABLE: dict[str, Any] = {
     "id": Activity.id,
     "name": func.lower(Activity.name),
@@ -76,81 +75,10 @@ def get_activity(
     return activity
 
 
-def _values(params: Mapping[str, Sequence[str]], name: str) -> list[str]:
-    return [v.strip() for raw in params.get(name, ()) for v in raw.split(",") if v.strip()]
-
-
-def _int_filter(
-    column: Any, name: str, raw: list[str], problems: list[tuple[str, str]]
-) -> list[ColumnElement[bool]]:
-    wanted: list[int] = []
-    unwanted: list[int] = []
-    for value in raw:
-        negated = value.startswith("!")
-        try:
-            number = int(value.lstrip("!"))
-        except ValueError:
-            problems.append((name, f"{value!r} is not an integer"))
-            continue
-        (unwanted if negated else wanted).append(number)
-    where: list[ColumnElement[bool]] = []
-    if wanted:
-        where.append(column.in_(wanted))
-    if unwanted:
-        where.append(not_(column.in_(unwanted)))
-    return where
-
-
-def _filters(params: Mapping[str, Sequence[str]]) -> list[ColumnElement[bool]]:
-    """``?name=&state=&type=&priority=&id=&thirdPartyId=&workspace=&modifiedAt=<ISO>/<ISO>``.
-
-    Several values (repeated or comma-separated) are alternatives; ``priority`` and ``id`` take
-    ``!N`` to exclude. ``name`` matches a part of the name, ignoring case. Deleted activities are
-    listed only when ``state`` asks for them.
-    """
-    problems: list[tuple[str, str]] = []
-    where: list[ColumnElement[bool]] = []
-    names = _values(params, "name")
-    if names:
-        where.append(or_(*(func.lower(Activity.name).contains(n.lower()) for n in names)))
-    states = _values(params, "state")
-    for state in states:
-        if state not in STATES:
-            problems.append(("state", f"{state!r} is not one of {', '.join(STATES)}"))
-    where.append(Activity.state.in_(states) if states else Activity.state != "deleted")
-    types = _values(params, "type")
-    for kind in types:
-        if kind not in TYPES:
-            problems.append(("type", f"{kind!r} is not one of {', '.join(TYPES)}"))
-    if types:
-        where.append(Activity.type.in_(types))
-    where += _int_filter(Activity.priority, "priority", _values(params, "priority"), problems)
-    where += _int_filter(Activity.id, "id", _values(params, "id"), problems)
-    where += _int_filter(Activity.workspace_id, "workspace", _values(params, "workspace"), problems)
-    third = _values(params, "thirdPartyId")
-    if third:
-        where.append(Activity.third_party_id.in_(third))
-    for raw in params.get("modifiedAt", ()):
-        start, sep, end = raw.partition("/")
-        if not sep:
-            problems.append(("modifiedAt", "use <ISO date-time>/<ISO date-time>"))
-            continue
-        try:
-            if start.strip():
-                where.append(Activity.modified_at >= parse_date(start))
-            if end.strip():
-                where.append(Activity.modified_at <= parse_date(end))
-        except ValueError as exc:
-            problems.append(("modifiedAt", str(exc)))
-    if problems:
-        raise BadRequest.fields(problems)
-    return where
-
-
 def list_activities(
     session: Session, principal: Principal, page: Page, params: Mapping[str, Sequence[str]]
 ) -> tuple[list[Activity], int]:
-    where = [Activity.tenant_id == principal.tenant_id, *_filters(params)]
+    where = [Activity.tenant_id == principal.tenant_id, *_filters.where(params)]
     readable = principal.readable_workspaces()
     if readable is not None:
         where.append(Activity.workspace_id.in_(readable))
