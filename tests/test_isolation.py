@@ -426,6 +426,11 @@ CASES: dict[tuple[str, str], Case] = {
 # -- the tests ---------------------------------------------------------------------------------
 
 
+def test_route_has_an_isolation_case() -> None:
+    missing = sorted(set(ROUTES) - set(CASES))
+    assert not missing, f"add isolation cases to CASES in tests/test_isolation.py for: {missing}"
+
+
 def test_route_table_has_no_stale_cases() -> None:
     stale = sorted(set(CASES) - set(ROUTES))
     assert not stale, f"isolation cases for routes the app no longer has: {stale}"
