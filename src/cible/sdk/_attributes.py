@@ -57,8 +57,9 @@ def add_mboxes(request: dict[str, Any], mbox_names: Sequence[str]) -> dict[str, 
     """Add `mbox_names` to `request["execute"]["mboxes"]` (once each), indexes following on."""
     execute = dict(request.get("execute") or {})
     mboxes = list(execute.get("mboxes") or [])
-    present = {m.get("name") for m in mboxes}
-    index = max((m.get("index", -1) for m in mboxes if isinstance(m.get("index"), int)), default=-1)
+    entries = [m for m in mboxes if isinstance(m, Mapping)]
+    present = {m.get("name") for m in entries}
+    index = max((m["index"] for m in entries if isinstance(m.get("index"), int)), default=-1)
     for name in mbox_names:
         if name not in present:
             index += 1

@@ -293,6 +293,8 @@ class Core:
                 continue
             entries = []
             for mbox in block.get("mboxes") or []:
+                if not isinstance(mbox, Mapping):
+                    continue
                 entry: dict[str, Any] = {"index": mbox.get("index"), "name": mbox.get("name")}
                 if mbox.get("name") in defaults:
                     entry["options"] = [_default_option(defaults[mbox["name"]])]
@@ -401,13 +403,19 @@ def _remote_subset(
         if not isinstance(block, Mapping):
             continue
         part: dict[str, Any] = {}
-        remote = [m for m in block.get("mboxes") or () if m.get("name") in names]
+        remote = [
+            m
+            for m in block.get("mboxes") or ()
+            if isinstance(m, Mapping) and m.get("name") in names
+        ]
         if remote:
             part["mboxes"] = remote
         requested_views = block.get("views") or []
         if view_names and requested_views:
             part["views"] = [
-                v for v in requested_views if not v.get("name") or v.get("name") in view_names
+                v
+                for v in requested_views
+                if isinstance(v, Mapping) and (not v.get("name") or v.get("name") in view_names)
             ]
         if "pageLoad" in block and loaded.artifact.global_mbox in names:
             part["pageLoad"] = block["pageLoad"]
