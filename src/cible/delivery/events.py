@@ -120,10 +120,11 @@ def store_events(session: Session, batch: EventBatch) -> int:
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
+    # One statement executed for many rows: compiled once and cached, unlike a multi-VALUES insert.
     if dialect == "postgresql":
-        session.execute(pg_insert(Event).values(rows).on_conflict_do_nothing())
+        session.execute(pg_insert(Event).on_conflict_do_nothing(), rows)
     elif dialect == "sqlite":
-        session.execute(sqlite_insert(Event).values(rows).on_conflict_do_nothing())
+        session.execute(sqlite_insert(Event).on_conflict_do_nothing(), rows)
     else:  # pragma: no cover - Cible supports SQLite and PostgreSQL only
-        session.execute(insert(Event).values(rows))
+        session.execute(insert(Event), rows)
     return len(rows)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from cible.profiles.tables import Assignment, Profile, ProfileId
@@ -49,6 +49,18 @@ LAST_SEEN_GRANULARITY_MS = 60_000
 """``last_seen`` is rewritten at most once a minute when nothing else changed (fewer writes)."""
 
 _PRECEDENCE = ("3p", "cust", "tnt", "mcid")
+
+
+# The delivery hot path's statements, built once (a statement built per call costs more than
+# running it on SQLite); tuple IN with an expanding parameter covers any number of ids.
+_LOOKUP = select(ProfileId.kind, ProfileId.profile_id).where(
+    ProfileId.tenant_id == bindparam("tenant_id"),
+    tuple_(ProfileId.kind, ProfileId.value).in_(bindparam("keys", expanding=True)),
+)
+_PROFILES = select(Profile).where(Profile.id.in_(bindparam("ids", expanding=True)))
+_ASSIGNMENTS = select(
+    Assignment.profile_id, Assignment.activity_id, Assignment.experience_id
+).where(Assignment.profile_id.in_(bindparam("ids", expanding=True)))
 
 
 class ProfileTooLarge(ValueError):
@@ -193,12 +205,7 @@ def find_profile(session: Session, tenant_id: int, kind: str, value: str) -> Pro
 def _lookup(session: Session, tenant_id: int, keys: list[tuple[str, str]]) -> dict[str, int]:
     if not keys:
         return {}
-    condition = or_(*(and_(ProfileId.kind == k, ProfileId.value == v) for k, v in keys))
-    rows = session.execute(
-        select(ProfileId.kind, ProfileId.profile_id).where(
-            ProfileId.tenant_id == tenant_id, condition
-        )
-    )
+    rows = session.execute(_LOOKUP, {"tenant_id": tenant_id, "keys": keys})
     found: dict[str, int] = {}
     for kind, profile_id in rows:
         found[kind] = profile_id
@@ -228,9 +235,7 @@ def open_visit(
     found = _lookup(session, tenant_id, keys)
     now_ms = int(now.timestamp() * 1000)
     profile_ids = sorted(set(found.values()))
-    profiles = {
-        p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))
-    }
+    profiles = {p.id: p for p in session.scalars(_PROFILES, {"ids": profile_ids})}
     if profiles:
         winner_kind = min(found, key=_precedence)
         profile = profiles[found[winner_kind]]
@@ -267,11 +272,7 @@ def open_visit(
 
 def _load_assignments(session: Session, profile_ids: list[int]) -> dict[int, dict[int, int]]:
     out: dict[int, dict[int, int]] = {pid: {} for pid in profile_ids}
-    rows = session.execute(
-        select(Assignment.profile_id, Assignment.activity_id, Assignment.experience_id).where(
-            Assignment.profile_id.in_(profile_ids)
-        )
-    )
+    rows = session.execute(_ASSIGNMENTS, {"ids": profile_ids})
     for profile_id, activity_id, experience_id in rows:
         out[profile_id][activity_id] = experience_id
     return out
