@@ -19,6 +19,7 @@ from cible.batch.validate import parse_batch
 from cible.errors import BadRequest, Forbidden
 from cible.tenants.roles import Capability
 from cible.web.admin import AdminCall, admin, admin_openapi, read_body
+from cible.web.envelope import request_ids
 from cible.web.versioning import media_type
 
 # Adobe's spec sends the batch as application/json; its Node client sends the v1 vendor type.
@@ -68,6 +69,6 @@ async def run(
             dispatcher,
             tenant=call.principal.tenant_code,
             credentials=credentials,
-            now=call.now,
+            now=request_ids(call.request)[1],
         )
     return call.render({"results": [r.to_json() for r in results]})

@@ -102,7 +102,8 @@ async def run_batch(
     """Every operation's result, in operationId order.
 
     ``credentials`` (the caller's ``Authorization`` and ``X-Api-Key``) go with each operation
-    unless the operation names its own; ``now`` stamps the errors the batch itself reports.
+    unless the operation names its own; ``now`` (the batch request's arrival) stamps the errors
+    the batch itself reports for an operation it could not send.
     ``batch`` must come from ``parse_batch``: its dependencies form no cycle.
     """
     run = _Run(dispatcher, tenant, credentials, now)

@@ -29,7 +29,7 @@ class OperationIn(BaseModel):
         max_length=255,
         description="Operations that must answer 2xx before this one runs.",
     )
-    method: str = Field(pattern="^(GET|POST|PUT|PATCH|DELETE)$")
+    method: str = Field(description="GET, POST, PUT, PATCH or DELETE (case-insensitive).")
     relative_url: str = Field(
         alias="relativeUrl",
         description="Path below /{tenant}/target (or a legacy /vN/ form), URL-encoded query; "
