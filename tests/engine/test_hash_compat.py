@@ -64,6 +64,7 @@ def test_visitor_ids_cover_unicode() -> None:
     assert all(ord(char) <= 0xFFFF for visitor in VISITORS for char in visitor)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activity_id", ACTIVITY_IDS)
 def test_allocation_equals_adobe_python_sdk(activity_id: int) -> None:
     mismatches = [
