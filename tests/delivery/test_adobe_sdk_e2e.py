@@ -29,7 +29,7 @@ from delivery_api_client import (
     ViewRequest,
     VisitorId,
 )
-from sqlalchemy import select
+from sqlalchemy import select, text
 from target_python_sdk import TargetClient
 
 from cible.engine import decide
@@ -84,8 +84,8 @@ def target_client(port: int, org: str, method: str) -> Any:
     return TargetClient.create(config)
 
 
-def sdk_request(tnt_id: str, mode: str) -> DeliveryRequest:
-    boxes = [MboxRequest(name=name, index=i) for i, name in enumerate(MBOXES, start=1)]
+def sdk_request(tnt_id: str, mode: str, names: tuple[str, ...] = MBOXES) -> DeliveryRequest:
+    boxes = [MboxRequest(name=name, index=i) for i, name in enumerate(names, start=1)]
     context = Context(channel=ChannelType.WEB)
     ids = VisitorId(tnt_id=tnt_id)
     if mode == "execute":
@@ -95,12 +95,14 @@ def sdk_request(tnt_id: str, mode: str) -> DeliveryRequest:
     return DeliveryRequest(id=ids, context=context, prefetch=prefetch)
 
 
-def engine_view(tnt_id: str, mode: str) -> dict[str, tuple[Any, Any, Any]]:
+def engine_view(
+    tnt_id: str, mode: str, names: tuple[str, ...] = MBOXES
+) -> dict[str, tuple[Any, Any, Any]]:
     """``{mbox: (content, activity.id, experience.id)}`` as Cible's engine decides them."""
     body = {
         "id": {"tntId": tnt_id},
         "context": {"channel": "web"},
-        mode: {"mboxes": [{"name": n, "index": i} for i, n in enumerate(MBOXES, start=1)]},
+        mode: {"mboxes": [{"name": n, "index": i} for i, n in enumerate(names, start=1)]},
     }
     result = decide(sc.artifact(), body, profile={}, now=datetime.now(UTC), client="acme")
     found = {}
@@ -113,6 +115,21 @@ def engine_view(tnt_id: str, mode: str) -> dict[str, tuple[Any, Any, Any]]:
             tokens.get("experience.id"),
         )
     return found
+
+
+def decisioning_methods(response: Any, mode: str) -> set[Any]:
+    block = response.execute if mode == "execute" else response.prefetch
+    return {
+        (option.response_tokens or {}).get("activity.decisioningMethod")
+        for entry in block.mboxes
+        for option in entry.options or ()
+    }
+
+
+def displays(database: Any, visitor: str) -> int:
+    with database.session() as s:
+        query = text("select count(*) from events where kind = 'display' and visitor = :v")
+        return int(s.execute(query, {"v": visitor}).scalar_one())
 
 
 def sdk_view(response: Any, mode: str) -> dict[str, tuple[Any, Any, Any]]:
@@ -149,6 +166,22 @@ def check_mode(client: Any, database: Any, method: str) -> None:
             assert sdk_view(response, mode) == engine_view(tnt_id, mode)
             if mode == "prefetch":
                 assert response.prefetch.views is not None or method == "hybrid"
+            # "vip" targets a profile attribute: even in hybrid mode the server decides it.
+            assert decisioning_methods(response, mode) == {"server-side"}
+
+    if method == "hybrid":
+        # Only local mboxes: Adobe's SDK decides on-device from the artifact and reports the
+        # executed decisions to Cible with display notifications, sent in the background.
+        local = ("hero", "checkout")
+        visitor = "d" * 32 + ".0"
+        result = client.get_offers({"request": sdk_request(visitor, "execute", local)})
+        response = result["response"]
+        assert sdk_view(response, "execute") == engine_view(visitor, "execute", local)
+        assert decisioning_methods(response, "execute") == {"on-device"}
+        deadline = time.monotonic() + 20
+        while displays(database, "d" * 32) < 2:
+            assert time.monotonic() < deadline, "the SDK's notifications did not arrive"
+            time.sleep(0.1)
 
     # send_notifications: the prefetched eventToken of a visitor's checkout experience.
     prefetched = client.get_offers({"request": sdk_request("f" * 32 + ".0", "prefetch")})
