@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -142,9 +143,14 @@ async def test_a_referenced_operation_without_id_fails_the_referencing_one() -> 
     assert len(recorder.sent) == 1
 
 
-async def test_an_error_while_dispatching_fails_that_operation_only() -> None:
+async def test_an_error_while_dispatching_fails_that_operation_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     recorder = Recorder(fail_on="/acme/target/boom")
-    results = await run([op(0, url="/boom"), op(1, url="/ok")], recorder)
+    with caplog.at_level(logging.ERROR, logger="cible.batch"):
+        results = await run([op(0, url="/boom"), op(1, url="/ok")], recorder)
+
+    assert [r.getMessage() for r in caplog.records] == ["batch operation 0 failed"]
 
     assert results[0]["statusCode"] == 500
     assert results[0]["body"]["errors"][0]["errorCode"] == "Internal.Error"

@@ -21,6 +21,7 @@ Each operation commits on its own, as each direct call does: a batch is not a tr
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from cible.errors import BadRequest, CibleError
 from cible.isotime import iso_millis
 
 CONCURRENCY = 8
+log = logging.getLogger("cible.batch")
 # The message headers describe the encoded body, which the result replaces by a JSON value.
 DROPPED_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 
@@ -139,6 +141,7 @@ async def _execute(run: _Run, op: Operation) -> Result:
     except CibleError as error:
         return _error_result(run, op, error)
     except Exception:
+        log.exception("batch operation %s failed", op.operation_id)
         return _error_result(run, op, CibleError("the operation failed inside the server"))
     headers = tuple((n, v) for n, v in reply.headers if n.lower() not in DROPPED_HEADERS)
     return Result(op.operation_id, False, reply.status, headers, decode_body(reply.body))
