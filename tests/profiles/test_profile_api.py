@@ -120,3 +120,21 @@ async def test_bad_batches_are_refused_whole(acme_app: Any, http: Any, database:
         assert "<success>false</success>" in response.text
     assert count_rows(database, "profile_batches") == 0
     assert count_rows(database, "jobs") == 0
+
+
+async def test_tenants_never_see_each_others_profiles(acme_app: Any, http: Any, world: Any) -> None:
+    world.tenant("beta")
+    tnt_id = await visitor(http, thirdPartyId="shared-id")
+    await http.get(f"/m2/acme/profile/update?mboxPC={tnt_id}&profile.secret=acme-only")
+    assert (await http.get(f"/rest/v1/profiles/{tnt_id}?client=beta")).status_code == 404
+    by_third_party = await http.get("/rest/v1/profiles/thirdPartyId/shared-id?client=beta")
+    assert by_third_party.status_code == 404
+    update = await http.get(f"/m2/beta/profile/update?mboxPC={tnt_id}&profile.secret=beta")
+    assert update.status_code == 404
+    body = {"context": {"channel": "web"}, "id": {"tntId": tnt_id}, "execute": sc.mboxes("vip")}
+    beta_call = await http.post("/rest/v1/delivery?client=beta&sessionId=b", json=body)
+    assert beta_call.status_code == 200
+    fetched = (await http.get(f"/rest/v1/profiles/{tnt_id}?client=acme")).json()
+    assert fetched["profileAttributes"]["secret"]["value"] == "acme-only"
+    beta_profile = (await http.get(f"/rest/v1/profiles/{tnt_id}?client=beta")).json()
+    assert "secret" not in beta_profile["profileAttributes"]
