@@ -59,6 +59,17 @@ CASES: list[tuple[str, bytes | Any, str, str]] = [
         URL,
         "notifications[0].timestamp: is required",
     ),
+    (
+        "timestamp past year 9999",
+        {
+            **OK,
+            "notifications": [
+                {"id": "n", "type": "click", "timestamp": 10**17, "tokens": ["t"]},
+            ],
+        },
+        URL,
+        "notifications[0].timestamp: must be milliseconds since the epoch",
+    ),
     ("tntId too long", {**OK, "id": {"tntId": "x" * 200}}, URL, "id.tntId"),
     ("no sessionId", OK, "/rest/v1/delivery?client=acme", "sessionId: is required"),
     ("bad sessionId", OK, "/rest/v1/delivery?client=acme&sessionId=a%20b", "sessionId"),

@@ -138,3 +138,17 @@ async def test_tenants_never_see_each_others_profiles(acme_app: Any, http: Any, 
     assert fetched["profileAttributes"]["secret"]["value"] == "acme-only"
     beta_profile = (await http.get(f"/rest/v1/profiles/{tnt_id}?client=beta")).json()
     assert "secret" not in beta_profile["profileAttributes"]
+
+
+async def test_a_wholly_url_encoded_batch_is_read_too(
+    acme_app: Any, http: Any, database: Any
+) -> None:
+    from urllib.parse import quote_plus
+
+    body = "batch=" + quote_plus("thirdPartyId,color\ncrm-7,blue green\n")
+    response = await http.post("/m2/acme/v2/profile/batchUpdate", content=body)
+    assert response.status_code == 200, response.text
+    while run_pending(database):
+        pass
+    fetched = (await http.get("/rest/v1/profiles/thirdPartyId/crm-7?client=acme")).json()
+    assert fetched["profileAttributes"]["color"]["value"] == "blue green"

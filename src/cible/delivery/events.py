@@ -22,6 +22,7 @@ artifact rejects its notification, alone, without failing the request.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ from cible.artifacts import decode_event_token
 from cible.delivery.tables import Event
 
 __all__ = ["EventBatch", "decode_tokens", "store_events"]
+
+MAX_KEY = 400  # events.event_key
 
 
 def decode_tokens(
@@ -76,11 +79,14 @@ class EventBatch:
         order_id: str | None = None,
         revenue: float | None = None,
     ) -> None:
+        if len(key) > MAX_KEY:
+            # Long ids: a digest keeps the key unique and within the column.
+            key = f"h:{hashlib.sha256(key.encode()).hexdigest()}"
         self.rows.setdefault(
-            key[:400],
+            key,
             {
                 "tenant_id": self.tenant_id,
-                "event_key": key[:400],
+                "event_key": key,
                 "kind": kind,
                 "activity_id": activity,
                 "experience_id": experience,

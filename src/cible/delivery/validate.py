@@ -24,6 +24,7 @@ MAX_PARAMETER_VALUE = 5000
 MAX_PROFILE_VALUE = 256  # in-mbox profile attribute values (at.js 2.x errors above 256)
 MAX_TOKENS = 50
 RESERVED_PARAMETERS = frozenset({"orderId", "orderTotal", "productPurchasedIds"})
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last datetime Python has
 AUTH_STATES = frozenset({"unknown", "authenticated", "logged_out"})
 
 
@@ -313,7 +314,11 @@ def _check_notification(item: Mapping[str, Any], path: str) -> None:
     timestamp = item.get("timestamp")
     if timestamp is None:
         raise _fail(f"{path}.timestamp", "is required")
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float) or timestamp < 0:
+    if (
+        isinstance(timestamp, bool)
+        or not isinstance(timestamp, int | float)
+        or not 0 <= timestamp <= MAX_TIMESTAMP_MS
+    ):
         raise _fail(f"{path}.timestamp", "must be milliseconds since the epoch")
     tokens = item.get("tokens")
     if tokens is not None:

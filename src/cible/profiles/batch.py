@@ -60,7 +60,11 @@ def parse_batch(body: bytes) -> ParsedBatch:
         raise BatchError("the batch is not UTF-8 text") from None
     if not text.startswith("batch="):
         raise BatchError("the body must start with 'batch='")
-    lines = [line.rstrip("\r") for line in text[len("batch=") :].split("\n")]
+    content = text[len("batch=") :]
+    if "\n" not in content and "%0a" in content.lower():
+        # The whole file sent URL-encoded (curl -d --data-urlencode): decode it once first.
+        content = unquote_plus(content)
+    lines = [line.rstrip("\r") for line in content.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:

@@ -70,7 +70,7 @@ class ProfileBatch(Base):
 
     __tablename__ = "profile_batches"
 
-    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     api_version: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)

@@ -53,7 +53,7 @@ def upgrade() -> None:
 
     op.create_table(
         "profile_batches",
-        sa.Column("id", sa.String(length=80), nullable=False),
+        sa.Column("id", sa.String(length=128), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.Column("api_version", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
@@ -106,7 +106,7 @@ def upgrade() -> None:
 
     op.create_table(
         "profile_batch_rows",
-        sa.Column("batch_id", sa.String(length=80), nullable=False),
+        sa.Column("batch_id", sa.String(length=128), nullable=False),
         sa.Column("line", sa.Integer(), nullable=False),
         sa.Column("visitor", sa.String(length=256), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
