@@ -117,7 +117,10 @@ def _register_parts(prefix: str, kind: str | None) -> None:
     """``PUT {prefix}/{id}/state|priority|schedule|name`` answering ``ActivityDescription``."""
     label = kind or "any"
 
-    @router.put(prefix + "/{activity_id}/state", **admin_openapi(V1, body=StateIn))
+    @router.put(
+        prefix + "/{activity_id}/state",
+        **admin_openapi(V1, body=StateIn, summary=f"Set an activity's state ({label} path)"),
+    )
     def put_state(activity_id: int, call: AdminCall = Depends(admin(V1, body=StateIn))) -> Response:
         with call.db.session() as session:
             activity = service.set_state(
@@ -125,7 +128,10 @@ def _register_parts(prefix: str, kind: str | None) -> None:
             )
             return call.render(render.description(activity))
 
-    @router.put(prefix + "/{activity_id}/priority", **admin_openapi(V1, body=PriorityIn))
+    @router.put(
+        prefix + "/{activity_id}/priority",
+        **admin_openapi(V1, body=PriorityIn, summary=f"Set an activity's priority ({label} path)"),
+    )
     def put_priority(
         activity_id: int, call: AdminCall = Depends(admin(V1, body=PriorityIn))
     ) -> Response:
@@ -135,7 +141,10 @@ def _register_parts(prefix: str, kind: str | None) -> None:
             )
             return call.render(render.description(activity))
 
-    @router.put(prefix + "/{activity_id}/schedule", **admin_openapi(V1, body=ScheduleIn))
+    @router.put(
+        prefix + "/{activity_id}/schedule",
+        **admin_openapi(V1, body=ScheduleIn, summary=f"Set an activity's schedule ({label} path)"),
+    )
     def put_schedule(
         activity_id: int, call: AdminCall = Depends(admin(V1, body=ScheduleIn))
     ) -> Response:
@@ -151,7 +160,10 @@ def _register_parts(prefix: str, kind: str | None) -> None:
             )
             return call.render(render.description(activity))
 
-    @router.put(prefix + "/{activity_id}/name", **admin_openapi(V1, body=NameIn))
+    @router.put(
+        prefix + "/{activity_id}/name",
+        **admin_openapi(V1, body=NameIn, summary=f"Rename an activity ({label} path)"),
+    )
     def put_name(activity_id: int, call: AdminCall = Depends(admin(V1, body=NameIn))) -> Response:
         with call.db.session() as session:
             activity = service.set_name(
