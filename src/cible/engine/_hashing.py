@@ -16,6 +16,7 @@ outside the Basic Multilingual Plane; Cible follows the edge.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 
 __all__ = [
@@ -41,9 +42,8 @@ def murmur3_utf16_pure(text: str) -> int:
     length = len(data)
     h1 = 0
     rounded_end = length & ~3
-    for start in range(0, rounded_end, 4):
-        k1 = int.from_bytes(data[start : start + 4], "little")
-        k1 = (k1 * _C1) & _MASK
+    for block in struct.unpack(f"<{rounded_end // 4}I", data[:rounded_end]):
+        k1 = (block * _C1) & _MASK
         k1 = ((k1 << 15) | (k1 >> 17)) & _MASK
         k1 = (k1 * _C2) & _MASK
         h1 ^= k1

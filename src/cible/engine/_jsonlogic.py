@@ -96,7 +96,7 @@ def _path_getter(path: Any) -> Callable[[Any], Any]:
         (key,) = parts
 
         def get_one(data: Any) -> Any:
-            if isinstance(data, Mapping):
+            if type(data) is dict:
                 return data.get(key, _MISSING)
             return _step(data, key)
 
@@ -106,9 +106,9 @@ def _path_getter(path: Any) -> Callable[[Any], Any]:
         first, second = parts
 
         def get_two(data: Any) -> Any:
-            if isinstance(data, Mapping):
+            if type(data) is dict:
                 inner = data.get(first, _MISSING)
-                if isinstance(inner, Mapping):
+                if type(inner) is dict:
                     return inner.get(second, _MISSING)
                 return _step(inner, second)
             return _step(_step(data, first), second)
@@ -209,6 +209,10 @@ def _build_var(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Evalua
     if name is not None and not isinstance(name, str | int | float):
         raise LogicError("variable names must be strings or numbers", path)
     compiler.note_variable(name, scoped)
+    if default is None and isinstance(name, str) and name and "." in name:
+        parts = name.split(".")
+        if len(parts) == 2:
+            return _var_two(*parts)
     getter = _path_getter(name)
     if default is None:
 
@@ -223,6 +227,21 @@ def _build_var(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Evalua
         return default(data) if value is _MISSING else value
 
     return var_with_default
+
+
+def _var_two(first: str, second: str) -> Evaluator:
+    # The common shape of Adobe's conditions ("mbox.x", "page.url_lc"), without a default.
+    slow = _path_getter(f"{first}.{second}")
+
+    def var_two(data: Any) -> Any:
+        if type(data) is dict:
+            inner = data.get(first)
+            if type(inner) is dict:
+                return inner.get(second)
+        value = slow(data)
+        return None if value is _MISSING else value
+
+    return var_two
 
 
 def _missing_keys(keys: list[Any], data: Any) -> list[Any]:
@@ -334,11 +353,25 @@ def _build_truthy(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Eva
     return lambda data: js_truthy(first(data))
 
 
+def _literal(raw: Any) -> tuple[bool, Any]:
+    """(True, value) when a raw argument is a literal that needs no evaluation."""
+    if isinstance(raw, str | int | float | bool) or raw is None:
+        return True, raw
+    return False, None
+
+
 def _binary(function: Callable[[Any, Any], bool]) -> Builder:
     def build(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Evaluator:
         args = compiler.compile_args(raw, path, scoped)
         _require(2, args, path, 2)
         left, right = args
+        raw_left, raw_right = _args(raw)
+        right_is_literal, right_value = _literal(raw_right)
+        if right_is_literal:
+            return lambda data: function(left(data), right_value)
+        left_is_literal, left_value = _literal(raw_left)
+        if left_is_literal:
+            return lambda data: function(left_value, right(data))
         return lambda data: function(left(data), right(data))
 
     return build
@@ -358,8 +391,7 @@ def _ordering(function: Callable[[Any, Any], bool]) -> Builder:
         args = compiler.compile_args(raw, path, scoped)
         _require(2, args, path, 3)
         if len(args) == 2:
-            left, right = args
-            return lambda data: function(left(data), right(data))
+            return _binary(function)(compiler, raw, path, scoped)
         low, middle, high = args
 
         def between(data: Any) -> bool:

@@ -129,8 +129,14 @@ def js_to_int(value: Any) -> int:
     return int(number)
 
 
+_NUMBER_TYPES = (int, float)
+
+
 def js_loose_eq(left: Any, right: Any) -> bool:
     """JavaScript `==` (Abstract Equality) over JSON values."""
+    left_type = type(left)
+    if left_type is type(right) and (left_type is str or left_type in _NUMBER_TYPES):
+        return bool(left == right)
     if left is None or right is None:
         return left is None and right is None
     if isinstance(left, bool):
@@ -176,6 +182,8 @@ def _utf16_less(left: str, right: str, or_equal: bool) -> bool:
 
 
 def _compare(left: Any, right: Any, or_equal: bool) -> bool:
+    if type(left) in _NUMBER_TYPES and type(right) in _NUMBER_TYPES:
+        return bool(left <= right) if or_equal else bool(left < right)
     if left is None or right is None:
         return False
     left, right = _to_primitive(left), _to_primitive(right)
@@ -189,9 +197,13 @@ def _compare(left: Any, right: Any, or_equal: bool) -> bool:
 
 def js_less(left: Any, right: Any) -> bool:
     """JavaScript `left < right`, false when either side is null (a missing attribute)."""
+    if type(left) in _NUMBER_TYPES and type(right) in _NUMBER_TYPES:
+        return bool(left < right)
     return _compare(left, right, or_equal=False)
 
 
 def js_le(left: Any, right: Any) -> bool:
     """JavaScript `left <= right`, false when either side is null (a missing attribute)."""
+    if type(left) in _NUMBER_TYPES and type(right) in _NUMBER_TYPES:
+        return bool(left <= right)
     return _compare(left, right, or_equal=True)
