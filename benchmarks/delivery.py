@@ -9,6 +9,7 @@ pool of ``--visitors`` visitors (each with its own tntId and sessionId), bounded
 ``--max-seconds``. Prints JSON: requests/s, p50 and p99 latency in milliseconds, errors.
 
     .venv/bin/python benchmarks/delivery.py --requests 3000 --concurrency 16
+    .venv/bin/python benchmarks/delivery.py --requests 3000 --concurrency 16 --postgres
 """
 
 from __future__ import annotations
@@ -188,8 +189,32 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=500)
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--postgres", action="store_true", help="run on a throwaway PostgreSQL 15 cluster"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cible-bench-"))
+    cluster = None
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from sqlalchemy import create_engine, text
+
+        from tests.pg import start_cluster
+
+        cluster = start_cluster()
+        engine = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("CREATE DATABASE bench"))
+        engine.dispose()
+        args.database_url = cluster.url("bench")
+    try:
+        run(args, tmp)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
     url = args.database_url or f"sqlite:///{tmp / 'cible.db'}"
     setup_database(url)
     env = {
@@ -213,7 +238,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "delivery execute, 1 mbox, 10 live activities",
-                "database": url.split(":", 1)[0],
+                "database": url.split(":", 1)[0].split("+", 1)[0],
                 "concurrency": args.concurrency,
                 "cible": cible,
                 "bare_fastapi_orjson": bare,
