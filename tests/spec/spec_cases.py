@@ -90,8 +90,8 @@ def assert_decision_matches(case: Mapping[str, Any], response: Mapping[str, Any]
     for mode in ("execute", "prefetch"):
         if mode in expected:
             _compare_mode(mode, expected[mode], response.get(mode), problems)
-        elif response.get(mode):
-            _compare_mode(mode, {}, response.get(mode), problems)
+        elif _has_content(response.get(mode)):
+            problems.append(f"{mode}: expected no content, got {_short(response.get(mode))}")
     extras = response.get(EXTRA_KEY)
     if isinstance(extras, Mapping):
         _compare_extras(expected, extras, problems)
@@ -132,6 +132,13 @@ def _compare_mode(mode: str, expected: Mapping[str, Any], actual: Any, problems:
             if name in actual_views:
                 where = f"{mode}.views[{name}]"
                 _compare_location(where, expected_view, actual_views[name], problems)
+
+
+def _has_content(block: Any) -> bool:
+    if not isinstance(block, Mapping):
+        return False
+    locations = [*(block.get("mboxes") or []), *(block.get("views") or []), block.get("pageLoad")]
+    return any(isinstance(item, Mapping) and item.get("options") for item in locations)
 
 
 def _mbox_key(mbox: Mapping[str, Any]) -> Any:
