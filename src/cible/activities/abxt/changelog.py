@@ -7,7 +7,7 @@ Adobe's examples key the name as ``activityName``; the other keys are the body's
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import func, select
@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from cible.activities.abxt.tables import ActivityChange
 from cible.isotime import iso_millis
-from cible.web.paging import Page
+
+if TYPE_CHECKING:
+    from cible.web.paging import Page
 
 Changes = dict[str, dict[str, Any]]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -33,7 +33,9 @@ from cible.errors import BadRequest, Conflict, NotFound
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
-from cible.web.paging import Page
+
+if TYPE_CHECKING:
+    from cible.web.paging import Page
 
 TYPES = _filters.TYPES
 STATES = _filters.STATES

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import ColumnElement, func, select
@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from cible.activities.mboxes.tables import Mbox
 from cible.errors import NotFound
-from cible.web.paging import Page
+
+if TYPE_CHECKING:
+    from cible.web.paging import Page
 
 SORTABLE: dict[str, Any] = {
     "name": Mbox.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import ColumnElement, func, select
@@ -16,7 +16,9 @@ from cible.errors import BadRequest, Conflict, NotFound
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
-from cible.web.paging import Page
+
+if TYPE_CHECKING:
+    from cible.web.paging import Page
 
 OFFER_TYPES = ("content", "json")
 SORTABLE: dict[str, Any] = {
