@@ -54,6 +54,7 @@ def admin_routes() -> list[tuple[str, str]]:
     for route in iter_route_contexts(app.routes):
         if route.path and route.path.startswith(PREFIX):
             found.update((method, route.path) for method in route.methods or ())
+    app.state.db.dispose()
     return sorted(found)
 
 
