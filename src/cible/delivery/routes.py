@@ -78,6 +78,7 @@ def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
             session_timeout_seconds=settings.session_timeout_seconds,
             environment=settings.delivery_environment,
             clock=state.clock,
+            geo_lookup=getattr(state, "geo_lookup", None),
         )
         state.delivery = delivery
         state.tenant_directory = TenantDirectory(state.db)

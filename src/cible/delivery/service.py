@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cible.delivery.cache import DecisionCache, request_shape
 from cible.delivery.events import EventBatch, decode_tokens, store_events
+from cible.delivery.geo import GeoLookup, with_geo
 from cible.delivery.seen import SeenNames
 from cible.delivery.source import EMPTY_ARTIFACT, ArtifactSource
 from cible.delivery.sticky import experiences_by_activity, sticky_view
@@ -147,6 +148,7 @@ class Delivery:
         cache: DecisionCache | None = None,
         seen: SeenNames | None = None,
         token_secret: Callable[[int], bytes | None] | None = None,
+        geo_lookup: GeoLookup | None = None,
     ) -> None:
         self.db = db
         self.source = source
@@ -156,6 +158,7 @@ class Delivery:
         self.cache = cache if cache is not None else DecisionCache()
         self.seen = seen if seen is not None else SeenNames(db)
         self.token_secret = token_secret or (lambda _tenant_id: None)
+        self.geo_lookup = geo_lookup
         self._facts: dict[int, _ArtifactFacts] = {}
 
     def facts(self, artifact: Artifact) -> _ArtifactFacts:
@@ -228,6 +231,8 @@ class Delivery:
             {**request, "id": sent_ids, "requestId": request_id}
         )
         engine_request.pop("notifications", None)
+        if self.geo_lookup is not None and isinstance(request.get("context"), dict):
+            engine_request["context"] = with_geo(request["context"], self.geo_lookup)
         decision = self._decide(tenant, engine_request, session_id, visit, facts, now)
         extra = decision.pop(EXTRA_KEY, {})
         located = _located_decisions(extra.get("reasons", ()))
