@@ -209,8 +209,10 @@ def _build_var(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Evalua
     if name is not None and not isinstance(name, str | int | float):
         raise LogicError("variable names must be strings or numbers", path)
     compiler.note_variable(name, scoped)
-    if default is None and isinstance(name, str) and name and "." in name:
+    if default is None and isinstance(name, str) and name:
         parts = name.split(".")
+        if len(parts) == 1:
+            return _var_one(name)
         if len(parts) == 2:
             return _var_two(*parts)
     getter = _path_getter(name)
@@ -227,6 +229,16 @@ def _build_var(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Evalua
         return default(data) if value is _MISSING else value
 
     return var_with_default
+
+
+def _var_one(key: str) -> Evaluator:
+    def var_one(data: Any) -> Any:
+        if type(data) is dict:
+            return data.get(key)
+        value = _step(data, key)
+        return None if value is _MISSING else value
+
+    return var_one
 
 
 def _var_two(first: str, second: str) -> Evaluator:
@@ -307,9 +319,22 @@ def _build_if(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Evaluat
     return if_
 
 
+def _and_args(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> list[Evaluator]:
+    # {"and": [{"and": [a, b]}, c]} evaluates as {"and": [a, b, c]}: same value, one call less
+    # per level. Adobe's artifacts nest the allocation test this way in every rule.
+    evaluators: list[Evaluator] = []
+    for index, arg in enumerate(_args(raw)):
+        here = f"{path}[{index}]"
+        if isinstance(arg, dict) and len(arg) == 1 and "and" in arg:
+            evaluators.extend(_and_args(compiler, arg["and"], f"{here}.and", scoped))
+        else:
+            evaluators.append(compiler.compile(arg, here, scoped))
+    return evaluators
+
+
 @_operator("and")
 def _build_and(compiler: _Compiler, raw: Any, path: str, scoped: bool) -> Evaluator:
-    args = compiler.compile_args(raw, path, scoped)
+    args = _and_args(compiler, raw, path, scoped)
 
     def and_(data: Any) -> Any:
         value = None
