@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import BACKENDS, Credential, World, count_rows
 
@@ -95,8 +96,6 @@ async def test_audience_lifecycle(world: World, acme: Credential) -> None:
 async def test_delete_keeps_row_with_deleted_at(world: World, acme: Credential) -> None:
     audience = await _create(world, acme)
     await world.http.delete(f"/acme/target/audiences/{audience['id']}", headers=acme.headers)
-    from sqlalchemy import text
-
     with world.database.session() as s:
         deleted_at = s.execute(text("SELECT deleted_at FROM audiences")).scalar_one()
     assert deleted_at is not None
@@ -324,3 +323,94 @@ async def test_observer_reads_but_cannot_write(world: World, acme: Credential) -
     assert (
         await world.http.get(f"/acme/target/audiences/{audience['id']}", headers=acme.headers)
     ).json() == audience
+
+
+async def _approved_xt(world: World, cred: Credential, audience_id: int) -> int:
+    offer = await world.http.post(
+        "/acme/target/offers/content",
+        json={"name": "o", "content": "<p>o</p>"},
+        headers=cred.headers,
+    )
+    offer_id = offer.json()["id"]
+    body = {
+        "name": "Gold hero",
+        "options": [
+            {"optionLocalId": 0, "offerId": offer_id},
+            {"optionLocalId": 1, "offerId": offer_id},
+        ],
+        "locations": {"mboxes": [{"locationLocalId": 0, "name": "hero"}]},
+        "experiences": [
+            {
+                "experienceLocalId": 0,
+                "name": "Gold",
+                "audienceIds": [audience_id],
+                "optionLocations": [{"locationLocalId": 0, "optionLocalId": 0}],
+            },
+            {
+                "experienceLocalId": 1,
+                "name": "Others",
+                "optionLocations": [{"locationLocalId": 0, "optionLocalId": 1}],
+            },
+        ],
+    }
+    created = await world.http.post(
+        "/acme/target/activities/xt", json=body, headers={**cred.headers, "Content-Type": V3}
+    )
+    assert created.status_code == 201, created.text
+    activity_id = int(created.json()["id"])
+    approved = await world.http.put(
+        f"/acme/target/activities/{activity_id}/state",
+        json={"state": "approved"},
+        headers=cred.headers,
+    )
+    assert approved.status_code == 200, approved.text
+    return activity_id
+
+
+async def test_audience_of_an_approved_activity_cannot_be_deleted(
+    world: World, acme: Credential
+) -> None:
+    audience = await _create(world, acme)
+    activity_id = await _approved_xt(world, acme, audience["id"])
+    refused = await world.http.delete(
+        f"/acme/target/audiences/{audience['id']}", headers=acme.headers
+    )
+    assert refused.status_code == 409, refused.text
+    assert str(activity_id) in refused.json()["errors"][0]["message"]
+    read = await world.http.get(f"/acme/target/audiences/{audience['id']}", headers=acme.headers)
+    assert read.json()["status"] == "saved"
+    deactivated = await world.http.put(
+        f"/acme/target/activities/{activity_id}/state",
+        json={"state": "deactivated"},
+        headers=acme.headers,
+    )
+    assert deactivated.status_code == 200, deactivated.text
+    allowed = await world.http.delete(
+        f"/acme/target/audiences/{audience['id']}", headers=acme.headers
+    )
+    assert allowed.status_code == 200
+
+
+async def test_editing_a_live_audience_requests_an_artifact_rebuild(
+    world: World, acme: Credential
+) -> None:
+    audience = await _create(world, acme)
+    unused = await _create(world, acme, name="Unused")
+    await _approved_xt(world, acme, audience["id"])
+    with world.database.session() as s:
+        s.execute(text("DELETE FROM jobs"))
+    await world.http.patch(
+        f"/acme/target/audiences/{unused['id']}",
+        json={"name": "Still unused"},
+        headers=acme.headers,
+    )
+    assert count_rows(world.database, "jobs") == 0
+    patched = await world.http.patch(
+        f"/acme/target/audiences/{audience['id']}",
+        json={"description": "now"},
+        headers=acme.headers,
+    )
+    assert patched.status_code == 200
+    with world.database.session() as s:
+        kinds = [row[0] for row in s.execute(text("SELECT kind FROM jobs WHERE state = 'pending'"))]
+    assert kinds == ["artifacts.rebuild"]
