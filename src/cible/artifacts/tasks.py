@@ -139,7 +139,9 @@ def _compilable(
 
 def rebuild_tenant(session: Session, tenant_id: int, now: datetime) -> int:
     """Recompile and store every artifact of ``tenant_id``; returns how many were stored."""
-    tenant = session.get(Tenant, tenant_id)
+    # Rebuilds of one tenant run one at a time (PostgreSQL row lock; SQLite has one writer):
+    # otherwise a slower rebuild that read older activities could commit after a newer one.
+    tenant = session.get(Tenant, tenant_id, with_for_update=True)
     if tenant is None:
         return 0
     activities = [
