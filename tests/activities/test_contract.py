@@ -262,3 +262,47 @@ async def test_tenants_are_isolated(world: World, acme: Credential) -> None:
     assert (
         await world.http.get("/globex/target/activities", headers=acme.headers)
     ).status_code in (401, 403, 404)
+
+
+async def test_workspace_scoped_roles(world: World, acme: Credential) -> None:
+    http = world.http
+    made = await http.post(
+        "/acme/target/workspaces", json={"name": "Brand B"}, headers=acme.headers
+    )
+    assert made.status_code == 201, made.text
+    brand_b = str(made.json()["id"])
+    scoped = await world.credential("acme", "editor", workspace="Brand B")
+    default_offer = await offer(http, acme, "Default offer")
+    in_default = await http.post(
+        "/acme/target/activities/ab", json=ab_body([default_offer]), headers=v3(acme)
+    )
+    # An editor of Brand B cannot write to the default workspace...
+    refused = await http.post(
+        "/acme/target/activities/ab", json=ab_body([default_offer]), headers=v3(scoped)
+    )
+    assert refused.status_code == 403
+    # ...nor see what is in it,
+    hidden = await http.get(
+        f"/acme/target/activities/ab/{in_default.json()['id']}", headers=scoped.headers
+    )
+    assert hidden.status_code == 404
+    # but works in Brand B, with Brand B's offers.
+    b_offer = await http.post(
+        "/acme/target/offers/content",
+        json={"name": "B offer", "content": "<p>B</p>", "workspace": brand_b},
+        headers=scoped.headers,
+    )
+    assert b_offer.status_code == 201, b_offer.text
+    created = await http.post(
+        "/acme/target/activities/ab",
+        json=ab_body([b_offer.json()["id"]], name="Brand B test", workspace=brand_b),
+        headers=v3(scoped),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["workspace"] == brand_b
+    listed = await http.get("/acme/target/activities", headers=scoped.headers)
+    assert [a["name"] for a in listed.json()["activities"]] == ["Brand B test"]
+    everything = await http.get("/acme/target/activities", headers=acme.headers)
+    assert everything.json()["total"] == 2
+    only_b = await http.get(f"/acme/target/activities?workspace={brand_b}", headers=acme.headers)
+    assert [a["name"] for a in only_b.json()["activities"]] == ["Brand B test"]
