@@ -213,6 +213,17 @@ async def test_roles_on_states(world: World, acme: Credential) -> None:
     assert (
         await http.put(state, json={"state": "saved"}, headers=editor.headers)
     ).status_code == 403
+    stop_by_body = await http.put(
+        f"/acme/target/activities/ab/{aid}", json={**body, "state": "saved"}, headers=v3(editor)
+    )
+    assert stop_by_body.status_code == 403
+    # Editing a live activity without changing its state is an edit.
+    live_edit = await http.put(
+        f"/acme/target/activities/ab/{aid}",
+        json={**body, "state": "approved", "priority": 6},
+        headers=v3(editor),
+    )
+    assert live_edit.status_code == 200, live_edit.text
     assert (
         await http.delete(f"/acme/target/activities/ab/{aid}", headers=editor.headers)
     ).status_code == 403

@@ -101,8 +101,12 @@ def list_activities(
 # -- writing -----------------------------------------------------------------------------------
 
 
-def _state_right(state: str) -> Capability:
-    return Capability.ACTIVATE if state in ("approved", "deactivated") else Capability.WRITE
+def _state_right(current: str | None, state: str) -> Capability:
+    """The right to move an activity from ``current`` (None when new) to ``state``: making it
+    live, stopping it (from ``approved`` to anything else) or archiving it needs ACTIVATE."""
+    if state in ("approved", "deactivated") or (current == "approved" and state != "approved"):
+        return Capability.ACTIVATE
+    return Capability.WRITE
 
 
 def _check_third_party_id(
@@ -185,7 +189,7 @@ def _write_refs(session: Session, activity: Activity) -> None:
         )
 
 
-def _check_approvable(session: Session, activity: Activity) -> None:
+def _check_approvable(session: Session, activity: Activity, now: datetime) -> None:
     """409 when an offer or audience the activity uses no longer exists."""
     body = ActivityIn.model_validate(definition(activity) | {"name": activity.name})
     for offer_id, path in _validate.offer_refs(body):
@@ -213,7 +217,7 @@ def _check_approvable(session: Session, activity: Activity) -> None:
             activities=[rendered],
             offers=found_offers,
             audiences=found_audiences,
-            generated_at=activity.modified_at,
+            generated_at=now,
         )
     except ArtifactError as exc:
         path = exc.path.removeprefix("activities[0]").lstrip(".") or "activity"
@@ -232,7 +236,7 @@ def _finish(
 ) -> Activity:
     """Stamp, log, index references and publish after any change."""
     if activity.state == "approved":
-        _check_approvable(session, activity)
+        _check_approvable(session, activity, now)
         activity.published = True
     activity.modified_at = now
     activity.modified_by = principal.client_id
@@ -259,7 +263,7 @@ def create_activity(
     state = body.state or "saved"
     if state == "deleted":
         raise BadRequest.fields([("state", "an activity cannot be created deleted")])
-    principal.require(_state_right(state), ws_id)
+    principal.require(_state_right(None, state), ws_id)
     activity = Activity(
         tenant_id=principal.tenant_id,
         workspace_id=ws_id,
@@ -294,7 +298,7 @@ def update_activity(
     if state == "deleted":
         raise BadRequest.fields([("state", "delete an activity with DELETE or PUT .../state")])
     if state != activity.state:
-        principal.require(_state_right(state), activity.workspace_id)
+        principal.require(_state_right(activity.state, state), activity.workspace_id)
         activity.state = state
     _apply(session, principal, activity, kind, body, offer_paths)
     return _finish(session, principal, activity, before, was_published, now)
@@ -309,10 +313,7 @@ def set_state(
     now: datetime,
 ) -> Activity:
     activity = get_activity(session, principal, activity_id, kind)
-    needed = _state_right(state)
-    if activity.state == "approved" and state != "approved":
-        needed = Capability.ACTIVATE  # stopping a live activity
-    principal.require(needed, activity.workspace_id)
+    principal.require(_state_right(activity.state, state), activity.workspace_id)
     before, was_published = snapshot(activity), activity.published
     if state == "deleted":
         # Deleting frees the thirdPartyId for a new activity; the changelog keeps it.
