@@ -45,17 +45,33 @@ async def test_empty_artifact_without_activities(world: World, acme: Credential)
 
 
 async def test_approved_activity_reaches_the_artifact(world: World, acme: Credential) -> None:
+    empty = await world.http.get(RULES)
     aid = await _approved(world, acme)
-    before = await world.http.get(RULES)
-    assert before.json()["rules"]["mboxes"] == {}  # served until the job runs
+    # No rebuild has stored an artifact yet: it is compiled on request.
+    unbuilt = await world.http.get(RULES)
+    assert [r["meta"]["activity.id"] for r in unbuilt.json()["rules"]["mboxes"]["hero"]] == [aid]
+    assert unbuilt.headers["etag"] != empty.headers["etag"]
+    assert (await world.http.get(RULES)).headers["etag"] == unbuilt.headers["etag"]
     assert run_pending(world.database) == 1
     after = await world.http.get(RULES)
     rules = after.json()["rules"]["mboxes"]["hero"]
     assert [r["meta"]["activity.id"] for r in rules] == [aid]
     assert rules[0]["consequence"]["options"][0]["content"] == "<p>Offer for Hero test</p>"
-    assert after.headers["etag"] != before.headers["etag"]
     staging = await world.http.get("/acme/staging/v1/rules.json")
     assert "hero" in staging.json()["rules"]["mboxes"]
+
+
+async def test_new_environment_is_served_before_any_rebuild(world: World, acme: Credential) -> None:
+    aid = await _approved(world, acme)
+    run_pending(world.database)
+    created = await world.http.post(
+        "/acme/target/environments", json={"name": "QA"}, headers=acme.headers
+    )
+    assert created.status_code == 201, created.text
+    qa = await world.http.get("/acme/qa/v1/rules.json")
+    assert qa.status_code == 200
+    assert qa.json()["meta"]["environment"] == "qa"
+    assert [r["meta"]["activity.id"] for r in qa.json()["rules"]["mboxes"]["hero"]] == [aid]
 
 
 async def test_old_artifact_served_until_the_job_runs(world: World, acme: Credential) -> None:

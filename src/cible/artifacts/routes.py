@@ -1,9 +1,10 @@
 """``GET /{client}/{environment}/v1/rules.json``: the on-device decisioning artifact.
 
 Public, like Adobe's CDN copy: no credentials. Served with a strong ``ETag`` (``If-None-Match``
-gives a 304), ``Cache-Control: public, max-age=60`` and gzip when the client accepts it. A tenant
-whose artifacts were never built gets a valid empty artifact. ``/{propertyToken}/rules.json``
-serves the artifact of that at.js property (see ``cible.artifacts.tasks``).
+gives a 304), ``Cache-Control: public, max-age=60`` and gzip when the client accepts it. An
+environment no rebuild has stored yet (a new tenant or environment) is compiled from the
+database on request, not stored. ``/{propertyToken}/rules.json`` serves the artifact of that
+at.js property (see ``cible.artifacts.tasks``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from starlette.responses import Response
 
 from cible.activities.properties.tables import Property
-from cible.artifacts.store import StoredArtifact, current, etag_of
-from cible.artifacts.tasks import empty_artifact, environments_of
+from cible.artifacts.store import StoredArtifact, current
+from cible.artifacts.tasks import environments_of, unbuilt_artifact
 from cible.errors import NotFound
 from cible.store import Database
 from cible.tenants.tables import Tenant
@@ -31,24 +32,24 @@ def _load(db: Database, client: str, environment: str, token: str) -> StoredArti
         tenant = session.scalar(select(Tenant).where(Tenant.client_code == client))
         if tenant is None:
             raise NotFound(f"client {client!r} does not exist")
-        names = {name for _, name in environments_of(session, tenant.id)}
-        if environment not in names:
+        ids = {name: env_id for env_id, name in environments_of(session, tenant.id)}
+        if environment not in ids:
             raise NotFound(f"environment {environment!r} does not exist for client {client!r}")
+        property_id = None
         if token:
-            prop = session.scalar(
-                select(Property).where(Property.tenant_id == tenant.id, Property.token == token)
+            property_id = session.scalar(
+                select(Property.id).where(Property.tenant_id == tenant.id, Property.token == token)
             )
-            if prop is None:
+            if property_id is None:
                 raise NotFound(f"property token {token!r} does not exist for client {client!r}")
-        # A property created since the last rebuild has no activity of its own yet, so its
-        # artifact is the one without a token.
-        stored = current(session, tenant.id, environment, token) or current(
-            session, tenant.id, environment
-        )
+        stored = current(session, tenant.id, environment, token)
+        if stored is None and token:
+            # A property created since the last rebuild has no activity of its own yet, so its
+            # artifact is the one without a token.
+            stored = current(session, tenant.id, environment)
         if stored is not None:
             return stored
-        body = empty_artifact(tenant, environment)
-        return StoredArtifact(body=body, etag=etag_of(body), generated_at=tenant.created_at)
+        return unbuilt_artifact(session, tenant, ids[environment], environment, property_id)
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

@@ -9,6 +9,8 @@ Environments: the tenant's rows of the ``environments`` table, or, for a tenant 
 ``production``, ``staging`` and ``development`` with ids 1, 2 and 3. An activity's
 ``environmentIds`` limit it to those environments; empty means all of them.
 
+An environment no rebuild has stored yet is compiled on request by ``unbuilt_artifact``.
+
 Property tokens: the artifact without a token holds the activities with no ``propertyIds``; the
 artifact of a property's token holds those plus the activities that list that property.
 """
@@ -16,6 +18,7 @@ artifact of a property's token holds those plus the activities that list that pr
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +34,7 @@ from cible.activities.offers.schemas import offer_json
 from cible.activities.offers.tables import Offer
 from cible.activities.properties.tables import Property
 from cible.artifacts import ArtifactError, compile_artifact, dump_artifact
-from cible.artifacts.store import prune, replace
+from cible.artifacts.store import StoredArtifact, etag_of, prune, replace
 from cible.jobs import task
 from cible.store import Database
 from cible.store.base import utcnow
@@ -137,6 +140,51 @@ def _compilable(
     return kept
 
 
+@dataclass
+class _Inputs:
+    """What the artifacts of one tenant are compiled from."""
+
+    activities: list[dict[str, Any]]
+    offers: dict[int, dict[str, Any]]
+    audiences: dict[int, dict[str, Any]]
+    latest: datetime
+
+    def artifact(
+        self, tenant: Tenant, env_id: int, env_name: str, property_id: int | None, at: datetime
+    ) -> bytes:
+        chosen = [
+            a
+            for a in self.activities
+            if _in_environment(a, env_id) and _for_property(a, property_id)
+        ]
+        artifact = compile_artifact(
+            client=tenant.client_code,
+            environment=env_name,
+            activities=chosen,
+            offers=self.offers,
+            audiences=self.audiences,
+            generated_at=at,
+            organization_id=tenant.organization_id,
+        )
+        return dump_artifact(artifact)
+
+
+def _inputs(session: Session, tenant: Tenant, now: datetime) -> _Inputs:
+    rows = list(
+        session.scalars(
+            select(Activity)
+            .where(Activity.tenant_id == tenant.id, Activity.state == "approved")
+            .order_by(Activity.id)
+        )
+    )
+    activities = [activity_json(a) for a in rows]
+    offers, audiences = compile_inputs(session, tenant.id, activities)
+    latest = max([a.modified_at for a in rows], default=tenant.created_at)
+    return _Inputs(
+        _compilable(tenant, activities, offers, audiences, now), offers, audiences, latest
+    )
+
+
 def rebuild_tenant(session: Session, tenant_id: int, now: datetime) -> int:
     """Recompile and store every artifact of ``tenant_id``; returns how many were stored."""
     # Rebuilds of one tenant run one at a time (PostgreSQL row lock; SQLite has one writer):
@@ -144,16 +192,7 @@ def rebuild_tenant(session: Session, tenant_id: int, now: datetime) -> int:
     tenant = session.get(Tenant, tenant_id, with_for_update=True)
     if tenant is None:
         return 0
-    activities = [
-        activity_json(a)
-        for a in session.scalars(
-            select(Activity)
-            .where(Activity.tenant_id == tenant_id, Activity.state == "approved")
-            .order_by(Activity.id)
-        )
-    ]
-    offers, audiences = compile_inputs(session, tenant_id, activities)
-    activities = _compilable(tenant, activities, offers, audiences, now)
+    inputs = _inputs(session, tenant, now)
     properties: list[tuple[int | None, str]] = [(None, "")]
     properties += [
         (p.id, p.token)
@@ -163,35 +202,23 @@ def rebuild_tenant(session: Session, tenant_id: int, now: datetime) -> int:
     ]
     built: set[tuple[str, str]] = set()
     for env_id, env_name in environments_of(session, tenant_id):
-        in_env = [a for a in activities if _in_environment(a, env_id)]
         for property_id, token in properties:
-            artifact = compile_artifact(
-                client=tenant.client_code,
-                environment=env_name,
-                activities=[a for a in in_env if _for_property(a, property_id)],
-                offers=offers,
-                audiences=audiences,
-                generated_at=now,
-                organization_id=tenant.organization_id,
-            )
-            replace(session, tenant_id, env_name, dump_artifact(artifact), now, token)
+            body = inputs.artifact(tenant, env_id, env_name, property_id, now)
+            replace(session, tenant_id, env_name, body, now, token)
             built.add((env_name, token))
     prune(session, tenant_id, built)
     return len(built)
 
 
-def empty_artifact(tenant: Tenant, environment: str) -> bytes:
-    """The artifact of a tenant whose artifacts were never built: valid, with no rule."""
-    artifact = compile_artifact(
-        client=tenant.client_code,
-        environment=environment,
-        activities=[],
-        offers={},
-        audiences={},
-        generated_at=tenant.created_at,
-        organization_id=tenant.organization_id,
-    )
-    return dump_artifact(artifact)
+def unbuilt_artifact(
+    session: Session, tenant: Tenant, env_id: int, env_name: str, property_id: int | None
+) -> StoredArtifact:
+    """The artifact of an environment no rebuild has stored yet (a new tenant or environment),
+    compiled from the database but not stored. Its ``generatedAt`` is the last change of an
+    approved activity, so that it, and its ETag, stay the same from one request to the next."""
+    inputs = _inputs(session, tenant, utcnow())
+    body = inputs.artifact(tenant, env_id, env_name, property_id, inputs.latest)
+    return StoredArtifact(body=body, etag=etag_of(body), generated_at=inputs.latest)
 
 
 @task("artifacts.rebuild")
