@@ -48,13 +48,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(world: Any, app: Any, database: Any) -> Iterator[tuple[int, str]]:
+def server(world: Any, app: Any, database: Any) -> Iterator[tuple[int, str, Any]]:
     world.tenant("acme")
     sc.install(app, sc.artifact())
     with database.session() as s:
         org = s.scalar(select(Tenant.organization_id).where(Tenant.client_code == "acme"))
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -62,11 +62,15 @@ def server(world: Any, app: Any, database: Any) -> Iterator[tuple[int, str]]:
     while not instance.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    try:
-        yield port, str(org)
-    finally:
+
+    def stop() -> None:
         instance.should_exit = True
         thread.join(timeout=20)
+
+    try:
+        yield port, str(org), stop
+    finally:
+        stop()
 
 
 def target_client(port: int, org: str, method: str) -> Any:
@@ -147,12 +151,17 @@ def sdk_view(response: Any, mode: str) -> dict[str, tuple[Any, Any, Any]]:
 
 
 @pytest.mark.anyio
-async def test_adobe_sdk_gets_cibles_decisions(server: tuple[int, str], database: Any) -> None:
+async def test_adobe_sdk_gets_cibles_decisions(server: tuple[int, str, Any], database: Any) -> None:
     # One server for both modes: the SDK's generated API client keeps the first host it was
     # configured with for the whole process, so a second server on another port is not reached.
-    port, org = server
+    port, org, stop = server
     for method in ("server-side", "hybrid"):
         check_mode(target_client(port, org, method), database, method)
+    stop()
+    # The mbox names seen were buffered, and recorded for the Admin API when the server stopped.
+    with database.session() as s:
+        names = set(s.execute(text("select name from mboxes")).scalars())
+    assert {"hero", "checkout", "vip"} <= names
 
 
 def check_mode(client: Any, database: Any, method: str) -> None:

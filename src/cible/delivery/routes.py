@@ -82,6 +82,9 @@ def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
         )
         state.delivery = delivery
         state.tenant_directory = TenantDirectory(state.db)
+        # Buffered mbox names are flushed when the server stops (FastAPI runs these handlers
+        # from its default lifespan), so a quiet server does not keep them forever.
+        request.app.router.on_shutdown.append(delivery.seen.flush)
     return delivery, state.tenant_directory
 
 
