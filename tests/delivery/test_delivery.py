@@ -233,3 +233,19 @@ async def test_sessions_count_visits(acme_app: Any, http: httpx.AsyncClient, clo
     third = await post(http, sc.request(tnt_id, execute=sc.mboxes("hero")))
     tokens = third["execute"]["mboxes"][0]["options"][0]["responseTokens"]
     assert tokens["profile.isFirstSession"] == "false"
+
+
+async def test_browser_callers_get_cors_headers(acme_app: Any, http: httpx.AsyncClient) -> None:
+    page = {"Origin": "https://shop.example"}
+    preflight = await http.options(URL, headers={**page, "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    body = sc.request(execute=sc.mboxes("hero"))
+    answered = await http.post(URL, json=body, headers={**page, "Content-Type": "text/plain"})
+    assert answered.status_code == 200
+    assert answered.headers["access-control-allow-credentials"] == "true"
+    refused = await http.post(URL, content=b"{", headers=page)
+    assert refused.headers["access-control-allow-origin"] == "https://shop.example"
+    server_side = await http.post(URL, json=body)
+    assert "access-control-allow-origin" not in server_side.headers

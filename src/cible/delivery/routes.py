@@ -35,6 +35,20 @@ def error_response(status: int, message: str) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+def with_cors(request: Request, response: Response) -> Response:
+    """at.js calls the delivery API from the page: echo its origin, allow its cookies.
+
+    As Adobe's edge answers browser callers (``Access-Control-Allow-Origin: <page origin>``,
+    ``Access-Control-Allow-Credentials: true``); nothing is added for server-side callers.
+    """
+    origin = request.headers.get("origin")
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+    return response
+
+
 class TenantDirectory:
     """Client codes and organization ids to tenants, cached for ``TENANT_TTL_SECONDS``."""
 
@@ -112,6 +126,20 @@ def edge_host(request: Request) -> str:
     },
 )
 async def deliver(request: Request) -> Response:
+    return with_cors(request, await _deliver(request))
+
+
+@router.options("/rest/v1/delivery", summary="CORS preflight of the delivery API (at.js)")
+async def preflight(request: Request) -> Response:
+    response = Response(status_code=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    asked = request.headers.get("access-control-request-headers")
+    response.headers["Access-Control-Allow-Headers"] = asked or "Content-Type"
+    response.headers["Access-Control-Max-Age"] = "600"
+    return with_cors(request, response)
+
+
+async def _deliver(request: Request) -> Response:
     params = request.query_params
     client, org_id = params.get("client"), params.get("imsOrgId")
     try:
