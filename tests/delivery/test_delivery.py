@@ -249,3 +249,46 @@ async def test_browser_callers_get_cors_headers(acme_app: Any, http: httpx.Async
     assert refused.headers["access-control-allow-origin"] == "https://shop.example"
     server_side = await http.post(URL, json=body)
     assert "access-control-allow-origin" not in server_side.headers
+
+
+async def test_too_many_concurrent_requests_of_one_session_get_420(
+    acme_app: Any, http: httpx.AsyncClient
+) -> None:
+    import threading
+
+    import anyio
+
+    from cible.delivery.routes import SessionGate
+
+    await post(http, sc.request(execute=sc.mboxes("hero")))  # builds the app's delivery service
+    acme_app.state.session_gate = SessionGate(limit=1)  # Adobe's limit is 100; 1 shows it
+    release, entered = threading.Event(), threading.Event()
+    fixed = acme_app.state.delivery.source
+
+    class Held:
+        """Holds the first call inside the service until the test releases it."""
+
+        def get(self, *args: Any) -> Any:
+            entered.set()
+            release.wait(timeout=30)
+            return fixed.get(*args)
+
+    acme_app.state.delivery.source = Held()
+    status: dict[str, int] = {}
+
+    async def call(name: str) -> None:
+        response = await http.post(URL, json=sc.request(execute=sc.mboxes("hero")))
+        status[name] = response.status_code
+        if response.status_code == 420:
+            assert response.json() == {
+                "status": 420,
+                "message": "Too many requests with same session ID",
+            }
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(call, "first")
+        await anyio.to_thread.run_sync(entered.wait, 30)
+        await call("second")
+        release.set()
+    await call("after")
+    assert status == {"first": 200, "second": 420, "after": 200}

@@ -27,6 +27,7 @@ from cible.tenants.tables import Tenant
 router = APIRouter(tags=["delivery"])
 
 TENANT_TTL_SECONDS = 30.0
+MAX_CONCURRENT_PER_SESSION = 100  # Adobe: over 100 concurrent requests of one session get 420
 
 
 def error_response(status: int, message: str) -> Response:
@@ -79,6 +80,36 @@ class TenantDirectory:
         return found
 
 
+class SessionGate:
+    """Counts a session's requests in flight; Adobe answers 420 beyond 100 (per replica here).
+
+    >>> gate = SessionGate(limit=1)
+    >>> gate.enter("s"), gate.enter("s"), gate.leave("s"), gate.enter("s")
+    (True, False, None, True)
+    """
+
+    def __init__(self, limit: int = MAX_CONCURRENT_PER_SESSION) -> None:
+        self.limit = limit
+        self._in_flight: dict[Any, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, key: Any) -> bool:
+        with self._lock:
+            count = self._in_flight.get(key, 0)
+            if count >= self.limit:
+                return False
+            self._in_flight[key] = count + 1
+            return True
+
+    def leave(self, key: Any) -> None:
+        with self._lock:
+            count = self._in_flight.get(key, 0) - 1
+            if count > 0:
+                self._in_flight[key] = count
+            else:
+                self._in_flight.pop(key, None)
+
+
 def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
     """The app's delivery service, built on first use from ``app.state``."""
     state = request.app.state
@@ -96,6 +127,8 @@ def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
         )
         state.delivery = delivery
         state.tenant_directory = TenantDirectory(state.db)
+        if getattr(state, "session_gate", None) is None:
+            state.session_gate = SessionGate()
         # Buffered mbox names are flushed when the server stops (FastAPI runs these handlers
         # from its default lifespan), so a quiet server does not keep them forever.
         request.app.router.on_shutdown.append(delivery.seen.flush)
@@ -159,12 +192,18 @@ async def _deliver(request: Request) -> Response:
     if tenant is None:
         which = f"client {client}" if client else f"imsOrgId {org_id}"
         return error_response(400, f"Unknown {which}")
+    gate: SessionGate = request.app.state.session_gate
+    key = (tenant.id, session_id)
+    if not gate.enter(key):
+        return error_response(420, "Too many requests with same session ID")
     try:
         response = await run_in_threadpool(
             delivery.deliver, tenant, body, session_id, edge_host(request)
         )
     except DeliveryRejected as error:
         return error_response(400, str(error))
+    finally:
+        gate.leave(key)
     if response is None:
         return Response(status_code=204)
     return Response(orjson.dumps(response), media_type="application/json")
