@@ -67,22 +67,33 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    jobs: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Also run background jobs in a thread.")
+    ] = True,
 ) -> None:
     """Serve every API on HOST:PORT with uvicorn."""
     import uvicorn
 
+    from cible.jobs.worker import start_background
     from cible.web.logs import configure
 
     settings = get_settings()
     configure(settings.log_level)
-    uvicorn.run(
-        "cible.web.asgi:app",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    db = Database(settings.database_url) if jobs else None
+    stop = start_background(db, 1.0)[1] if db is not None else None
+    try:
+        uvicorn.run(
+            "cible.web.asgi:app",
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        if stop is not None and db is not None:
+            stop.set()
+            db.dispose()
 
 
 @app.command()
@@ -90,14 +101,20 @@ def worker(
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle.")] = 1.0,
 ) -> None:
     """Run background jobs (artifact rebuilds, imports) until interrupted."""
+    import signal
+    import threading
+
     from cible.jobs.worker import run_forever
     from cible.web.logs import configure
 
     settings = get_settings()
     configure(settings.log_level)
     db = Database(settings.database_url)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     try:
-        run_forever(db, poll)
+        run_forever(db, poll, stop)
     finally:
         db.dispose()
 
@@ -122,10 +139,11 @@ def _safe_url(url: str) -> str:
 @app.command()
 def demo(as_json: JsonFlag = False) -> None:
     """Load the demo tenant, an API client and a few offers (once)."""
-    from cible.demo import load_demo
+    from cible.demo import install_demo
 
-    with session() as s:
-        result = load_demo(s)
+    db = Database(get_settings().database_url)
+    try:
+        result = install_demo(db)
         data = {
             "tenant": result.tenant.client_code,
             "organizationId": result.tenant.organization_id,
@@ -133,6 +151,12 @@ def demo(as_json: JsonFlag = False) -> None:
             "clientId": result.client_id,
             "clientSecret": result.client_secret,
         }
+    except CibleError as exc:
+        fail(exc.message)
+    except Exception as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
     text = (
         f"demo tenant created; client id {result.client_id}, secret {result.client_secret}"
         if result.created

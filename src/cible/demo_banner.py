@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from cible.config import get_settings
-from cible.demo import load_demo
+from cible.demo import install_demo
 from cible.store import Database
 
 CREDENTIALS = Path(".cible-demo.json")
@@ -23,9 +23,8 @@ def main() -> int:
     settings = get_settings()
     db = Database(settings.database_url)
     try:
-        with db.session() as session:
-            result = load_demo(session)
-            org = result.tenant.organization_id
+        result = install_demo(db)
+        org = result.tenant.organization_id
         if result.created:
             data = {"clientId": result.client_id, "clientSecret": result.client_secret}
             CREDENTIALS.write_bytes(orjson.dumps(data))
