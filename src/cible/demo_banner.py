@@ -52,6 +52,11 @@ Get a token:
        -d client_id={cid} -d client_secret={secret}
 List the demo offers (put the access_token in TOKEN):
   curl -s {base}/demo/target/offers -H "Authorization: Bearer $TOKEN" -H "X-Api-Key: {cid}"
+Ask for a decision, as Adobe's SDKs do (live A/B test on mbox "hero", XT on "banner"):
+  curl -s -X POST "{base}/rest/v1/delivery?client=demo&sessionId=s1" \\
+       -H 'Content-Type: application/json' \\
+       -d '{{"context":{{"channel":"web","address":{{"url":"https://shop.example/?campaign=spring"}}}},
+            "execute":{{"mboxes":[{{"index":0,"name":"hero"}},{{"index":1,"name":"banner"}}]}}}}'
 """,
         flush=True,
     )
