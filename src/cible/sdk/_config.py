@@ -61,6 +61,7 @@ CIBLE_OPTIONS = frozenset(
         "notification_retries",
         "notification_backoff",
         "clock",
+        "explain",
     }
 )
 
@@ -97,6 +98,7 @@ class Config:
     notification_flush_interval: float
     notification_retries: int
     notification_backoff: float
+    explain: bool
     clock: Callable[[], float] = field(default=time.time)
 
     @property
@@ -204,6 +206,7 @@ class Config:
                 _number(get("notification_retries"), 5, "notification_retries")
             ),
             notification_backoff=_number(get("notification_backoff"), 0.5, "notification_backoff"),
+            explain=bool(get("explain", False)),
             clock=get("clock") or time.time,
         )
 

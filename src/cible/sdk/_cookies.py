@@ -56,12 +56,20 @@ def parse_target_cookie(value: str | None, now: float) -> dict[str, str]:
 def target_cookie(session_id: str, tnt_id: str | None, now: float) -> dict[str, Any]:
     """The `mbox` cookie to set: `{"name": "mbox", "value": ..., "maxAge": seconds}`."""
     seconds = int(now)
-    parts = [(SESSION_ID_COOKIE, session_id, seconds + SESSION_ID_MAX_AGE)]
+    longest = seconds + SESSION_ID_MAX_AGE
+    value = f"{SESSION_ID_COOKIE}#{_quote(session_id)}#{longest}"
     if tnt_id:
-        parts.append((DEVICE_ID_COOKIE, tnt_id, seconds + DEVICE_ID_MAX_AGE))
-    value = "|".join(f"{quote(name)}#{quote(val)}#{expires}" for name, val, expires in parts)
-    longest = max(expires for _, _, expires in parts)
+        longest = seconds + DEVICE_ID_MAX_AGE
+        value += f"|{DEVICE_ID_COOKIE}#{_quote(tnt_id)}#{longest}"
     return {"name": TARGET_COOKIE, "value": value, "maxAge": math.ceil(abs(longest - now))}
+
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~/")
+
+
+def _quote(value: str) -> str:
+    # urllib's quote (what Adobe's SDK uses), skipped for the common all-unreserved id.
+    return value if _UNRESERVED.issuperset(value) else quote(value)
 
 
 def cluster_from_device_id(device_id: str | None) -> str | None:

@@ -188,11 +188,12 @@ class Core:
             "remote_mboxes": remote_mboxes,
             "remote_views": remote_views,
         }
-        if reasons:
+        if reasons and config.explain:
             meta["reasons"] = reasons
         result = _result(response, meta, session_id, cluster, now)
         if key is not None:
-            entry = CacheEntry(generation, profile, copy_json(result), notifications, now)
+            cached = {k: v for k, v in result.items() if k != "target_cookie"}
+            entry = CacheEntry(generation, profile, copy_json(cached), notifications, now)
             self.cache.put(key, entry)
         self._notify(session_id, request, notifications, now)
         result["request"] = request
@@ -217,8 +218,6 @@ class Core:
             request["property"] = {"token": config.property_token}
         if config.environment_id is not None and "environmentId" not in request:
             request["environmentId"] = config.environment_id
-        if not request.get("requestId"):
-            request["requestId"] = uuid.uuid4().hex
         return request
 
     def _local(
@@ -366,7 +365,7 @@ def _result(
         if item.get("trace"):
             traces.append(item["trace"])
         for option in item.get("options") or ():
-            if isinstance(option, Mapping) and option.get("responseTokens"):
+            if isinstance(option, dict) and option.get("responseTokens"):
                 tokens.append(option["responseTokens"])
     if analytics:
         result["analytics_details"] = analytics
@@ -379,16 +378,17 @@ def _result(
     return result
 
 
-def _decided_items(response: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+def _decided_items(response: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    # Responses are parsed JSON or the engine's output: plain dicts (an ABC check costs more).
     for mode in _MODES:
         block = response.get(mode)
-        if not isinstance(block, Mapping):
+        if not isinstance(block, dict):
             continue
-        if isinstance(block.get("pageLoad"), Mapping):
+        if isinstance(block.get("pageLoad"), dict):
             yield block["pageLoad"]
         for key in ("mboxes", "views"):
             for item in block.get(key) or ():
-                if isinstance(item, Mapping):
+                if isinstance(item, dict):
                     yield item
 
 
