@@ -150,3 +150,22 @@ async def test_only_tenant_wide_writers_change_environments(world: World, acme: 
     refused = await world.http.post(URL, json={"name": "Nope"}, headers=observer.headers)
     assert refused.status_code == 403
     assert count_rows(world.database, "environments") == 6
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "bad name"}, "name"),
+        ({"name": "Staging", "id": 999999}, "id"),
+        ({"name": "Staging", "serveInactiveActivities": "yes"}, "serveInactiveActivities"),
+    ],
+)
+async def test_invalid_updates_change_nothing(
+    world: World, acme: Credential, body: Any, field: str
+) -> None:
+    before = await _list(world, acme)
+    staging = before[1]
+    response = await world.http.put(f"{URL}/{staging['id']}", json=body, headers=acme.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["message"].startswith(field)
+    assert await _list(world, acme) == before

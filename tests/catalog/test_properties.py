@@ -183,3 +183,22 @@ async def test_workspace_limited_client_needs_every_workspace_to_write(
         URL, json={"name": "Default", "channel": "web"}, headers=limited.headers
     )
     assert default_ws.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "", "channel": "web"}, "name"),
+        ({"name": "Site", "channel": "tv"}, "channel"),
+        ({"name": "Site", "channel": "web", "workspaces": ["404404"]}, "workspaces[0]"),
+        ({"id": 999999, "name": "Site", "channel": "web"}, "id"),
+    ],
+)
+async def test_invalid_updates_change_nothing(
+    world: World, acme: Credential, body: Any, field: str
+) -> None:
+    prop = await _create(world, acme)
+    response = await world.http.put(f"{URL}/{prop['id']}", json=body, headers=acme.headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["message"].startswith(field)
+    assert (await world.http.get(f"{URL}/{prop['id']}", headers=acme.headers)).json() == prop
