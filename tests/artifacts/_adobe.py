@@ -135,6 +135,8 @@ def on_device_client(artifact: dict[str, Any], stub: StubDelivery) -> Any:
             "artifact_payload": artifact,
             "server_domain": f"127.0.0.1:{stub.port}",
             "secure": False,
+            # Geo lookups (https://{cdn_base_path}/v1/geo) fail locally instead of leaving.
+            "cdn_base_path": "127.0.0.1:9",
             "polling_interval": 0,
             "telemetry_enabled": False,
         }
@@ -216,6 +218,47 @@ def scenario_artifact() -> dict[str, Any]:
         activities=ACTIVITIES,
         offers=OFFERS,
         audiences=AUDIENCES,
+        generated_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+# Geo: XT on "local"; (Adobe SDK `Geo` fields, expected experience). Cities arrive in upper case
+# from Adobe's geo service and as written from a request's own context.geo.
+GEO_CASES: list[tuple[dict[str, Any], int]] = [
+    ({"city": "PARIS", "country_code": "FR", "latitude": 48.85, "longitude": 2.35}, 0),
+    ({"city": "Paris", "country_code": "FR"}, 0),
+    ({"city": "Villeurbanne", "latitude": 45.77, "longitude": 4.88}, 1),
+    ({"city": "SAN FRANCISCO", "country_code": "US", "state_code": "CA"}, 2),
+    ({"city": "BERLIN", "country_code": "DE", "latitude": 52.52, "longitude": 13.4}, 3),
+]
+GEO_AUDIENCES: dict[int, dict[str, Any]] = {
+    11: {"id": 11, "name": "paris", "targetRule": {"geo": "city", "equals": ["paris"]}},
+    12: {
+        "id": 12,
+        "name": "near Lyon",
+        "targetRule": {
+            "geo": "radius",
+            "within": [{"latitude": 45.764, "longitude": 4.8357, "radiusKm": 20}],
+        },
+    },
+    13: {
+        "id": 13,
+        "name": "California",
+        "targetRule": {
+            "and": [{"geo": "country", "equals": ["us"]}, {"geo": "region", "matches": ["ca"]}]
+        },
+    },
+}
+
+
+def geo_artifact() -> dict[str, Any]:
+    local = _activity(120, "xt", "local", [(None, [11]), (None, [12]), (None, [13]), (None, [])])
+    return compile_artifact(
+        client=CLIENT,
+        environment="production",
+        activities=[local],
+        offers=OFFERS,
+        audiences=GEO_AUDIENCES,
         generated_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
 

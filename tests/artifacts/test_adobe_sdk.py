@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from delivery_api_client import Geo
 
 from cible.artifacts import EventTokenRef, compile_artifact, decode_event_token
 
@@ -21,9 +22,11 @@ from ._adobe import (
     ACTIVITIES,
     AUDIENCES,
     CLIENT,
+    GEO_CASES,
     OFFERS,
     StubDelivery,
     chosen,
+    geo_artifact,
     on_device_client,
     quiet_model_reprs,
     scenario_artifact,
@@ -169,3 +172,14 @@ def test_default_content_experience_is_counted_but_shows_nothing(stub: StubDeliv
         assert [decode_event_token(t) for t in body["notifications"][0]["tokens"]] == [control]
         return
     pytest.fail("no visitor fell in experience B")
+
+
+@pytest.mark.parametrize(("geo", "expected"), GEO_CASES)
+def test_geo_audiences(stub: StubDelivery, geo: dict[str, Any], expected: int) -> None:
+    artifact = geo_artifact()
+    assert artifact["geoTargetingEnabled"] is True
+    client = on_device_client(artifact, stub)
+    request = visitors(1)[0].request(mboxes=("local",))
+    request.context.geo = Geo(**geo)
+    response = client.get_offers({"request": request})["response"]
+    assert chosen(response.prefetch.mboxes[0]) == (120, expected)

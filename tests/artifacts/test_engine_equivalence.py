@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from delivery_api_client import Geo
 
 from cible.artifacts import EventTokenRef, decode_event_token
 from cible.engine import decide, load_artifact
 
 from ._adobe import (
+    GEO_CASES,
     StubDelivery,
+    geo_artifact,
     on_device_client,
     quiet_model_reprs,
     scenario_artifact,
@@ -81,3 +84,18 @@ def test_both_send_remote_mboxes_to_the_server(stub: StubDelivery) -> None:
         client="acme",
     )
     assert sdk["meta"]["remote_mboxes"] == ours["cible"]["remoteMboxes"] == ["vip"]
+
+
+@pytest.mark.parametrize(("geo", "expected"), GEO_CASES)
+def test_both_read_geo_the_same_way(stub: StubDelivery, geo: dict[str, Any], expected: int) -> None:
+    artifact = geo_artifact()
+    client = on_device_client(artifact, stub)
+    visitor = visitors(1)[0]
+    request = visitor.request(mboxes=("local",))
+    request.context.geo = Geo(**geo)
+    sdk = client.get_offers({"request": request})["response"].prefetch.mboxes[0]
+    body = visitor.request_json(mboxes=("local",))
+    names = {"country_code": "countryCode", "state_code": "stateCode"}
+    body["context"]["geo"] = {names.get(k, k): value for k, value in geo.items()}
+    ours = decide(load_artifact(artifact), body, now=NOW, client="acme")["prefetch"]["mboxes"][0]
+    assert sdk_choice(sdk) == engine_choice(ours) == EventTokenRef(120, expected)

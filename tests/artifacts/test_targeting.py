@@ -140,10 +140,15 @@ CASES: list[tuple[dict[str, Any], Any, bool]] = [
         False,
     ),
     # geo: upper-case names, numeric coordinates.
-    ({"geo": "country", "equals": ["us"]}, {"==": ["US", v("geo.country")]}, False),
-    ({"geo": "region", "matches": ["california"]}, {"==": ["CALIFORNIA", v("geo.region")]}, False),
-    ({"geo": "state", "notEquals": ["ca"]}, {"!": {"==": ["CA", v("geo.region")]}}, False),
-    ({"geo": "city", "equals": ["Paris"]}, {"==": ["PARIS", v("geo.city")]}, False),
+    ({"geo": "country", "equals": ["us"]}, eq_any("geo.country", "US", "us", "Us"), False),
+    (
+        {"geo": "region", "matches": ["california"]},
+        eq_any("geo.region", "CALIFORNIA", "california", "California"),
+        False,
+    ),
+    ({"geo": "state", "notEquals": ["ca"]}, {"!": eq_any("geo.region", "CA", "ca", "Ca")}, False),
+    ({"geo": "city", "equals": ["Paris"]}, eq_any("geo.city", "PARIS", "Paris"), False),
+    ({"geo": "city", "contains": ["san"]}, {"in": ["SAN", v("geo.city")]}, False),
     ({"geo": "latitude", "greaterThan": [37.7]}, {">": [v("geo.latitude"), 37.7]}, False),
     (
         {"geo": "longitude", "between": [-122.5, -122.3]},
@@ -294,7 +299,7 @@ def test_nested_and_or_not() -> None:
                     {"==": ["/vip", {"substr": [v("page.path_lc"), 0, 4]}]},
                 ]
             },
-            {"!": {"==": ["FR", v("geo.country")]}},
+            {"!": eq_any("geo.country", "FR", "fr", "Fr")},
             {"!": {"!": {"missing": ["mbox.banned"]}}},
         ]
     }

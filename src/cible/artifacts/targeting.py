@@ -141,7 +141,7 @@ class _Field:
     var: str
     kind: str  # "text", "number", "any", "day", "clock", "instant", "point"
     remote: bool = False
-    fold: str | None = None  # "lc" (var_lc, lower-cased), "lower", "upper", "browser", "platform"
+    fold: str | None = None  # "lc" (var_lc, lower-cased), "lower", "geo", "browser", "platform"
     always_string: bool = False  # Adobe's context always holds a string here
 
     def operators(self) -> frozenset[str]:
@@ -207,6 +207,9 @@ def _any_of(items: list[JsonLogic]) -> JsonLogic:
 
 def _spellings(fold: str | None, value: str) -> tuple[str, ...]:
     """Every context spelling an equality on ``value`` must accept."""
+    if fold == "geo":
+        # Adobe's geo service answers in upper case; a request's own context.geo may not.
+        return tuple(dict.fromkeys((value.upper(), value, value.title())))
     if fold == "browser":
         lowered = value.lower()
         return _BROWSER_SPELLINGS.get(lowered, (lowered,))
@@ -358,13 +361,14 @@ class _Translator:
 
     def _geo_field(self, attribute: str, path: str) -> _Field:
         # Adobe's geo values are upper case ("UNITED STATES", "CALIFORNIA"): Adobe's test
-        # artifacts compare geo.country / geo.region / geo.city with upper-case literals.
+        # artifacts compare geo.country / geo.region / geo.city with upper-case literals;
+        # equalities also accept the value as written and title-cased (see _spellings).
         if attribute == "country":
-            return _Field("geo.country", "text", fold="upper")
+            return _Field("geo.country", "text", fold="geo")
         if attribute in ("region", "state"):
-            return _Field("geo.region", "text", fold="upper")
+            return _Field("geo.region", "text", fold="geo")
         if attribute == "city":
-            return _Field("geo.city", "text", fold="upper")
+            return _Field("geo.city", "text", fold="geo")
         if attribute in ("latitude", "longitude"):
             return _Field(f"geo.{attribute}", "number")
         if attribute == "radius":
@@ -379,14 +383,14 @@ class _Translator:
         self, target: _Field, operator: str, values: list[Any], case_sensitive: bool, path: str
     ) -> JsonLogic:
         var = target.var
+        exact = operator in ("equals", "notEquals")
         fold: Callable[[str], str] = str
         if target.fold == "lc" and not case_sensitive:
             var, fold = f"{var}_lc", str.lower
         elif target.fold in ("lower", "browser"):
             fold = str.lower
-        elif target.fold == "upper":
+        elif target.fold == "geo" and not exact:
             fold = str.upper
-        exact = operator in ("equals", "notEquals")
         items: list[JsonLogic] = []
         for i, written in enumerate(values):
             value = fold(written) if isinstance(written, str) else written
