@@ -10,8 +10,9 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from delivery_api_client import Geo
@@ -183,3 +184,65 @@ def test_geo_audiences(stub: StubDelivery, geo: dict[str, Any], expected: int) -
     request.context.geo = Geo(**geo)
     response = client.get_offers({"request": request})["response"]
     assert chosen(response.prefetch.mboxes[0]) == (120, expected)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York", "UTC"])
+def test_time_frame_audiences_in_a_time_zone(stub: StubDelivery, zone: str) -> None:
+    # Adobe's SDK reads the real clock, so the audiences are built around the real time.
+    now = datetime.now(UTC)
+    local = now.astimezone(ZoneInfo(zone))
+    today, tomorrow = local.isoweekday(), local.isoweekday() % 7 + 1
+    window = [
+        (local - timedelta(hours=2)).strftime("%H%M"),
+        (local + timedelta(hours=2)).strftime("%H%M"),
+    ]
+    days = [
+        (local - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+        (local + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+    ]
+
+    def rule(day: int) -> dict[str, Any]:
+        return {
+            "and": [
+                {"timeFrame": "day", "equals": [day], "timeZone": zone},
+                {"timeFrame": "time", "between": window, "timeZone": zone},
+            ]
+        }
+
+    audiences = {
+        21: {"id": 21, "name": "today, now", "targetRule": rule(today)},
+        22: {"id": 22, "name": "tomorrow, now", "targetRule": rule(tomorrow)},
+        23: {
+            "id": 23,
+            "name": "these days",
+            "targetRule": {"timeFrame": "date", "between": days, "timeZone": zone},
+        },
+    }
+    clock = copy.deepcopy(ACTIVITIES[1])
+    clock["id"] = 130
+    clock["locations"]["mboxes"][0]["name"] = "clock"
+    for experience, ids in zip(clock["experiences"], [[22], [21], [23], []], strict=True):
+        experience["audienceIds"] = ids
+    artifact = compile_artifact(
+        client=CLIENT,
+        environment="production",
+        activities=[clock],
+        offers=OFFERS,
+        audiences=audiences,
+        generated_at=now,
+    )
+    client = on_device_client(artifact, stub)
+    response = client.get_offers({"request": visitors(1)[0].request(mboxes=("clock",))})
+    assert chosen(response["response"].prefetch.mboxes[0]) == (130, 1)
+    clock["experiences"][1]["audienceIds"] = [23]  # after "tomorrow": the date range alone
+    artifact = compile_artifact(
+        client=CLIENT,
+        environment="production",
+        activities=[clock],
+        offers=OFFERS,
+        audiences=audiences,
+        generated_at=now,
+    )
+    client = on_device_client(artifact, stub)
+    response = client.get_offers({"request": visitors(1)[0].request(mboxes=("clock",))})
+    assert chosen(response["response"].prefetch.mboxes[0]) == (130, 1)
