@@ -49,12 +49,18 @@ DIVERGENCES: dict[str, str] = {
     "operators/filter-then-reduce": _PROFILE,
     "operators/map-then-in": _PROFILE,
     "allocation/no-visitor-id-no-allocation": _NO_ID,
-    "allocation/customer-ids-alone-are-not-a-visitor-id": _NO_ID,
     "delivery/empty-artifact": _PAGE_LOAD,
     "delivery/global-mbox-requested-as-mbox": "Adobe returns one response entry per matching rule",
     "context/time-without-now-never-matches": "Adobe's SDK reads the clock; without now, no time",
     "delivery/malformed-mbox-entries-are-skipped": "Adobe's request models keep malformed mboxes",
     "delivery/request-without-context": "Adobe's request model requires a context",
+}
+
+
+# Adobe's SDK draws a fresh random visitor id per rule when a request has only customerIds
+# (allocation_provider.get_or_create_visitor_id), so its answer varies between runs.
+RANDOM_ON_ADOBE: dict[str, str] = {
+    "allocation/customer-ids-alone-are-not-a-visitor-id": _NO_ID,
 }
 
 
@@ -105,6 +111,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             marks = []
             if case_id in DIVERGENCES:
                 marks.append(pytest.mark.xfail(reason=DIVERGENCES[case_id], strict=True))
+            if case_id in RANDOM_ON_ADOBE:
+                marks.append(pytest.mark.xfail(reason=RANDOM_ON_ADOBE[case_id], strict=False))
             params.append(pytest.param(case, id=case_id, marks=marks))
         metafunc.parametrize("adobe_case", params)
 

@@ -71,3 +71,10 @@ def test_comparator_ignores_engine_extras_when_absent() -> None:
     response = _run(case)
     del response["cible"]
     assert_decision_matches(case, response)
+
+
+def test_engine_marks_its_decisions_on_device() -> None:
+    # Kept out of the shared cases: the delivery API answers "server-side" for the same decision.
+    case = CASES["delivery/response-tokens-all-enabled"]
+    options = _run(case)["execute"]["mboxes"][0]["options"]
+    assert options[0]["responseTokens"]["activity.decisioningMethod"] == "on-device"
