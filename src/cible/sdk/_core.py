@@ -251,6 +251,10 @@ class Core:
     ) -> None:
         if not notifications:
             return
+        if not self.config.server_domain:
+            # No delivery host to report to (an on-device client built from an artifact alone).
+            self.queue.stats.dropped += len(notifications)
+            return
         token = (request.get("property") or {}).get("token")
         pending = Pending(
             session_id,
