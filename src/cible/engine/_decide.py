@@ -228,7 +228,9 @@ class _Decision:
             else:
                 self.note(f"'{mode}.mboxes' is not an array; ignored")
         views = block.get("views")
-        if views is not None and not execute:
+        if views is not None and execute:
+            self.note("'execute.views' is not part of the delivery API; views are prefetched")
+        elif views is not None:
             if isinstance(views, list):
                 response["views"] = self.decide_views(views)
             else:
