@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 
 import pytest
+from delivery_api_client import Configuration
 from sqlalchemy import update
 
 from cible.activities.audiences.tables import Audience
@@ -252,7 +254,12 @@ async def test_adobe_sdk_decides_from_the_served_artifact(world: World, acme: Cr
     run_pending(world.database)
     artifact = (await world.http.get(RULES, headers={"Accept-Encoding": "gzip"})).json()
     seen: dict[int, str] = {}
-    with stub_delivery_server() as stub:
+    # The SDK's generated client keeps the first Configuration made in the process as a default
+    # for every later one (delivery_api_client.configuration.TypeWithDefault): start from none,
+    # and leave none behind, so that this client and later tests' reach their own servers.
+    Configuration.set_default(None)
+    with stub_delivery_server() as stub, contextlib.ExitStack() as cleanup:
+        cleanup.callback(Configuration.set_default, None)
         client = on_device_client(artifact, stub)
         for n in range(100):
             visitor = Visitor(tnt_id=f"{n:032x}", browser="chrome", url=URLS_HOME, tier=None)
