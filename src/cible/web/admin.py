@@ -29,6 +29,7 @@ from cible.store import Database
 from cible.tenants import service as tenants
 from cible.tenants.principal import Principal
 from cible.web.envelope import validation_problems
+from cible.web.paging import Page, parse_page
 from cible.web.throttle import TokenBucketThrottle
 from cible.web.versioning import BODY_METHODS, VersionedJSON, media_type, negotiate
 
@@ -49,6 +50,16 @@ class AdminCall:
 
     def render(self, content: Any, status: int = 200) -> VersionedJSON:
         return VersionedJSON(content, version=self.version, status_code=status)
+
+    def page(self, sortable: Mapping[str, object], default_sort: str = "id") -> Page:
+        """The request's ``offset``, ``limit`` and ``sortBy``, within the configured sizes."""
+        return parse_page(
+            self.request.query_params,
+            sortable=sortable,
+            default_limit=self.settings.default_page_size,
+            max_limit=self.settings.max_page_size,
+            default_sort=default_sort,
+        )
 
 
 async def read_body(request: Request) -> bytes:

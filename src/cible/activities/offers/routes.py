@@ -13,7 +13,6 @@ from cible.activities.offers.schemas import (
     offer_list_item,
 )
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.paging import parse_page
 
 # Adobe's current spec serves offers as v2; v1 (the default when a client names no version)
 # is served with the same shape so that plain ``application/json`` clients work.
@@ -24,15 +23,10 @@ router = APIRouter(prefix="/{tenant}/target", tags=["offers"])
 
 @router.get("/offers", **admin_openapi(VERSIONS, summary="List offers"))
 def list_offers(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
-    params = call.request.query_params
-    page = parse_page(
-        params,
-        sortable=service.SORTABLE,
-        default_limit=call.settings.default_page_size,
-        max_limit=call.settings.max_page_size,
-    )
+    page = call.page(service.SORTABLE)
     with call.db.session() as session:
-        rows, total = service.list_offers(session, call.principal, page, params.get("type"))
+        offer_type = call.request.query_params.get("type")
+        rows, total = service.list_offers(session, call.principal, page, offer_type)
         return call.render(page.envelope("offers", [offer_list_item(o) for o in rows], total))
 
 
