@@ -4,6 +4,7 @@ documented, and the docstring examples of the package run."""
 from __future__ import annotations
 
 import doctest
+import inspect
 import re
 from pathlib import Path
 
@@ -48,3 +49,30 @@ def test_docstring_examples_run(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(cible.artifacts.__all__) == [
+        "ARTIFACT_VERSION",
+        "ArtifactError",
+        "DEFAULT_GLOBAL_MBOX",
+        "DEFAULT_RESPONSE_TOKENS",
+        "EventTokenRef",
+        "TargetRuleError",
+        "compile_artifact",
+        "compile_target_rule",
+        "decode_event_token",
+        "dump_artifact",
+        "event_token",
+        "translate_target_rule",
+    ]
+    parameters = inspect.signature(cible.artifacts.compile_artifact).parameters
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+    assert list(parameters)[:6] == [
+        "client",
+        "environment",
+        "activities",
+        "offers",
+        "audiences",
+        "generated_at",
+    ]
