@@ -60,6 +60,7 @@ CIBLE_OPTIONS = frozenset(
         "notification_flush_interval",
         "notification_retries",
         "notification_backoff",
+        "notification_concurrency",
         "clock",
         "explain",
     }
@@ -98,6 +99,7 @@ class Config:
     notification_flush_interval: float
     notification_retries: int
     notification_backoff: float
+    notification_concurrency: int
     explain: bool
     clock: Callable[[], float] = field(default=time.time)
 
@@ -206,6 +208,9 @@ class Config:
                 _number(get("notification_retries"), 5, "notification_retries")
             ),
             notification_backoff=_number(get("notification_backoff"), 0.5, "notification_backoff"),
+            notification_concurrency=int(
+                _number(get("notification_concurrency"), 4, "notification_concurrency")
+            ),
             explain=bool(get("explain", False)),
             clock=get("clock") or time.time,
         )

@@ -10,7 +10,7 @@ the client queues it here instead of calling the server while deciding:
   `notification_flush_interval` seconds, or as soon as `notification_batch_size` notifications
   are waiting, and posts them to `/rest/v1/delivery`. The delivery API takes one visitor per
   request, so a batch becomes one request per (session, visitor), at most 50 notifications each
-  (Adobe's recommended maximum);
+  (Adobe's recommended maximum), sent `notification_concurrency` at a time;
 - a failed post (transport error, timeout, 408, 429, 5xx) is retried `notification_retries`
   times with exponential backoff (`notification_backoff` * 2^attempt seconds); other 4xx
   answers are not retried;
@@ -28,6 +28,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,12 @@ class NotificationStats:
     failed: int = 0
     retries: int = 0
     requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, count: int = 1) -> None:
+        """Count under a lock: several sender threads update the same counters."""
+        with self.lock:
+            setattr(self, name, getattr(self, name) + count)
 
 
 @dataclass(slots=True)
@@ -88,13 +95,13 @@ class NotificationQueue:
         count = len(pending.notifications)
         with self._lock:
             if self._count + count > self.size:
-                self.stats.dropped += count
+                self.stats.add("dropped", count)
                 return False
             for notification in pending.notifications:
                 notification["id"] = uuid.uuid4().hex
             self._items.append(pending)
             self._count += count
-            self.stats.queued += count
+            self.stats.add("queued", count)
             return True
 
     def take(self, limit: int) -> list[Pending]:
@@ -112,6 +119,7 @@ class NotificationQueue:
     def after_fork(self) -> None:
         """In a forked child: forget the parent's queue (the parent sends it) and its lock."""
         self._lock = threading.Lock()
+        self.stats.lock = threading.Lock()
         self._items = deque()
         self._count = 0
 
@@ -145,9 +153,9 @@ def deliver(
     count = len(body["notifications"])
     for attempt in range(config.notification_retries + 1):
         if attempt:
-            stats.retries += 1
+            stats.add("retries")
             yield Sleep(config.notification_backoff * 2 ** (attempt - 1))
-        stats.requests += 1
+        stats.add("requests")
         try:
             response = yield delivery_request(config, session_id, body)
         except Exception as error:
@@ -156,12 +164,12 @@ def deliver(
             assert response is not None
             status = response.status_code
             if 200 <= status < 300:
-                stats.sent += count
+                stats.add("sent", count)
                 return True
             problem = f"HTTP {status}"
             if status < 500 and status not in _RETRIED_STATUSES:
                 break
-    stats.failed += count
+    stats.add("failed", count)
     config.logger.warning("cible.sdk: %d notification(s) not delivered (%s)", count, problem)
     return False
 
@@ -178,9 +186,14 @@ class NotificationSender:
         self._wake = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         self._wake, self._closing = threading.Event(), threading.Event()
+        if self.config.notification_concurrency > 1:
+            self._pool = ThreadPoolExecutor(
+                self.config.notification_concurrency, thread_name_prefix="cible-sdk-send"
+            )
         self._thread = threading.Thread(
             target=self._run, name="cible-sdk-notifications", daemon=True
         )
@@ -198,13 +211,24 @@ class NotificationSender:
 
     def flush(self) -> None:
         while len(self.queue):
-            for session_id, body in batches(self.queue.take(self.config.notification_batch_size)):
+            requests = batches(self.queue.take(self.config.notification_batch_size))
+            pool = self._pool
+            if pool is None or len(requests) == 1:
+                for request in requests:
+                    self._send(request)
+            else:
                 try:
-                    run_sync(
-                        deliver(self.config, session_id, body, self.queue.stats), self.transport()
-                    )
-                except Exception:  # a broken transport must not kill the sender
-                    self.config.logger.exception("cible.sdk: notification sender failed")
+                    list(pool.map(self._send, requests))
+                except RuntimeError:  # the pool shut down (closing): finish here
+                    for request in requests:
+                        self._send(request)
+
+    def _send(self, request: tuple[str, dict[str, Any]]) -> None:
+        session_id, body = request
+        try:
+            run_sync(deliver(self.config, session_id, body, self.queue.stats), self.transport())
+        except Exception:  # a broken transport must not kill the sender
+            self.config.logger.exception("cible.sdk: notification sender failed")
 
     def close(self, timeout: float) -> None:
         thread = self._thread
@@ -213,6 +237,9 @@ class NotificationSender:
         if thread is not None:
             thread.join(timeout)
         self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
 
 class AsyncNotificationSender:
@@ -247,14 +274,20 @@ class AsyncNotificationSender:
         await self.flush()
 
     async def flush(self) -> None:
+        limit = asyncio.Semaphore(max(1, self.config.notification_concurrency))
         while len(self.queue):
-            for session_id, body in batches(self.queue.take(self.config.notification_batch_size)):
-                try:
-                    await run_async(
-                        deliver(self.config, session_id, body, self.queue.stats), self.transport()
-                    )
-                except Exception:  # a broken transport must not kill the sender
-                    self.config.logger.exception("cible.sdk: notification sender failed")
+            requests = batches(self.queue.take(self.config.notification_batch_size))
+            await asyncio.gather(*(self._send(limit, request) for request in requests))
+
+    async def _send(self, limit: asyncio.Semaphore, request: tuple[str, dict[str, Any]]) -> None:
+        session_id, body = request
+        async with limit:
+            try:
+                await run_async(
+                    deliver(self.config, session_id, body, self.queue.stats), self.transport()
+                )
+            except Exception:  # a broken transport must not kill the sender
+                self.config.logger.exception("cible.sdk: notification sender failed")
 
     async def close(self, timeout: float) -> None:
         self._closing = True

@@ -19,6 +19,7 @@ to httpx, the in-process transports wait at most the read timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import threading
@@ -173,12 +174,23 @@ class ASGITransport:
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None and thread is not None and self._pid == os.getpid():
+            with contextlib.suppress(Exception):  # a stuck app must not block close()
+                asyncio.run_coroutine_threadsafe(_cancel_pending(), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
             loop.close()
 
     async def aclose(self) -> None:
         self.close()
+
+
+async def _cancel_pending() -> None:
+    """Cancel the app calls still running on a closing loop, so none is destroyed pending."""
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 class MockTransport:
