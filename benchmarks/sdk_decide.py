@@ -48,7 +48,7 @@ ORG = "0123456789ABCDEF01234567@AdobeOrg"
 ACTIVITIES = 10
 
 
-# -- the scenario ---------------------------------------------------------------------------------
+# -- the scenario --
 
 
 def adobe_artifact() -> dict[str, Any]:
@@ -152,8 +152,12 @@ def optimizely_datafile() -> dict[str, Any]:
                 "audienceConditions": ["or", f"{900 + number}"],
                 "forcedVariations": {},
                 "variations": [
-                    {"id": f"{3000 + 2 * number + e}", "key": f"v{e}", "featureEnabled": True,
-                     "variables": []}
+                    {
+                        "id": f"{3000 + 2 * number + e}",
+                        "key": f"v{e}",
+                        "featureEnabled": True,
+                        "variables": [],
+                    }
                     for e in (0, 1)
                 ],
                 "trafficAllocation": [
@@ -178,8 +182,13 @@ def optimizely_datafile() -> dict[str, Any]:
         "integrations": [],
         "experiments": experiments,
         "featureFlags": [
-            {"id": "1", "key": "hero", "experimentIds": [e["id"] for e in experiments],
-             "rolloutId": "5000", "variables": []}
+            {
+                "id": "1",
+                "key": "hero",
+                "experimentIds": [e["id"] for e in experiments],
+                "rolloutId": "5000",
+                "variables": [],
+            }
         ],
         "rollouts": [{"id": "5000", "experiments": []}],
     }
@@ -198,7 +207,7 @@ def cible_request(visitor: str, segment: str, mode: str) -> dict[str, Any]:
     }
 
 
-# -- a stub delivery server in a child process -----------------------------------------------------
+# -- a stub delivery server in a child process --
 
 
 def _serve(port_out: Any) -> None:
@@ -229,7 +238,7 @@ def _serve(port_out: Any) -> None:
     server.serve_forever()
 
 
-# -- timing -----------------------------------------------------------------------------------------
+# -- timing --
 
 
 def timed(call: Callable[[int], object], calls: int, runs: int) -> dict[str, float]:
@@ -247,9 +256,16 @@ def timed(call: Callable[[int], object], calls: int, runs: int) -> dict[str, flo
 
 def bench_cible(port: int, people: list[tuple[str, str]], calls: int, runs: int) -> dict[str, Any]:
     client = TargetClient.create(
-        {"client": CLIENT, "organization_id": ORG, "decisioning_method": "on-device",
-         "artifact_payload": adobe_artifact(), "server_domain": f"127.0.0.1:{port}",
-         "secure": False, "polling_interval": 0, "session_cache_size": 0}
+        {
+            "client": CLIENT,
+            "organization_id": ORG,
+            "decisioning_method": "on-device",
+            "artifact_payload": adobe_artifact(),
+            "server_domain": f"127.0.0.1:{port}",
+            "secure": False,
+            "polling_interval": 0,
+            "session_cache_size": 0,
+        }
     )
     prefetch = [cible_request(v, s, "prefetch") for v, s in people]
     execute = [cible_request(v, s, "execute") for v, s in people]
@@ -259,9 +275,16 @@ def bench_cible(port: int, people: list[tuple[str, str]], calls: int, runs: int)
     }
     client.close()
     cached = TargetClient.create(
-        {"client": CLIENT, "organization_id": ORG, "decisioning_method": "on-device",
-         "artifact_payload": adobe_artifact(), "server_domain": f"127.0.0.1:{port}",
-         "secure": False, "polling_interval": 0, "session_cache_size": 10_000}
+        {
+            "client": CLIENT,
+            "organization_id": ORG,
+            "decisioning_method": "on-device",
+            "artifact_payload": adobe_artifact(),
+            "server_domain": f"127.0.0.1:{port}",
+            "secure": False,
+            "polling_interval": 0,
+            "session_cache_size": 10_000,
+        }
     )
     results["prefetch_session_cache_hit"] = timed(
         lambda n: cached.get_offers(prefetch[n % 100], session_id=f"s{n % 100}"), calls, runs
@@ -285,21 +308,31 @@ def bench_adobe(port: int, people: list[tuple[str, str]], calls: int, runs: int)
     logging.getLogger("target_python_sdk").setLevel(logging.ERROR)
     ready = threading.Event()
     client = AdobeClient.create(
-        {"client": CLIENT, "organization_id": ORG, "decisioning_method": "on-device",
-         "artifact_payload": adobe_artifact(), "server_domain": f"127.0.0.1:{port}",
-         "secure": False, "polling_interval": 0, "telemetry_enabled": False,
-         "events": {"client_ready": lambda event: ready.set()}}
+        {
+            "client": CLIENT,
+            "organization_id": ORG,
+            "decisioning_method": "on-device",
+            "artifact_payload": adobe_artifact(),
+            "server_domain": f"127.0.0.1:{port}",
+            "secure": False,
+            "polling_interval": 0,
+            "telemetry_enabled": False,
+            "events": {"client_ready": lambda event: ready.set()},
+        }
     )
     if not ready.wait(30):
         raise RuntimeError("Adobe's client never became ready")
 
     def request(visitor: str, segment: str, mode: str) -> Any:
         mboxes = [MboxRequest(name="hero", index=0, parameters={"segment": segment})]
-        block = {"prefetch": PrefetchRequest(mboxes=mboxes)} if mode == "prefetch" else {
-            "execute": ExecuteRequest(mboxes=mboxes)
-        }
-        return DeliveryRequest(context=Context(channel=ChannelType.WEB),
-                               id=VisitorId(tnt_id=visitor), **block)
+        block = (
+            {"prefetch": PrefetchRequest(mboxes=mboxes)}
+            if mode == "prefetch"
+            else {"execute": ExecuteRequest(mboxes=mboxes)}
+        )
+        return DeliveryRequest(
+            context=Context(channel=ChannelType.WEB), id=VisitorId(tnt_id=visitor), **block
+        )
 
     prefetch = [request(v, s, "prefetch") for v, s in people]
     execute = [request(v, s, "execute") for v, s in people]
@@ -354,9 +387,16 @@ def bench_optimizely(people: list[tuple[str, str]], calls: int, runs: int) -> di
 
 def cache_memory(port: int, sessions: int) -> dict[str, Any]:
     client = TargetClient.create(
-        {"client": CLIENT, "organization_id": ORG, "decisioning_method": "on-device",
-         "artifact_payload": adobe_artifact(), "server_domain": f"127.0.0.1:{port}",
-         "secure": False, "polling_interval": 0, "session_cache_size": sessions}
+        {
+            "client": CLIENT,
+            "organization_id": ORG,
+            "decisioning_method": "on-device",
+            "artifact_payload": adobe_artifact(),
+            "server_domain": f"127.0.0.1:{port}",
+            "secure": False,
+            "polling_interval": 0,
+            "session_cache_size": sessions,
+        }
     )
     people = visitors(sessions)
     requests = [cible_request(v, s, "prefetch") for v, s in people]
