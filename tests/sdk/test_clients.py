@@ -289,3 +289,37 @@ def test_raise_on_error_raises_delivery_error() -> None:
     with pytest.raises(DeliveryError, match="unreachable"):
         client.get_offers(offers_request("hero"))
     client.close()
+
+
+def test_one_client_shared_by_threads() -> None:
+    import threading
+
+    server = EngineServer(parity_artifact())
+    client = TargetClient.create(
+        {**options("on-device", server), "notification_flush_interval": 0.01}
+    )
+    expected = {
+        number: contents(client.get_offers(visitor_request(f"t-{number}", "hero", "promo")))
+        for number in range(40)
+    }
+    problems: list[object] = []
+
+    def work(offset: int) -> None:
+        for round_ in range(50):
+            number = (offset + round_) % 40
+            request = visitor_request(f"t-{number}", "hero", "promo")
+            got = contents(client.get_offers(request, session_id=f"s-{offset}-{number}"))
+            if got != expected[number]:
+                problems.append((number, got))
+
+    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    client.close()
+    assert problems == []
+    stats = client.stats
+    # 40 + 8 x 50 calls, two executed mboxes each: every notification queued and sent.
+    assert stats["notifications"]["queued"] == stats["notifications"]["sent"] == 2 * 440
+    assert stats["cache"]["hits"] + stats["cache"]["misses"] == 440

@@ -242,3 +242,45 @@ def test_poller_picks_up_a_new_artifact_and_stops_on_close() -> None:
     assert not poller.is_alive()
     conditional = [r for r in server.requests if r.method == "GET"][1:]
     assert conditional and all("if-none-match" in r.headers for r in conditional)
+
+
+def test_hybrid_keeps_local_decisions_when_the_server_is_down() -> None:
+    import json
+    from pathlib import Path
+
+    retail = json.loads(
+        (Path(__file__).parents[1] / "spec/decisioning/artifacts/retail.json").read_text()
+    )
+    client = TargetClient.create(
+        {
+            "client": "acmeretail",
+            "organization_id": ORG,
+            "server_domain": "cible.test",
+            "decisioning_method": "hybrid",
+            "artifact_payload": retail,
+            "polling_interval": 0,
+            "transport": MockTransport(down),
+            "defaults": {"loyalty-offers": {"tier": "none"}},
+            "notification_flush_interval": 3600,
+        }
+    )
+    request = {
+        "context": {"channel": "web"},
+        "id": {"tntId": "hybrid-down"},
+        "execute": {
+            "mboxes": [
+                {"name": "target-global-mbox", "index": 0},
+                {"name": "loyalty-offers", "index": 1},
+            ]
+        },
+    }
+    local_only = client.get_offers(request, decisioning_method="on-device")
+    result = client.get_offers(request)
+    mboxes = {m["name"]: m for m in result["response"]["execute"]["mboxes"]}
+    local = {m["name"]: m for m in local_only["response"]["execute"]["mboxes"]}
+    assert mboxes["target-global-mbox"] == local["target-global-mbox"]
+    assert mboxes["loyalty-offers"]["options"] == [{"type": "json", "content": {"tier": "none"}}]
+    assert result["meta"]["defaults_used"] is True
+    assert client.stats["cache"]["size"] == 1  # only the on-device call was cached
+    client._core.queue.take(100)
+    client.close()

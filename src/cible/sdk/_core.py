@@ -160,27 +160,33 @@ class Core:
         reasons: list[Any] = []
         remote_mboxes: list[str] = []
         remote_views: list[str] = []
-        try:
-            if not local:
+        failure: DeliveryError | None = None
+        if not local:
+            try:
                 response = yield from self._remote(session_id, request)
-            else:
-                assert loaded is not None
-                response, notifications, reasons, remote_mboxes, remote_views = self._local(
-                    loaded, request, now
-                )
-                if method == "hybrid" and (remote_mboxes or remote_views):
-                    subset = _remote_subset(request, loaded, remote_mboxes, remote_views)
+            except DeliveryError as error:
+                if config.raise_on_error:
+                    raise
+                return self._failed(call, request, session_id, cluster, method, error, now)
+        else:
+            assert loaded is not None
+            response, notifications, reasons, remote_mboxes, remote_views = self._local(
+                loaded, request, now
+            )
+            if method == "hybrid" and (remote_mboxes or remote_views):
+                subset = _remote_subset(request, loaded, remote_mboxes, remote_views)
+                try:
                     remote = yield from self._remote(session_id, subset)
-                    _merge(response, remote, set(remote_mboxes), set(remote_views), loaded)
-                    notifications = [
-                        n
-                        for n in notifications
-                        if n.get("mbox", {}).get("name") not in remote_mboxes
-                    ]
-        except DeliveryError as error:
-            if config.raise_on_error:
-                raise
-            return self._failed(call, request, session_id, cluster, method, error, now)
+                except DeliveryError as error:
+                    if config.raise_on_error:
+                        raise
+                    # Keep what was decided locally; the remote mboxes get the defaults.
+                    failure = error
+                    remote = _defaults_response(subset, self._defaults(call))
+                _merge(response, remote, set(remote_mboxes), set(remote_views), loaded)
+                notifications = [
+                    n for n in notifications if n.get("mbox", {}).get("name") not in remote_mboxes
+                ]
 
         cluster = cluster or cluster_from_edge_host(response.get("edgeHost"))
         meta: dict[str, Any] = {
@@ -190,6 +196,10 @@ class Core:
         }
         if reasons and config.explain:
             meta["reasons"] = reasons
+        if failure is not None:
+            self.config.logger.warning("cible.sdk: %s; remote mboxes get defaults", failure)
+            meta.update(error=str(failure), defaults_used=True)
+            key = None  # a fallback is never cached
         result = _result(response, meta, session_id, cluster, now)
         if key is not None:
             cached = {k: v for k, v in result.items() if k != "target_cookie"}
@@ -288,25 +298,14 @@ class Core:
         if self.config.raise_on_error:
             raise error
         self.config.logger.warning("cible.sdk: %s; answering with defaults", error)
-        defaults = {**self.config.defaults, **(call.defaults or {})}
-        response: dict[str, Any] = {"status": 200, "id": dict(request["id"])}
-        for mode in _MODES:
-            block = request.get(mode)
-            if not isinstance(block, Mapping):
-                continue
-            entries = []
-            for mbox in block.get("mboxes") or []:
-                if not isinstance(mbox, Mapping):
-                    continue
-                entry: dict[str, Any] = {"index": mbox.get("index"), "name": mbox.get("name")}
-                if mbox.get("name") in defaults:
-                    entry["options"] = [_default_option(defaults[mbox["name"]])]
-                entries.append(entry)
-            response[mode] = {"mboxes": entries} if entries else {}
+        response = _defaults_response(request, self._defaults(call))
         meta = {"decisioning_method": method, "error": str(error), "defaults_used": True}
         result = _result(response, meta, session_id, cluster, now)
         result["request"] = request
         return result
+
+    def _defaults(self, call: Call) -> dict[str, Any]:
+        return {**self.config.defaults, **(call.defaults or {})}
 
     # -- send_notifications ---------------------------------------------------------------------
 
@@ -336,6 +335,25 @@ def _tnt_id(result: Mapping[str, Any]) -> str | None:
     ids = result.get("response", {}).get("id") or {}
     tnt = ids.get("tntId")
     return tnt if isinstance(tnt, str) else None
+
+
+def _defaults_response(request: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """A delivery response giving each requested mbox its default content (or no option)."""
+    response: dict[str, Any] = {"status": 200, "id": dict(request.get("id") or {})}
+    for mode in _MODES:
+        block = request.get(mode)
+        if not isinstance(block, Mapping):
+            continue
+        entries = []
+        for mbox in block.get("mboxes") or []:
+            if not isinstance(mbox, Mapping):
+                continue
+            entry: dict[str, Any] = {"index": mbox.get("index"), "name": mbox.get("name")}
+            if mbox.get("name") in defaults:
+                entry["options"] = [_default_option(defaults[mbox["name"]])]
+            entries.append(entry)
+        response[mode] = {"mboxes": entries} if entries else {}
+    return response
 
 
 def _default_option(content: Any) -> dict[str, Any]:
