@@ -411,7 +411,11 @@ def test_several_radii_are_ored() -> None:
 def clock_context(moment: datetime) -> dict[str, Any]:
     """Adobe's timing context for a UTC instant (context_provider._create_timing_context)."""
     utc = moment.astimezone(UTC)
-    return {"current_day": utc.weekday() + 1, "current_time": utc.strftime("%H%M")}
+    return {
+        "current_timestamp": int(utc.timestamp() * 1000),
+        "current_day": utc.weekday() + 1,
+        "current_time": utc.strftime("%H%M"),
+    }
 
 
 def minutes_of_a_week(start: datetime, step: int = 7) -> list[datetime]:
@@ -464,12 +468,52 @@ def test_day_and_hours_combine_exactly_across_midnight_utc() -> None:
         assert holds(logic, clock_context(moment)) is expected, moment
 
 
-def test_summer_offset_comes_from_the_compile_instant() -> None:
+def test_zones_without_clock_changes_give_one_window() -> None:
+    rule = {"timeFrame": "time", "between": ["0900", "1000"], "timeZone": "Asia/Tokyo"}
+    logic, _ = compile_target_rule(rule, at=datetime(2026, 1, 15, tzinfo=UTC))
+    assert logic == {"<=": ["0000", v("current_time"), "0100"]}
+
+
+def test_daylight_saving_changes_get_their_own_variant() -> None:
     rule = {"timeFrame": "time", "between": ["0900", "1000"], "timeZone": "Europe/Paris"}
-    winter, _ = compile_target_rule(rule, at=datetime(2026, 1, 15, tzinfo=UTC))
-    summer, _ = compile_target_rule(rule, at=datetime(2026, 7, 15, tzinfo=UTC))
-    assert winter == {"<=": ["0800", v("current_time"), "0900"]}
-    assert summer == {"<=": ["0700", v("current_time"), "0800"]}
+    logic, _ = compile_target_rule(rule, at=datetime(2026, 1, 15, tzinfo=UTC))
+    now = v("current_timestamp")
+    spring = int(datetime(2026, 3, 29, 1, tzinfo=UTC).timestamp() * 1000)
+    autumn = int(datetime(2026, 10, 25, 1, tzinfo=UTC).timestamp() * 1000)
+    assert logic == {
+        "or": [
+            {"and": [{"<": [now, spring]}, {"<=": ["0800", v("current_time"), "0900"]}]},
+            {
+                "and": [
+                    {"<=": [spring, now]},
+                    {"<": [now, autumn]},
+                    {"<=": ["0700", v("current_time"), "0800"]},
+                ]
+            },
+            {"and": [{"<=": [autumn, now]}, {"<=": ["0800", v("current_time"), "0900"]}]},
+        ]
+    }
+
+
+@pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York", "Australia/Sydney"])
+def test_day_and_hours_stay_exact_for_a_year_of_clock_changes(zone: str) -> None:
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    logic, _ = compile_target_rule(
+        {
+            "and": [
+                {"timeFrame": "day", "equals": ["sunday"], "timeZone": zone},
+                {"timeFrame": "time", "between": ["0130", "0330"], "timeZone": zone},
+            ]
+        },
+        at=at,
+    )
+    tz = ZoneInfo(zone)
+    # Every 29 minutes over the year that follows, clock changes included.
+    for step in range(0, 365 * 24 * 60, 29):
+        moment = at + timedelta(minutes=step)
+        local = moment.astimezone(tz)
+        expected = local.isoweekday() == 7 and "0130" <= local.strftime("%H%M") <= "0330"
+        assert holds(logic, clock_context(moment)) is expected, moment
 
 
 def test_dates_in_a_time_zone_are_exact_instants() -> None:

@@ -4,13 +4,15 @@ Adobe's on-device context gives rules three clock variables, all in UTC
 (``target_decisioning_engine/context_provider.py``, ``_create_timing_context``):
 ``current_timestamp`` (epoch milliseconds), ``current_day`` (1 = Monday … 7 = Sunday) and
 ``current_time`` (``"HHmm"``, 24-hour). An audience written for a local time zone is therefore
-shifted to UTC when the artifact is compiled, with the zone's UTC offset at the compile instant:
-exact for dates, and exact for days and hours until the zone's next daylight-saving change, after
-which the artifact must be compiled again (see docs/artifacts.md, "Time zones").
+shifted to UTC when the artifact is compiled. Dates become exact instants. Days and hours are
+shifted by the zone's UTC offset, one variant per offset period of the year that follows the
+compile instant, each guarded by ``current_timestamp``: exact across daylight-saving changes
+for a year (see docs/artifacts.md, "Time zones").
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -52,6 +54,42 @@ def utc_offset_minutes(zone: ZoneInfo, at: datetime) -> int:
     """Minutes to add to UTC to get local time in ``zone`` at instant ``at``."""
     offset = at.astimezone(zone).utcoffset() or timedelta(0)
     return int(offset // timedelta(minutes=1))
+
+
+@functools.lru_cache(maxsize=256)
+def offset_periods(
+    zone: ZoneInfo, at: datetime, horizon: timedelta = timedelta(days=366)
+) -> tuple[tuple[int | None, int | None, int], ...]:
+    """``(start_ms, end_ms, offset)`` periods of constant UTC offset from ``at`` over ``horizon``.
+
+    The first period has no start and the last no end (open-ended); ``offset`` is local minus
+    UTC in minutes. A zone without changes gives one period ``(None, None, offset)``.
+    """
+    periods: list[tuple[int | None, int | None, int]] = []
+    start: int | None = None
+    current = utc_offset_minutes(zone, at)
+    day = at
+    end = at + horizon
+    while day < end:
+        following = day + timedelta(days=1)
+        if utc_offset_minutes(zone, following) != current:
+            change = _first_change(zone, day, following, current)
+            periods.append((start, epoch_millis(change), current))
+            start, current = epoch_millis(change), utc_offset_minutes(zone, change)
+        day = following
+    periods.append((start, None, current))
+    return tuple(periods)
+
+
+def _first_change(zone: ZoneInfo, low: datetime, high: datetime, offset: int) -> datetime:
+    """The first second in ``(low, high]`` whose offset is not ``offset`` (bisection)."""
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if utc_offset_minutes(zone, middle) == offset:
+            low = middle
+        else:
+            high = middle
+    return high.replace(microsecond=0)
 
 
 def parse_clock(value: object) -> int:

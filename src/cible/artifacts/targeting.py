@@ -454,20 +454,23 @@ class _Translator:
                 days.append(_time.parse_day(value))
             except ValueError as exc:
                 raise TargetRuleError(f"{path}[{i}]", str(exc)) from None
-        offset = _time.utc_offset_minutes(zone, self.at) if zone else 0
         self.variables.add("current_time")
-        items: list[JsonLogic] = []
-        for day in days:
-            for shift, start, end in _time.shift_window(0, _time.MINUTES_PER_DAY - 1, offset):
-                utc_day = (day - 1 + shift) % 7 + 1
-                # Adobe's artifacts compare current_day with a string ("5"); == coerces.
-                same_day = {"==": [_var("current_day"), str(utc_day)]}
-                if (start, end) == (0, _time.MINUTES_PER_DAY - 1):
-                    items.append(same_day)
-                else:
-                    window = self._clock_window(start, end)
-                    items.append({"and": [same_day, window]})
-        logic = _any_of(items)
+
+        def in_days(offset: int) -> JsonLogic:
+            items: list[JsonLogic] = []
+            for day in days:
+                for shift, start, end in _time.shift_window(0, _time.MINUTES_PER_DAY - 1, offset):
+                    utc_day = (day - 1 + shift) % 7 + 1
+                    # Adobe's artifacts compare current_day with a string ("5"); == coerces.
+                    same_day = {"==": [_var("current_day"), str(utc_day)]}
+                    if (start, end) == (0, _time.MINUTES_PER_DAY - 1):
+                        items.append(same_day)
+                    else:
+                        window = self._clock_window(start, end)
+                        items.append({"and": [same_day, window]})
+            return _any_of(items)
+
+        logic = self._per_offset(zone, in_days)
         return {"!": logic} if operator == "notEquals" else logic
 
     def clock(
@@ -497,13 +500,36 @@ class _Translator:
                     never = f"{operator} {_time.clock_text(value)} never matches"
                     raise TargetRuleError(path, never)
                 local.append(bounds)
-        offset = _time.utc_offset_minutes(zone, self.at) if zone else 0
-        items = [
-            self._clock_window(a, b)
-            for start, end in local
-            for _, a, b in _time.shift_window(start, end, offset)
-        ]
-        return _any_of(items)
+
+        def in_windows(offset: int) -> JsonLogic:
+            return _any_of(
+                [
+                    self._clock_window(a, b)
+                    for start, end in local
+                    for _, a, b in _time.shift_window(start, end, offset)
+                ]
+            )
+
+        return self._per_offset(zone, in_windows)
+
+    def _per_offset(self, zone: ZoneInfo | None, build: Callable[[int], JsonLogic]) -> JsonLogic:
+        """``build(offset)``, or one variant per UTC-offset period of the coming year."""
+        if zone is None:
+            return build(0)
+        periods = _time.offset_periods(zone, self.at)
+        if len(periods) == 1:
+            return build(periods[0][2])
+        self.variables.add("current_timestamp")
+        now = _var("current_timestamp")
+        variants: list[JsonLogic] = []
+        for start, end, offset in periods:
+            guard: list[JsonLogic] = []
+            if start is not None:
+                guard.append({"<=": [start, now]})
+            if end is not None:
+                guard.append({"<": [now, end]})
+            variants.append({"and": [*guard, build(offset)]})
+        return {"or": variants}
 
     @staticmethod
     def _clock_window(start: int, end: int) -> JsonLogic:
