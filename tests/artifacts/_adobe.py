@@ -164,7 +164,7 @@ AUDIENCES: dict[int, dict[str, Any]] = {
 }
 
 
-def _activity(
+def make_activity(
     activity_id: int,
     kind: str,
     mbox: str,
@@ -198,13 +198,15 @@ def _activity(
 
 
 ACTIVITIES: list[dict[str, Any]] = [
-    _activity(101, "ab", "hero", [(50, []), (50, [])], startsAt="2020-01-01", endsAt="2099-12-31"),
-    _activity(102, "xt", "promo", [(None, [1]), (None, [2]), (None, [3]), (None, [])]),
-    _activity(103, "ab", "checkout", [(20, []), (30, []), (50, [])]),
-    _activity(104, "xt", "banner", [(None, [5])], priority=10),
-    _activity(105, "ab", "banner", [(50, []), (50, [])], priority=5),
-    _activity(106, "xt", "vip", [(None, [6]), (None, [])]),
-    _activity(107, "ab", "hero", [(100, [])], state="saved", priority=999),
+    make_activity(
+        101, "ab", "hero", [(50, []), (50, [])], startsAt="2020-01-01", endsAt="2099-12-31"
+    ),
+    make_activity(102, "xt", "promo", [(None, [1]), (None, [2]), (None, [3]), (None, [])]),
+    make_activity(103, "ab", "checkout", [(20, []), (30, []), (50, [])]),
+    make_activity(104, "xt", "banner", [(None, [5])], priority=10),
+    make_activity(105, "ab", "banner", [(50, []), (50, [])], priority=5),
+    make_activity(106, "xt", "vip", [(None, [6]), (None, [])]),
+    make_activity(107, "ab", "hero", [(100, [])], state="saved", priority=999),
 ]
 ACTIVITIES[2]["locations"]["mboxes"][0]["audienceIds"] = [4]  # entry audience of "checkout"
 
@@ -252,7 +254,9 @@ GEO_AUDIENCES: dict[int, dict[str, Any]] = {
 
 
 def geo_artifact() -> dict[str, Any]:
-    local = _activity(120, "xt", "local", [(None, [11]), (None, [12]), (None, [13]), (None, [])])
+    local = make_activity(
+        120, "xt", "local", [(None, [11]), (None, [12]), (None, [13]), (None, [])]
+    )
     return compile_artifact(
         client=CLIENT,
         environment="production",

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from delivery_api_client import Geo
 
-from cible.artifacts import EventTokenRef, decode_event_token
+from cible.artifacts import EventTokenRef, compile_artifact, decode_event_token
 from cible.engine import decide, load_artifact
 
 from ._adobe import (
     GEO_CASES,
+    OFFERS,
     StubDelivery,
     geo_artifact,
+    make_activity,
     on_device_client,
     quiet_model_reprs,
     scenario_artifact,
@@ -99,3 +102,40 @@ def test_both_read_geo_the_same_way(stub: StubDelivery, geo: dict[str, Any], exp
     body["context"]["geo"] = {names.get(k, k): value for k, value in geo.items()}
     ours = decide(load_artifact(artifact), body, now=NOW, client="acme")["prefetch"]["mboxes"][0]
     assert sdk_choice(sdk) == engine_choice(ours) == EventTokenRef(120, expected)
+
+
+def test_engine_follows_time_zoned_audiences_across_clock_changes() -> None:
+    # Adobe's SDK reads the real clock (test_adobe_sdk covers "now"); the engine takes `now`,
+    # so a whole year of it, daylight-saving changes included, can be checked.
+    zone = "Europe/Paris"
+    audiences = {
+        1: {
+            "id": 1,
+            "name": "Sunday night",
+            "targetRule": {
+                "and": [
+                    {"timeFrame": "day", "equals": ["sunday"], "timeZone": zone},
+                    {"timeFrame": "time", "between": ["0130", "0330"], "timeZone": zone},
+                ]
+            },
+        }
+    }
+    activity = make_activity(140, "xt", "clock", [(None, [1]), (None, [])])
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    compiled = compile_artifact(
+        client="acme",
+        environment="production",
+        activities=[activity],
+        offers=OFFERS,
+        audiences=audiences,
+        generated_at=at,
+    )
+    artifact = load_artifact(compiled)
+    request = visitors(1)[0].request_json(mboxes=("clock",))
+    tz = ZoneInfo(zone)
+    for step in range(0, 365 * 24 * 60, 97):
+        moment = at + timedelta(minutes=step)
+        local = moment.astimezone(tz)
+        sunday_night = local.isoweekday() == 7 and "0130" <= local.strftime("%H%M") <= "0330"
+        (mbox,) = decide(artifact, request, now=moment, client="acme")["prefetch"]["mboxes"]
+        assert engine_choice(mbox) == EventTokenRef(140, 0 if sunday_night else 1), moment
