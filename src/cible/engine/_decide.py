@@ -197,7 +197,7 @@ class _Decision:
     def finish(self, result: dict[str, Any]) -> dict[str, Any]:
         if self.remote_mboxes or self.remote_views:
             result["status"] = 206  # decision_provider.py: PARTIAL_CONTENT when remote is needed
-        result["cible"] = {
+        result[EXTRA_KEY] = {
             "reasons": self.reasons,
             "notifications": self.notifications,
             "remoteMboxes": sorted(self.remote_mboxes),
