@@ -33,6 +33,7 @@ from delivery_api_client import (
     PrefetchRequest,
     VisitorId,
 )
+from delivery_api_client.configuration import Configuration
 from target_python_sdk import TargetClient
 
 from cible.artifacts import compile_artifact
@@ -76,7 +77,16 @@ class StubDelivery:
 
 @contextmanager
 def stub_delivery_server() -> Iterator[StubDelivery]:
-    """A delivery API stub on 127.0.0.1 answering every POST with an empty 200 response."""
+    """A delivery API stub on 127.0.0.1 answering every POST with an empty 200 response.
+
+    Adobe's generated `delivery_api_client.Configuration` keeps the first instance ever made
+    as a process-wide default and hands out copies of it, whatever host is asked for
+    (`TypeWithDefault.__call__`): after one client has called a server, every client in the
+    process calls that server. The default is cleared on entry, so the clients created here
+    reach this stub, and restored on exit.
+    """
+    saved_default = Configuration._default
+    Configuration._default = None
     stub = StubDelivery(port=0)
 
     class Handler(BaseHTTPRequestHandler):
@@ -107,6 +117,7 @@ def stub_delivery_server() -> Iterator[StubDelivery]:
         server.shutdown()
         server.server_close()
         thread.join()
+        Configuration._default = saved_default
 
 
 @contextmanager
