@@ -78,7 +78,7 @@ class ArtifactState:
 
     def fetch(self, timeout: float | None = None) -> Flow[bool]:
         """Download the artifact once; True when an artifact is in place afterwards."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
         if self.etag and self.current is not None:
             headers["If-None-Match"] = self.etag
         request = httpx.Request(
