@@ -192,6 +192,12 @@ class StubServer:
 
 @contextmanager
 def stub_server(artifact_body: dict[str, Any] | None = None) -> Iterator[StubServer]:
+    """Also clears Adobe's process-wide `delivery_api_client.Configuration` default (its first
+    instance pins every later client to the first host any client called) and restores it."""
+    from delivery_api_client.configuration import Configuration
+
+    saved_default = Configuration._default
+    Configuration._default = None
     state = StubServer(artifact=artifact_body)
     lock = threading.Lock()
 
@@ -239,6 +245,7 @@ def stub_server(artifact_body: dict[str, Any] | None = None) -> Iterator[StubSer
         server.shutdown()
         server.server_close()
         thread.join(5)
+        Configuration._default = saved_default
 
 
 class EngineServer:
