@@ -33,6 +33,18 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_adobe_sdk_configuration() -> Iterator[None]:
+    """Adobe's ``delivery_api_client.Configuration`` keeps the first configuration made in the
+    process as the default of every later one, so one test's SDK client would reach another
+    test's (stopped) server. Each test starts and ends without that default."""
+    from delivery_api_client import Configuration
+
+    Configuration.set_default(None)
+    yield
+    Configuration.set_default(None)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

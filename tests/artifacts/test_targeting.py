@@ -59,7 +59,7 @@ CASES: list[tuple[dict[str, Any], Any, bool]] = [
     ({"mbox": "n", "greaterThan": [5]}, {">": [v("mbox.n"), 5]}, False),
     ({"mbox": "n", "greaterThanOrEquals": [5.5]}, {">=": [v("mbox.n"), 5.5]}, False),
     ({"mbox": "n", "between": [1, 9]}, {"<=": [1, v("mbox.n"), 9]}, False),
-    ({"mbox": "q", "matchesRegex": ["^a+$"]}, {"regex": [v("mbox.q"), "^a+$"]}, True),
+    ({"mbox": "q", "matchesRegex": ["^a+$"]}, {"regex": [v("mbox.q"), "(?i)^a+$"]}, True),
     (
         {"mbox": "tier", "equals": ["Gold"], "caseSensitive": True},
         {"==": ["Gold", v("mbox.tier")]},
@@ -96,7 +96,7 @@ CASES: list[tuple[dict[str, Any], Any, bool]] = [
         False,
     ),
     ({"page": "query", "exists": []}, {"!": {"missing": ["page.query"]}}, False),
-    ({"page": "url", "matchesRegex": ["a.c"]}, {"regex": [v("page.url"), "a.c"]}, True),
+    ({"page": "url", "matchesRegex": ["a.c"]}, {"regex": [v("page.url"), "(?i)a.c"]}, True),
     (
         {"referrer": "domain", "equals": ["google.com"]},
         {"==": ["google.com", v("referring.domain_lc")]},
@@ -616,3 +616,13 @@ def test_error_path_prefix_is_configurable() -> None:
 
 def test_target_rule_error_is_a_value_error() -> None:
     assert issubclass(TargetRuleError, ValueError)
+
+
+def test_regex_keeps_the_pattern_and_folds_case_by_flag() -> None:
+    # Lower-casing the pattern would change its meaning (\D is not \d).
+    logic, remote = compile_target_rule({"mbox": "sku", "matchesRegex": [r"^AB-\D"]})
+    assert logic == {"regex": [{"var": "mbox.sku"}, r"(?i)^AB-\D"]} and remote
+    exact, _ = compile_target_rule(
+        {"mbox": "sku", "matchesRegex": [r"^AB-\D"], "caseSensitive": True}
+    )
+    assert exact == {"regex": [{"var": "mbox.sku"}, r"^AB-\D"]}

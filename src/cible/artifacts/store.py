@@ -32,10 +32,16 @@ def etag_of(body: bytes) -> str:
 
 
 def current(
-    session: Session, tenant_id: int, environment: str, property_token: str = ""
+    session: Session,
+    tenant_id: int,
+    environment: str,
+    property_token: str = "",
+    *,
+    server: bool = False,
 ) -> StoredArtifact | None:
     """The artifact now served for ``environment`` (a lower-cased environment name), or None
-    when none was built yet."""
+    when none was built yet. ``server=True`` gives the delivery API's variant, which keeps the
+    rules of activities that need server-side data."""
     row = session.scalar(
         select(Artifact).where(
             Artifact.tenant_id == tenant_id,
@@ -45,6 +51,8 @@ def current(
     )
     if row is None:
         return None
+    if server and row.server_body is not None and row.server_etag is not None:
+        return StoredArtifact(row.server_body, row.server_etag, row.generated_at)
     return StoredArtifact(body=row.body, etag=row.etag, generated_at=row.generated_at)
 
 
@@ -55,8 +63,10 @@ def replace(
     body: bytes,
     generated_at: datetime,
     property_token: str = "",
+    server_body: bytes | None = None,
 ) -> StoredArtifact:
-    """Store ``body`` as the artifact of ``environment``, in the caller's transaction."""
+    """Store ``body`` as the artifact of ``environment``, in the caller's transaction, with the
+    delivery API's variant ``server_body`` (``body`` itself when not given)."""
     row = session.scalar(
         select(Artifact).where(
             Artifact.tenant_id == tenant_id,
@@ -69,6 +79,8 @@ def replace(
         row = Artifact(tenant_id=tenant_id, environment=environment, property_token=property_token)
         session.add(row)
     row.body, row.etag, row.generated_at = body, tag, generated_at
+    server_body = body if server_body is None else server_body
+    row.server_body, row.server_etag = server_body, etag_of(server_body)
     session.flush()
     return StoredArtifact(body=body, etag=tag, generated_at=generated_at)
 

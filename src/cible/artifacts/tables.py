@@ -27,4 +27,9 @@ class Artifact(Base):
     # The artifact as compact UTF-8 JSON (``cible.artifacts.dump_artifact``).
     body: Mapped[bytes] = mapped_column(LargeBinary)
     etag: Mapped[str] = mapped_column(String(80))
+    # The same activities compiled with the rules an on-device SDK cannot evaluate (profile,
+    # visitor, segment audiences), for the delivery API, which has that data. Null on rows
+    # stored before migration 0006; readers then fall back to ``body``.
+    server_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    server_etag: Mapped[str | None] = mapped_column(String(80), nullable=True)
     generated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -398,12 +398,15 @@ class _Translator:
                 kind = "strings or numbers" if exact else "strings"
                 raise TargetRuleError(f"{path}[{i}]", f"{operator} compares {kind}")
             if operator == "matchesRegex":
+                # The pattern as written (lower-casing it would turn ``\D`` into ``\d``),
+                # matched case-insensitively wherever the other operators fold case.
+                pattern = written if fold is str else f"(?i){written}"
                 try:
-                    re.compile(value)
+                    re.compile(pattern)
                 except re.error as exc:
                     message = f"invalid regular expression: {exc}"
                     raise TargetRuleError(f"{path}[{i}]", message) from None
-                items.append({"regex": [_var(target.var), value]})
+                items.append({"regex": [_var(target.var), pattern]})
                 continue
             if not exact and value == "":
                 raise TargetRuleError(f"{path}[{i}]", f"{operator} needs a non-empty string")

@@ -150,7 +150,14 @@ class _Inputs:
     latest: datetime
 
     def artifact(
-        self, tenant: Tenant, env_id: int, env_name: str, property_id: int | None, at: datetime
+        self,
+        tenant: Tenant,
+        env_id: int,
+        env_name: str,
+        property_id: int | None,
+        at: datetime,
+        *,
+        include_remote: bool = False,
     ) -> bytes:
         chosen = [
             a
@@ -165,6 +172,7 @@ class _Inputs:
             audiences=self.audiences,
             generated_at=at,
             organization_id=tenant.organization_id,
+            include_remote=include_remote,
         )
         return dump_artifact(artifact)
 
@@ -204,20 +212,31 @@ def rebuild_tenant(session: Session, tenant_id: int, now: datetime) -> int:
     for env_id, env_name in environments_of(session, tenant_id):
         for property_id, token in properties:
             body = inputs.artifact(tenant, env_id, env_name, property_id, now)
-            replace(session, tenant_id, env_name, body, now, token)
+            server = inputs.artifact(
+                tenant, env_id, env_name, property_id, now, include_remote=True
+            )
+            replace(session, tenant_id, env_name, body, now, token, server_body=server)
             built.add((env_name, token))
     prune(session, tenant_id, built)
     return len(built)
 
 
 def unbuilt_artifact(
-    session: Session, tenant: Tenant, env_id: int, env_name: str, property_id: int | None
+    session: Session,
+    tenant: Tenant,
+    env_id: int,
+    env_name: str,
+    property_id: int | None,
+    *,
+    include_remote: bool = False,
 ) -> StoredArtifact:
     """The artifact of an environment no rebuild has stored yet (a new tenant or environment),
     compiled from the database but not stored. Its ``generatedAt`` is the last change of an
     approved activity, so that it, and its ETag, stay the same from one request to the next."""
     inputs = _inputs(session, tenant, utcnow())
-    body = inputs.artifact(tenant, env_id, env_name, property_id, inputs.latest)
+    body = inputs.artifact(
+        tenant, env_id, env_name, property_id, inputs.latest, include_remote=include_remote
+    )
     return StoredArtifact(body=body, etag=etag_of(body), generated_at=inputs.latest)
 
 

@@ -9,12 +9,13 @@ source through ``app.state.artifact_source``.
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from cible.artifacts import store
+from cible.artifacts.store import StoredArtifact
 from cible.engine import Artifact, load_artifact
 from cible.store import Database
 
@@ -83,7 +84,7 @@ class StoreArtifactSource:
             if entry is not None and now - entry.checked < self.refresh_seconds:
                 return entry.artifact
             stored = self._current(tenant_id, environment, property_token)
-            etag = getattr(stored, "etag", None) if stored is not None else None
+            etag = stored.etag if stored is not None else None
             if entry is not None and entry.etag == etag:
                 entry.checked = now
                 return entry.artifact
@@ -91,15 +92,15 @@ class StoreArtifactSource:
             self._entries[key] = _Entry(etag, artifact, now)
             return artifact
 
-    def _current(self, tenant_id: int, environment: str, property_token: str) -> Any:
-        try:
-            store = importlib.import_module("cible.artifacts.store")
-        except ModuleNotFoundError:
-            return None  # no artifact store in this build: nothing is served
+    def _current(
+        self, tenant_id: int, environment: str, property_token: str
+    ) -> StoredArtifact | None:
+        # The server variant keeps the rules an SDK cannot decide (profile, visitor, segment
+        # audiences): the delivery API has that data.
         with self.db.session() as session:
-            stored = store.current(session, tenant_id, environment, property_token)
+            stored = store.current(session, tenant_id, environment, property_token, server=True)
             if stored is None and property_token:
                 # A property without an artifact of its own (created since the last rebuild, or
                 # unknown) decides with the environment's tokenless artifact, as rules.json does.
-                stored = store.current(session, tenant_id, environment, "")
+                stored = store.current(session, tenant_id, environment, "", server=True)
             return stored

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from cible.engine._logic_base import (
     Registry,
     args_of,
     binary,
+    literal,
     path_getter,
     require,
     step,
@@ -259,3 +261,26 @@ def _ordering(function: Callable[[Any, Any], bool]) -> Builder:
 
 OPERATORS["<"] = _ordering(js_less)
 OPERATORS["<="] = _ordering(js_le)
+
+
+@OPERATORS.register("regex")
+def _build_regex(compiler: Compiler, raw: Any, path: str, scoped: bool) -> Evaluator:
+    """``{"regex": [value, "pattern"]}``: a Cible extension, true when ``value`` is a string
+    that ``pattern`` (a literal, Python ``re`` syntax) matches anywhere. Only the delivery API's
+    artifacts use it (``matchesRegex`` audiences); Adobe's SDKs never receive it."""
+    args = compiler.compile_args(raw, path, scoped)
+    require(2, args, path, 2)
+    subject = args[0]
+    is_literal, pattern = literal(args_of(raw)[1])
+    if not is_literal or not isinstance(pattern, str):
+        raise LogicError("expects a literal string pattern as its second argument", path)
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise LogicError(f"invalid regular expression: {exc}", path) from None
+
+    def matches(data: Any) -> bool:
+        value = subject(data)
+        return isinstance(value, str) and compiled.search(value) is not None
+
+    return matches

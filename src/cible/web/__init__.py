@@ -1,5 +1,6 @@
-"""HTTP layer: the app factory, middleware and the conventions every Admin API route shares."""
+"""HTTP layer: the app factory (``cible.web.app.create_app``), middleware and the conventions
+every Admin API route shares.
 
-from cible.web.app import create_app
-
-__all__ = ["create_app"]
+Nothing is imported here, so a domain's ``routes`` module can import ``cible.web.admin`` without
+pulling in the app, which imports every domain's routes.
+"""

@@ -26,8 +26,8 @@ from cible.artifacts import routes as artifacts
 from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.delivery import routes as delivery
-from cible.profiles import routes as profiles
 from cible.errors import CibleError
+from cible.profiles import routes as profiles
 from cible.store import Database
 from cible.web import ims, ops
 from cible.web.bodylimit import BodyLimitMiddleware
