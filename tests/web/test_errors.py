@@ -203,3 +203,12 @@ async def test_429_with_retry_after(
         assert int(limited.headers["retry-after"]) >= 1
         # The bucket is per client: another client is not throttled.
         assert (await http.get("/acme/target/offers", headers=other.headers)).status_code == 200
+
+
+async def test_413_on_the_delivery_api_has_adobes_delivery_shape(world: World) -> None:
+    response = await world.http.post(
+        "/rest/v1/delivery?client=acme&sessionId=s", content=b"{" + b" " * 2_000_000 + b"}"
+    )
+    assert response.status_code == 413
+    body = response.json()
+    assert body["status"] == 413 and "exceeds" in body["message"]

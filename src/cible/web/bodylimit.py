@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cible.errors import ErrorItem, PayloadTooLarge
 from cible.web.envelope import envelope_response
+
+DELIVERY_PREFIXES = ("/rest/", "/m2/")
 
 
 class BodyTooLarge(Exception):
@@ -59,6 +63,14 @@ class BodyLimitMiddleware:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state", {})
         error = PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
+        response: Response
+        if scope["path"].startswith(DELIVERY_PREFIXES):
+            # The delivery and profile APIs answer in Adobe's delivery error shape
+            # (Delivery API OpenAPI, ``UnexpectedError``), as their routes do.
+            body = orjson.dumps({"status": 413, "message": error.message})
+            response = Response(body, status_code=413, media_type="application/json")
+            await response(scope, receive, send)
+            return
         response = envelope_response(
             413,
             [ErrorItem(error.code, error.message)],
