@@ -112,7 +112,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             if case_id in DIVERGENCES:
                 marks.append(pytest.mark.xfail(reason=DIVERGENCES[case_id], strict=True))
             if case_id in RANDOM_ON_ADOBE:
-                marks.append(pytest.mark.xfail(reason=RANDOM_ON_ADOBE[case_id], strict=False))
+                # Adobe's answer is random here: a comparison would assert nothing.
+                marks.append(pytest.mark.skip(reason=RANDOM_ON_ADOBE[case_id]))
             params.append(pytest.param(case, id=case_id, marks=marks))
         metafunc.parametrize("adobe_case", params)
 

@@ -91,6 +91,9 @@ class Rule:
     reads_allocation: bool
     reads_profile: bool
     has_macros: bool
+    # The clauses of a top-level ``and`` that do not read ``allocation``, or None. When they
+    # fail, the rule fails without hashing the visitor (the costly part of most A/B rules).
+    precondition: CompiledCondition | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +273,7 @@ class _Loader:
         metrics = self._entries(consequence, "metrics", where)
         variables = condition.variables
         dynamic = DYNAMIC_VARIABLE in variables
+        precondition = None if dynamic else _precondition(rule["condition"], variables)
         return Rule(
             key=key,
             activity_id=activity_id,
@@ -301,6 +305,7 @@ class _Loader:
             reads_allocation=dynamic or "allocation" in variables,
             reads_profile=dynamic or any(_is_profile(variable) for variable in variables),
             has_macros=any(_contains_macro(option.get("content")) for option in options),
+            precondition=precondition,
         )
 
     @staticmethod
@@ -368,3 +373,20 @@ def reads_time(rule: Rule) -> bool:
     """Whether a rule's condition reads the clock variables (needs `now`)."""
     variables = rule.condition.variables
     return DYNAMIC_VARIABLE in variables or bool(variables & _TIME_VARIABLES)
+
+
+def _precondition(logic: Any, variables: frozenset[str]) -> CompiledCondition | None:
+    """The allocation-free clauses of a top-level ``and``, when it also has allocation clauses.
+
+    ``and`` is commutative for truthiness, so testing these first changes no decision; it only
+    spares the hash for visitors the audience already excludes.
+    """
+    if "allocation" not in variables or not isinstance(logic, Mapping) or len(logic) != 1:
+        return None
+    clauses = logic.get("and")
+    if not isinstance(clauses, list) or len(clauses) < 2:
+        return None
+    others = [c for c in clauses if "allocation" not in compile_condition(c).variables]
+    if not others or len(others) == len(clauses):
+        return None
+    return compile_condition({"and": others})

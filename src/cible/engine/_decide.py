@@ -363,16 +363,14 @@ class _Decision:
             if collect_all and rule.key in decided:
                 entry["matched"], entry["reason"] = False, SKIPPED_DECIDED
                 continue
-            if rule.reads_allocation:
-                allocation = self.allocation(rule.activity_id)
-                if allocation is None:
-                    context.pop("allocation", None)
-                else:
-                    context["allocation"] = entry["allocation"] = allocation
             if rule.reads_profile and "profile" not in context:
                 remote.add(trace["name"])
             try:
-                holds = rule.condition.matches(context)
+                holds = rule.precondition is None or rule.precondition.matches(context)
+                if holds:
+                    if rule.reads_allocation:
+                        self.set_allocation(rule, context, entry)
+                    holds = rule.condition.matches(context)
             except (ArithmeticError, ValueError, TypeError, RecursionError) as error:
                 entry["matched"], entry["reason"] = False, f"{CONDITION_ERROR}: {error!r}"
                 continue
@@ -386,9 +384,16 @@ class _Decision:
                     break
         return matched
 
+    def set_allocation(self, rule: Rule, context: dict[str, Any], entry: dict[str, Any]) -> None:
+        allocation = self.allocation(rule.activity_id)
+        if allocation is None:
+            context.pop("allocation", None)
+        else:
+            context["allocation"] = entry["allocation"] = allocation
+
     def why_not(self, rule: Rule, context: Mapping[str, Any]) -> str:
         missing = []
-        if rule.reads_allocation and "allocation" not in context:
+        if rule.reads_allocation and self.visitor_id is None:
             missing.append("no visitor id, so no allocation")
         if self.now is None and reads_time(rule):
             missing.append("no 'now', so no time")

@@ -8,8 +8,6 @@ in Adobe's spec; the list serves v1 and v3 with the same shape.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -28,22 +26,12 @@ from cible.activities.abxt.schemas import (
 )
 from cible.activities.abxt.tables import Activity
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.paging import parse_page
 
 VERSIONS = (1, 3)
 BODIES: dict[int, type[BaseModel]] = {1: LegacyActivityIn, 3: ActivityIn}
 V1 = (1,)
 
 router = APIRouter(prefix="/{tenant}/target", tags=["activities"])
-
-
-def _page(call: AdminCall, sortable: dict[str, Any]) -> Any:
-    return parse_page(
-        call.request.query_params,
-        sortable=sortable,
-        default_limit=call.settings.default_page_size,
-        max_limit=call.settings.max_page_size,
-    )
 
 
 def _v3(call: AdminCall) -> tuple[ActivityIn, dict[int, str] | None]:
@@ -60,7 +48,7 @@ def _render(call: AdminCall, activity: Activity, status: int = 200) -> Response:
 
 @router.get("/activities", **admin_openapi(VERSIONS, summary="List activities"))
 def list_activities(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
-    page = _page(call, service.SORTABLE)
+    page = call.page(service.SORTABLE)
     params = call.request.query_params
     filters = {key: params.getlist(key) for key in params}
     with call.db.session() as session:
@@ -179,7 +167,7 @@ def _register_parts(prefix: str, kind: str | None) -> None:
     "/activities/{activity_id}/changelog", **admin_openapi(V1, summary="An activity's changelog")
 )
 def changelog(activity_id: int, call: AdminCall = Depends(admin(V1))) -> Response:
-    page = _page(call, {"modifiedAt": None})
+    page = call.page({"modifiedAt": None})
     with call.db.session() as session:
         entries, total = service.changelog_of(session, call.principal, activity_id, page)
         return call.render(page.envelope("activityChangelogs", list(entries), total))

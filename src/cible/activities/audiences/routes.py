@@ -13,7 +13,6 @@ from cible.activities.audiences.schemas import (
     audience_list_item,
 )
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.paging import parse_page
 
 # Adobe's current spec serves audiences as v3; v1 (what a client naming no version gets) is
 # served with the same shape so that plain ``application/json`` clients work.
@@ -26,12 +25,7 @@ router = APIRouter(prefix="/{tenant}/target", tags=["audiences"])
 @router.get("/audiences", **admin_openapi(VERSIONS, summary="List audiences"))
 def list_audiences(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
     params = call.request.query_params
-    page = parse_page(
-        params,
-        sortable=service.SORTABLE,
-        default_limit=call.settings.default_page_size,
-        max_limit=call.settings.max_page_size,
-    )
+    page = call.page(service.SORTABLE)
     filters = {name: params.getlist(name) for name in FILTERS}
     with call.db.session() as session:
         rows, total = service.list_audiences(session, call.principal, page, filters)

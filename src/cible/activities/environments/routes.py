@@ -8,7 +8,6 @@ from starlette.responses import Response
 from cible.activities.environments import service
 from cible.activities.environments.schemas import EnvironmentIn, environment_json
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.paging import parse_page
 
 VERSIONS = (1,)
 
@@ -17,12 +16,7 @@ router = APIRouter(prefix="/{tenant}/target", tags=["environments"])
 
 @router.get("/environments", **admin_openapi(VERSIONS, summary="List environments"))
 def list_environments(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
-    page = parse_page(
-        call.request.query_params,
-        sortable=service.SORTABLE,
-        default_limit=call.settings.default_page_size,
-        max_limit=call.settings.max_page_size,
-    )
+    page = call.page(service.SORTABLE)
     with call.db.session() as session:
         rows, total = service.page_environments(session, call.principal, page)
         items: list[object] = [environment_json(e) for e in rows]

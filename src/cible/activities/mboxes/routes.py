@@ -9,7 +9,6 @@ from cible.activities.mboxes import service
 from cible.isotime import iso_millis
 from cible.tenants.roles import Capability
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.paging import parse_page
 
 VERSIONS = (1,)
 
@@ -19,13 +18,7 @@ router = APIRouter(prefix="/{tenant}/target", tags=["mboxes"])
 @router.get("/mboxes", **admin_openapi(VERSIONS, summary="List mboxes"))
 def list_mboxes(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
     call.principal.require(Capability.READ)
-    page = parse_page(
-        call.request.query_params,
-        sortable=service.SORTABLE,
-        default_limit=call.settings.default_page_size,
-        max_limit=call.settings.max_page_size,
-        default_sort="name",
-    )
+    page = call.page(service.SORTABLE, default_sort="name")
     with call.db.session() as session:
         rows, total = service.list_mboxes(session, call.principal.tenant_id, page)
         items = [

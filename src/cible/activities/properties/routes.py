@@ -8,7 +8,6 @@ from starlette.responses import Response
 from cible.activities.properties import service
 from cible.activities.properties.schemas import PropertyIn, property_json
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.paging import parse_page
 
 VERSIONS = (1,)
 FILTERS = ("name", "channel", "workspace")
@@ -19,12 +18,7 @@ router = APIRouter(prefix="/{tenant}/target", tags=["properties"])
 @router.get("/properties", **admin_openapi(VERSIONS, summary="List properties"))
 def list_properties(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
     params = call.request.query_params
-    page = parse_page(
-        params,
-        sortable=service.SORTABLE,
-        default_limit=call.settings.default_page_size,
-        max_limit=call.settings.max_page_size,
-    )
+    page = call.page(service.SORTABLE)
     filters = {name: params.getlist(name) for name in FILTERS}
     with call.db.session() as session:
         rows, total = service.list_properties(session, call.principal, page, filters)

@@ -8,7 +8,6 @@ from starlette.responses import Response
 from cible.activities.workspaces import service
 from cible.activities.workspaces.schemas import WorkspaceIn, workspace_json
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.paging import parse_page
 
 VERSIONS = (1,)
 
@@ -17,13 +16,7 @@ router = APIRouter(prefix="/{tenant}/target", tags=["workspaces"])
 
 @router.get("/workspaces", **admin_openapi(VERSIONS, summary="List workspaces (Cible addition)"))
 def list_workspaces(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
-    params = call.request.query_params
-    page = parse_page(
-        params,
-        sortable=service.SORTABLE,
-        default_limit=call.settings.default_page_size,
-        max_limit=call.settings.max_page_size,
-    )
+    page = call.page(service.SORTABLE)
     with call.db.session() as session:
         rows, total = service.list_workspaces(session, call.principal, page)
         return call.render(page.envelope("workspaces", [workspace_json(w) for w in rows], total))
