@@ -8,6 +8,11 @@ the same load: ``--requests`` execute calls of that mbox, ``--concurrency`` at a
 pool of ``--visitors`` visitors (each with its own tntId and sessionId), bounded by
 ``--max-seconds``. Prints JSON: requests/s, p50 and p99 latency in milliseconds, errors.
 
+The load comes from ``wrk`` (Debian package ``wrk``; one thread, ``--concurrency``
+connections, ``--seconds`` long) when it is installed, since a Python client saturates a core
+before a bare endpoint does; otherwise from an httpx client in this process, which then bounds
+the figures (``"generator"`` in the output says which).
+
     .venv/bin/python benchmarks/delivery.py --requests 3000 --concurrency 16
     .venv/bin/python benchmarks/delivery.py --requests 3000 --concurrency 16 --postgres
 """
@@ -18,6 +23,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -118,8 +125,8 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], path: str) -> None:
     raise RuntimeError("server did not start")
 
 
-async def load(port: int, args: argparse.Namespace) -> dict[str, Any]:
-    bodies = [
+def bodies(args: argparse.Namespace) -> list[bytes]:
+    return [
         json.dumps(
             {
                 "context": {"channel": "web"},
@@ -131,6 +138,61 @@ async def load(port: int, args: argparse.Namespace) -> dict[str, Any]:
         ).encode()
         for v in range(args.visitors)
     ]
+
+
+WRK_SCRIPT = """
+local bodies = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  local v = n %% #bodies
+  return wrk.format("POST", "/rest/v1/delivery?client=bench&sessionId=s" .. v,
+                    {["Content-Type"] = "application/json"}, bodies[v + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%.3f %%.3f %%.3f\\n", summary.requests,
+    e.status + e.connect + e.read + e.write + e.timeout, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def load_wrk(port: int, args: argparse.Namespace, seconds: float) -> dict[str, Any]:
+    script = Path(tempfile.mkdtemp(prefix="cible-wrk-")) / "delivery.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(f"[[{b.decode()}]]" for b in bodies(args)))
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{args.concurrency}",
+            f"-d{int(seconds)}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    match = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+)", out)
+    if match is None:
+        raise RuntimeError(f"unexpected wrk output: {out}")
+    count, errors = int(match.group(1)), int(match.group(2))
+    elapsed = float(match.group(3))
+    return {
+        "requests": count,
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+        "requests_per_second": round(count / elapsed, 1),
+        "p50_ms": round(float(match.group(4)), 2),
+        "p99_ms": round(float(match.group(5)), 2),
+    }
+
+
+async def load(port: int, args: argparse.Namespace) -> dict[str, Any]:
+    payloads = bodies(args)
     latencies: list[float] = []
     errors = 0
     counter = iter(range(args.requests))
@@ -148,7 +210,7 @@ async def load(port: int, args: argparse.Namespace) -> dict[str, Any]:
                 url = f"http://127.0.0.1:{port}/rest/v1/delivery?client=bench&sessionId=s{visitor}"
                 t0 = time.perf_counter()
                 response = await client.post(
-                    url, content=bodies[visitor], headers={"content-type": "application/json"}
+                    url, content=payloads[visitor], headers={"content-type": "application/json"}
                 )
                 latencies.append(time.perf_counter() - t0)
                 if response.status_code != 200:
@@ -175,6 +237,9 @@ def run_server(
     )
     try:
         wait_ready(port, process, path)
+        if args.generator == "wrk":
+            load_wrk(port, args, 2)  # warm
+            return load_wrk(port, args, args.seconds)
         asyncio.run(load(port, argparse.Namespace(**{**vars(args), "requests": 100})))  # warm
         return asyncio.run(load(port, args))
     finally:
@@ -188,6 +253,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--visitors", type=int, default=500)
     parser.add_argument("--max-seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="wrk run length")
+    parser.add_argument(
+        "--generator",
+        choices=("wrk", "httpx"),
+        default="wrk" if shutil.which("wrk") else "httpx",
+        help="load generator (wrk when installed)",
+    )
     parser.add_argument("--database-url", default=None)
     parser.add_argument(
         "--postgres", action="store_true", help="run on a throwaway PostgreSQL 15 cluster"
@@ -240,6 +312,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 "benchmark": "delivery execute, 1 mbox, 10 live activities",
                 "database": url.split(":", 1)[0].split("+", 1)[0],
                 "concurrency": args.concurrency,
+                "generator": args.generator,
                 "cible": cible,
                 "bare_fastapi_orjson": bare,
                 "date": datetime.now(UTC).date().isoformat(),
