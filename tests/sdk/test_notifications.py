@@ -197,3 +197,38 @@ def test_close_flushes_what_is_queued() -> None:
     client.close()
     assert len(recorder.notifications()) == 2
     assert client.stats["notifications"]["pending"] == 0
+
+
+def test_drops_are_logged_once_then_per_thousand() -> None:
+    import logging
+
+    class Capture(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    logger = logging.getLogger("tests.sdk.drops")
+    capture = Capture()
+    logger.addHandler(capture)
+    gate = threading.Event()
+
+    def stuck(request: httpx.Request) -> httpx.Response:
+        gate.wait(10)
+        return httpx.Response(200, json={})
+
+    client = make(stuck, notification_queue_size=2, notification_batch_size=1000, logger=logger)
+    try:
+        for number in range(601):  # 600 dropped decisions of two notifications: 1,200 dropped
+            visit(client, f"visitor-{number}")
+    finally:
+        gate.set()
+        client.close()
+        logger.removeHandler(capture)
+    drops = [m for m in capture.messages if "queue full" in m]
+    assert client.stats["notifications"]["dropped"] == 1200
+    assert len(drops) == 2
+    assert drops[0].endswith("2 notification(s) dropped so far")
+    assert drops[1].endswith("1000 notification(s) dropped so far")

@@ -274,11 +274,18 @@ class Core:
             token,
         )
         if not self.queue.put(pending):
-            self.config.logger.warning(
-                "cible.sdk: notification queue full (%d); %d notification(s) dropped",
-                self.queue.size,
-                len(notifications),
-            )
+            dropped = self.queue.stats.dropped
+            # Under sustained overload every call drops: log the first drop and then one line
+            # per thousand, with the running total, rather than one line per call.
+            if (
+                dropped == len(notifications)
+                or dropped // 1000 != (dropped - len(notifications)) // 1000
+            ):
+                self.config.logger.warning(
+                    "cible.sdk: notification queue full (%d); %d notification(s) dropped so far",
+                    self.queue.size,
+                    dropped,
+                )
         elif len(self.queue) >= self.config.notification_batch_size:
             self.wake_sender()
 

@@ -5,7 +5,8 @@ display notification per executed mbox (Adobe's `notification_provider.py` does 
 the client queues it here instead of calling the server while deciding:
 
 - the queue is bounded (`notification_queue_size` notifications): when full, new notifications
-  are dropped and counted (`stats.dropped`) and a warning is logged; a decision never waits;
+  are dropped and counted (`stats.dropped`) and a warning is logged (the first drop, then one
+  line per thousand); a decision never waits;
 - a sender (a thread for `TargetClient`, an asyncio task for `AsyncTargetClient`) wakes every
   `notification_flush_interval` seconds, or as soon as `notification_batch_size` notifications
   are waiting, and posts them to `/rest/v1/delivery`. The delivery API takes one visitor per
