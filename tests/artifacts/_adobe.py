@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from delivery_api_client import (
@@ -37,6 +37,7 @@ from delivery_api_client.configuration import Configuration
 from target_python_sdk import TargetClient
 
 from cible.artifacts import compile_artifact
+from tests.stub_http import StubHTTPServer
 
 CLIENT = "acme"
 ORGANIZATION = "0123456789ABCDEF@AdobeOrg"
@@ -107,7 +108,7 @@ def stub_delivery_server() -> Iterator[StubDelivery]:
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the test reads `stub.requests` instead."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = StubHTTPServer(("127.0.0.1", 0), Handler)
     stub.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -54,6 +54,7 @@ from target_decisioning_engine.types.decisioning_context import DecisioningConte
 from target_python_sdk import TargetClient
 
 from cible.engine import EXTRA_KEY, decide, load_artifact
+from tests.stub_http import StubHTTPServer
 
 ARTIFACT_PATH = Path(__file__).parents[1] / "spec" / "decisioning" / "artifacts" / "retail.json"
 ARTIFACT_JSON = json.loads(ARTIFACT_PATH.read_text(encoding="utf-8"))
@@ -116,7 +117,7 @@ class _StubDelivery(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def stub_server() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubDelivery)
+    server = StubHTTPServer(("127.0.0.1", 0), _StubDelivery)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server

@@ -7,10 +7,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
+
+from tests.stub_http import StubHTTPServer
 
 CLIENT = "acme"
 ORG = "0123456789ABCDEF01234567@AdobeOrg"
@@ -235,7 +237,7 @@ def stub_server(artifact_body: dict[str, Any] | None = None) -> Iterator[StubSer
             }
             self._send(200, answer)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = StubHTTPServer(("127.0.0.1", 0), Handler)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
