@@ -128,6 +128,12 @@ def migrate() -> None:
     except Exception as exc:
         fail(f"migration failed: {exc}")
     out.print(f"database migrated: {_safe_url(url)}", markup=False, highlight=False)
+    from cible.tenants import keys
+
+    with session() as s:
+        # The first run stores a random signing key; there is no built-in one (docs/security.md).
+        if keys.ensure_key(s, now=keys.utcnow()):
+            out.print("access-token signing key generated", markup=False, highlight=False)
 
 
 def _safe_url(url: str) -> str:
@@ -276,6 +282,52 @@ def clients_revoke(
         client = service.revoke_client(s, client_id)
         data = {"clientId": client.client_id, "revoked": True}
     emit(data, as_json, text=f"client {client_id} revoked")
+
+
+keys_app = typer.Typer(help="Keys that sign access tokens.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_json(info: Any) -> dict[str, Any]:
+    retires = info.retires_at
+    return {
+        "kid": info.kid,
+        "createdAt": iso_millis(info.created_at),
+        "retiresAt": None if retires is None else iso_millis(retires),
+    }
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: JsonFlag = False) -> None:
+    """Sign new tokens with a new random key; the old one verifies until its tokens expire."""
+    from cible.tenants import keys
+
+    settings = get_settings()
+    if settings.secret_key:
+        fail("CIBLE_SECRET_KEY is set and overrides stored keys: change the setting instead")
+    with session() as s:
+        data = _key_json(
+            keys.rotate(s, now=keys.utcnow(), grace_seconds=settings.token_ttl_seconds)
+        )
+    emit(
+        data,
+        as_json,
+        text=f"new signing key {data['kid']}; previous keys retire in "
+        f"{settings.token_ttl_seconds} s",
+    )
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonFlag = False) -> None:
+    """List the signing keys still accepted (ids and dates, never the keys)."""
+    from cible.tenants import keys
+
+    with session() as s:
+        rows = [_key_json(k) for k in keys.list_keys(s, now=keys.utcnow())]
+    table = Table("kid", "created", "retires")
+    for r in rows:
+        table.add_row(r["kid"], r["createdAt"], r["retiresAt"] or "")
+    emit(rows, as_json, table=table)
 
 
 def main() -> None:

@@ -21,10 +21,13 @@ class Settings(BaseSettings):
         default="sqlite:///./cible.db",
         description="SQLAlchemy URL; postgresql+psycopg://user:pass@host/db for PostgreSQL.",
     )
-    secret_key: str = Field(
-        default="insecure-default-key-change-me-in-production",
+    secret_key: str | None = Field(
+        default=None,
         min_length=32,
-        description="Key that signs access tokens (HS256). Set a long random value in production.",
+        description=(
+            "Key that signs access tokens (HS256), overriding the random keys `cible migrate` "
+            "stores; unset by default."
+        ),
     )
     token_ttl_seconds: int = Field(
         default=86_400, gt=0, description="Lifetime of an access token from /ims/token/v3."

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from cible.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from cible.store.base import utcnow
-from cible.tenants import secrets, tokens
+from cible.tenants import keys, secrets, tokens
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability, Role, parse_role
 from cible.tenants.tables import ApiClient, ClientRole, Tenant, Workspace
@@ -161,23 +161,33 @@ def revoke_client(session: Session, client_id: str, *, now: datetime | None = No
 
 
 def issue_token(
-    session: Session, client_id: str, secret: str, *, key: str, ttl: int, now: datetime
+    session: Session, client_id: str, secret: str, *, key: str | None, ttl: int, now: datetime
 ) -> str:
-    """An access token for valid, unrevoked credentials; ``Unauthorized`` otherwise."""
+    """An access token for valid, unrevoked credentials; ``Unauthorized`` otherwise.
+
+    ``key`` is ``CIBLE_SECRET_KEY`` when set; otherwise the stored keys sign (``keys.keyring``).
+    """
     client = session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
     # Verify against a dummy hash when the client is unknown, so timing does not reveal ids.
     stored = client.secret_hash if client is not None else _DUMMY_HASH
     valid = secrets.verify_secret(stored, secret)
     if client is None or not valid or client.revoked_at is not None:
         raise Unauthorized("invalid client credentials")
-    return tokens.issue(client_id, key=key, now=now, ttl_seconds=ttl)
+    ring = keys.keyring(session, override=key, now=now)
+    return tokens.issue(client_id, keyring=ring, now=now, ttl_seconds=ttl)
 
 
 _DUMMY_HASH = secrets.hash_secret(_random.token_urlsafe(16))
 
 
 def authenticate(
-    session: Session, *, token: str, api_key: str, tenant_code: str, key: str, now: datetime
+    session: Session,
+    *,
+    token: str,
+    api_key: str,
+    tenant_code: str,
+    key: str | None,
+    now: datetime,
 ) -> Principal:
     """The principal for a bearer token and API key acting on ``tenant_code``.
 
@@ -185,7 +195,7 @@ def authenticate(
     unknown tenant; 403 for a client holding no role on the tenant.
     """
     try:
-        claims = tokens.verify(token, key=key, now=now)
+        claims = tokens.verify(token, keyring=keys.keyring(session, override=key, now=now), now=now)
     except tokens.InvalidToken as exc:
         raise Unauthorized(str(exc)) from None
     if claims.client_id != api_key:

@@ -65,3 +65,19 @@ class ClientRole(Base):
     )
     role: Mapped[str] = mapped_column(String(16))
     client: Mapped[ApiClient] = relationship(back_populates="roles")
+
+
+class SigningKey(Base):
+    """A key that signs access tokens (HS256), generated at random by ``cible migrate``.
+
+    The newest unretired key signs; a rotated key keeps verifying until ``retires_at``, when every
+    token it signed has expired (docs/security.md).
+    """
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(32), unique=True)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
