@@ -25,6 +25,7 @@ from cible.activities.workspaces import routes as workspaces
 from cible.artifacts import routes as artifacts
 from cible.batch import routes as batch
 from cible.config import Settings, get_settings
+from cible.delivery import notify_routes
 from cible.delivery import routes as delivery
 from cible.errors import CibleError
 from cible.profiles import routes as profiles
@@ -40,6 +41,7 @@ ROUTERS = [ops.router, ims.router, offers.router, batch.router]
 ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, profileattrs)]
 ROUTERS += [activities.router, mboxes.router, artifacts.router]
 ROUTERS += [delivery.router, profiles.router]
+ROUTERS += [notify_routes.router]
 
 
 def _utc_now() -> datetime:
