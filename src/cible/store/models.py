@@ -17,5 +17,6 @@ from cible.jobs import tables as _jobs  # noqa: F401
 from cible.profiles import tables as _profiles  # noqa: F401
 from cible.store.base import Base
 from cible.tenants import tables as _tenants  # noqa: F401
+from cible.ui import tables as _ui  # noqa: F401
 
 metadata = Base.metadata
