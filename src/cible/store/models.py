@@ -13,6 +13,7 @@ from cible.activities.profileattrs import tables as _profileattrs  # noqa: F401
 from cible.activities.properties import tables as _properties  # noqa: F401
 from cible.artifacts import tables as _artifacts  # noqa: F401
 from cible.delivery import tables as _delivery  # noqa: F401
+from cible.dmp import tables as _dmp  # noqa: F401
 from cible.jobs import tables as _jobs  # noqa: F401
 from cible.profiles import tables as _profiles  # noqa: F401
 from cible.store.base import Base
