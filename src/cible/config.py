@@ -7,6 +7,7 @@ is not, so a setting cannot ship without its line in that table.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
     host: str = Field(default="127.0.0.1", description="Address `cible serve` binds by default.")
     port: int = Field(default=8080, description="Port `cible serve` binds by default.")
+    ui_session_ttl_seconds: int = Field(
+        default=28_800, gt=0, description="Seconds an admin web UI sign-in lasts (absolute)."
+    )
+    ui_secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Secure flag of the UI's cookies: auto (when served over https), always, never.",
+    )
 
 
 @lru_cache(maxsize=1)
