@@ -80,7 +80,9 @@ def serve(
     settings = get_settings()
     configure(settings.log_level)
     db = Database(settings.database_url) if jobs else None
-    stop = start_background(db, 1.0)[1] if db is not None else None
+    # Started here, in the parent: with --workers N uvicorn's children import only
+    # cible.web.asgi, so one worker thread (and one scheduler) runs whatever N is.
+    background = start_background(db, 1.0) if db is not None else None
     try:
         uvicorn.run(
             "cible.web.asgi:app",
@@ -91,8 +93,9 @@ def serve(
             access_log=False,
         )
     finally:
-        if stop is not None and db is not None:
-            stop.set()
+        if background is not None and db is not None:
+            background[1].set()
+            background[0].join(timeout=10)  # lets the scheduler hand its lease over
             db.dispose()
 
 
@@ -100,7 +103,7 @@ def serve(
 def worker(
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle.")] = 1.0,
 ) -> None:
-    """Run background jobs (artifact rebuilds, imports) until interrupted."""
+    """Run background jobs and recurring schedules until interrupted."""
     import signal
     import threading
 
@@ -328,6 +331,120 @@ def keys_list(as_json: JsonFlag = False) -> None:
     for r in rows:
         table.add_row(r["kid"], r["createdAt"], r["retiresAt"] or "")
     emit(rows, as_json, table=table)
+
+
+schedules_app = typer.Typer(help="Recurring jobs (docs/jobs.md).", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+
+
+def _job_json(job: Any) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "attempts": job.attempts,
+        "runAt": iso_millis(job.run_at),
+        "lastError": job.last_error,
+    }
+
+
+@contextmanager
+def _jobs_db() -> Iterator[Database]:
+    """The database with the declared schedules written, as a worker writes them at start, so
+    a schedule declared in code shows (and runs) before any worker ran."""
+    from cible.jobs.scheduler import Scheduler
+
+    db = Database(get_settings().database_url)
+    try:
+        scheduler = Scheduler(db)
+        scheduler.sync(scheduler.clock())
+        yield db
+    except CibleError as exc:
+        fail(exc.message)
+    except Exception as exc:  # one line, never a traceback, for operational errors
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
+
+
+@schedules_app.command("list")
+def schedules_list(as_json: JsonFlag = False) -> None:
+    """List schedules with their timing, next run and last run's job."""
+    from cible.jobs.scheduler import list_schedules
+
+    with _jobs_db() as db, db.session() as s:
+        rows = [
+            {
+                "name": row.name,
+                "kind": row.kind,
+                "payload": orjson.loads(row.payload),
+                "everySeconds": row.every_seconds,
+                "cron": row.cron,
+                "enabled": row.enabled,
+                "nextRunAt": iso_millis(row.next_run_at),
+                "lastRunAt": None if row.last_run_at is None else iso_millis(row.last_run_at),
+                "lastJob": _job_json(job),
+            }
+            for row, job in list_schedules(s)
+        ]
+    table = Table("name", "kind", "timing", "next run", "last run", "last job")
+    for r in rows:
+        last = r["lastJob"]
+        table.add_row(
+            r["name"] + ("" if r["enabled"] else " (disabled)"),
+            r["kind"],
+            r["cron"] or f"every {r['everySeconds']} s",
+            r["nextRunAt"],
+            r["lastRunAt"] or "",
+            "" if last is None else f"{last['id']} {last['state']}",
+        )
+    emit(rows, as_json, table=table)
+
+
+@schedules_app.command("run")
+def schedules_run(
+    name: Annotated[str, typer.Argument(help="The schedule to run now.")],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Run it in this process and report how it ended.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Enqueue one run of a schedule now; its timing does not change."""
+    from cible.jobs.scheduler import run_now
+
+    with _jobs_db() as db:
+        job = _job_json(run_now(db, name, wait=wait))
+    assert job is not None
+    emit(job, as_json, text=f"job {job['id']} ({job['kind']}) {job['state']}")
+    if job["state"] == "dead":
+        raise typer.Exit(1)
+
+
+def _set_enabled(name: str, enabled: bool, as_json: bool) -> None:
+    from cible.jobs.schedules import set_enabled
+
+    with _jobs_db() as db, db.session() as s:
+        set_enabled(s, name, enabled)
+    state = "enabled" if enabled else "disabled"
+    emit({"name": name, "enabled": enabled}, as_json, text=f"schedule {name} {state}")
+
+
+@schedules_app.command("disable")
+def schedules_disable(
+    name: Annotated[str, typer.Argument(help="The schedule to pause.")], as_json: JsonFlag = False
+) -> None:
+    """Pause a schedule (it stays paused across restarts)."""
+    _set_enabled(name, False, as_json)
+
+
+@schedules_app.command("enable")
+def schedules_enable(
+    name: Annotated[str, typer.Argument(help="The schedule to resume.")], as_json: JsonFlag = False
+) -> None:
+    """Resume a schedule; runs missed while it was paused are not replayed."""
+    _set_enabled(name, True, as_json)
 
 
 def main() -> None:
