@@ -15,12 +15,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ADOBE_OPTIONS", "CIBLE_OPTIONS", "DECISIONING_METHODS", "Config", "EventHandler"]
+__all__ = [
+    "ADOBE_OPTIONS",
+    "CIBLE_OPTIONS",
+    "DECISIONING_METHODS",
+    "NOTIFICATION_ENDPOINTS",
+    "Config",
+    "EventHandler",
+]
 
 EventHandler = Callable[[dict[str, Any]], object]
 
 DECISIONING_METHODS = ("server-side", "on-device", "hybrid")
 ENVIRONMENTS = ("production", "staging", "development")
+NOTIFICATION_ENDPOINTS = ("auto", "batch", "single")
 EVENT_NAMES = ("client_ready", "artifact_download_succeeded", "artifact_download_failed")
 
 # target_python_sdk/__init__.py `TargetClient.create` docstring: every option Adobe documents.
@@ -61,6 +69,7 @@ CIBLE_OPTIONS = frozenset(
         "notification_retries",
         "notification_backoff",
         "notification_concurrency",
+        "notification_endpoint",
         "clock",
         "explain",
     }
@@ -100,6 +109,7 @@ class Config:
     notification_retries: int
     notification_backoff: float
     notification_concurrency: int
+    notification_endpoint: str
     explain: bool
     clock: Callable[[], float] = field(default=time.time)
 
@@ -111,6 +121,11 @@ class Config:
     @property
     def delivery_url(self) -> str:
         return f"{self.scheme}://{self.server_domain}/rest/v1/delivery"
+
+    @property
+    def notifications_url(self) -> str:
+        """Cible's batch notification endpoint (docs/delivery.md), not an Adobe API."""
+        return f"{self.scheme}://{self.server_domain}/rest/v1/notifications"
 
     @property
     def artifact_url(self) -> str:
@@ -168,6 +183,11 @@ class Config:
                 raise ValueError("'server_domain' (your Cible host, e.g. 'cible.example:8080')")
             server_domain = ""
         polling = _number(get("polling_interval"), 300.0, "polling_interval")
+        endpoint = get("notification_endpoint") or "auto"
+        if endpoint not in NOTIFICATION_ENDPOINTS:
+            raise ValueError(
+                f"'notification_endpoint' must be one of {', '.join(NOTIFICATION_ENDPOINTS)}"
+            )
         return cls(
             client=client,
             organization_id=organization_id,
@@ -211,6 +231,7 @@ class Config:
             notification_concurrency=int(
                 _number(get("notification_concurrency"), 4, "notification_concurrency")
             ),
+            notification_endpoint=endpoint,
             explain=bool(get("explain", False)),
             clock=get("clock") or time.time,
         )

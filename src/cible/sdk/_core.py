@@ -50,7 +50,7 @@ from cible.sdk._cookies import (
 )
 from cible.sdk._delivery import DeliveryError, delivery_request, read_delivery
 from cible.sdk._flow import Flow
-from cible.sdk._notifications import NotificationQueue, Pending
+from cible.sdk._notifications import Endpoint, NotificationQueue, Pending
 
 __all__ = ["Call", "Core", "as_request", "make_call"]
 
@@ -112,6 +112,7 @@ class Core:
         self.artifact = ArtifactState(config)
         self.cache = SessionCache(config.session_cache_size, config.session_timeout)
         self.queue = NotificationQueue(config.notification_queue_size)
+        self.endpoint = Endpoint(config.notification_endpoint)
         if config.artifact_payload is not None:
             self.artifact.install(config.artifact_payload)
 
@@ -250,6 +251,7 @@ class Core:
         except Exception as error:
             raise DeliveryError(f"delivery API unreachable: {error!r}") from error
         assert response is not None
+        self.endpoint.observe(response)
         return read_delivery(response)
 
     def _notify(

@@ -17,7 +17,14 @@ import httpx
 
 from cible.sdk._config import Config
 
-__all__ = ["SDK_NAME", "SDK_VERSION", "DeliveryError", "delivery_request", "read_delivery"]
+__all__ = [
+    "SDK_NAME",
+    "SDK_VERSION",
+    "DeliveryError",
+    "delivery_request",
+    "notifications_request",
+    "read_delivery",
+]
 
 SDK_NAME = "CiblePython"
 SDK_VERSION = "0.1.0"
@@ -31,11 +38,23 @@ def delivery_request(config: Config, session_id: str, body: Mapping[str, Any]) -
     params = {"imsOrgId": config.organization_id, "sessionId": session_id, "client": config.client}
     if config.version:
         params["version"] = config.version
+    content = json.dumps(body, separators=(",", ":")).encode()
+    return _post(config, config.delivery_url, params, content)
+
+
+def notifications_request(config: Config, content: bytes) -> httpx.Request:
+    """Cible's batch endpoint, `POST /rest/v1/notifications?imsOrgId=&client=`; `content` is
+    the encoded `{"notifications": [...]}` body (docs/delivery.md)."""
+    params = {"imsOrgId": config.organization_id, "client": config.client}
+    return _post(config, config.notifications_url, params, content)
+
+
+def _post(config: Config, url: str, params: dict[str, str], content: bytes) -> httpx.Request:
     return httpx.Request(
         "POST",
-        config.delivery_url,
+        url,
         params=params,
-        content=json.dumps(body, separators=(",", ":")).encode(),
+        content=content,
         headers={
             "Content-Type": "application/json",
             "Accept": "application/json",

@@ -40,7 +40,9 @@ class AsyncTargetClient:
         self._core = _AsyncCore(config, self)
         self._closed = False
         self._poller: asyncio.Task[None] | None = None
-        self._sender = AsyncNotificationSender(config, self._core.queue, lambda: self.transport)
+        self._sender = AsyncNotificationSender(
+            config, self._core.queue, lambda: self.transport, self._core.endpoint
+        )
 
     @classmethod
     async def create(cls, options: Mapping[str, Any]) -> AsyncTargetClient:

@@ -46,7 +46,9 @@ class TargetClient:
         self._closed = False
         self._poll_stop = threading.Event()
         self._poller: threading.Thread | None = None
-        self._sender = NotificationSender(config, self._core.queue, lambda: self.transport)
+        self._sender = NotificationSender(
+            config, self._core.queue, lambda: self.transport, self._core.endpoint
+        )
 
     @classmethod
     def create(cls, options: Mapping[str, Any]) -> TargetClient:
@@ -94,7 +96,9 @@ class TargetClient:
         self._lock = threading.Lock()
         self._core.cache.reset_lock()
         self._core.queue.after_fork()
-        self._sender = NotificationSender(self.config, self._core.queue, lambda: self.transport)
+        self._sender = NotificationSender(
+            self.config, self._core.queue, lambda: self.transport, self._core.endpoint
+        )
         if not self._closed:
             self._start(first_download=False)
 
@@ -229,6 +233,8 @@ def _stats(core: Core) -> dict[str, Any]:
             "pending": len(queue),
             "queued": queue.stats.queued,
             "sent": queue.stats.sent,
+            "accepted": queue.stats.accepted,
+            "rejected": queue.stats.rejected,
             "dropped": queue.stats.dropped,
             "failed": queue.stats.failed,
             "retries": queue.stats.retries,
