@@ -16,6 +16,7 @@ from cible.delivery import tables as _delivery  # noqa: F401
 from cible.dmp import tables as _dmp  # noqa: F401
 from cible.jobs import tables as _jobs  # noqa: F401
 from cible.profiles import tables as _profiles  # noqa: F401
+from cible.reports import tables as _reports  # noqa: F401
 from cible.store.base import Base
 from cible.tenants import tables as _tenants  # noqa: F401
 from cible.ui import tables as _ui  # noqa: F401
