@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     delivery_environment: str = Field(
         default="production", description="Environment whose artifact the delivery API serves."
     )
+    event_retention_hours: float = Field(
+        default=168,
+        gt=0,
+        description="Hours an event log record is kept once every consumer has applied it.",
+    )
     log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
     host: str = Field(default="127.0.0.1", description="Address `cible serve` binds by default.")
     port: int = Field(default=8080, description="Port `cible serve` binds by default.")
