@@ -1,3 +1,0 @@
-from cible.cli import main
-
-main()

@@ -1,1 +1,0 @@
-"""Target's authoring resources: offers, activities, audiences, mboxes, properties, environments."""

@@ -1,1 +1,0 @@
-"""Content and JSON offers: Adobe Admin API `/offers`, `/offers/content`, `/offers/json`."""
