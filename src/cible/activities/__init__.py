@@ -1,0 +1,1 @@
+"""Target's authoring resources: offers, activities, audiences, mboxes, properties, environments."""

@@ -1,0 +1,70 @@
+"""The activity changelog (Adobe Admin API ``ActivityChangelog``): one entry per change.
+
+An entry names the client that made the change and, per parameter, its previous and new value.
+Adobe's examples key the name as ``activityName``; the other keys are the body's field names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cible.activities.abxt.tables import ActivityChange
+from cible.isotime import iso_millis
+
+if TYPE_CHECKING:
+    from cible.web.paging import Page
+
+Changes = dict[str, dict[str, Any]]
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> Changes:
+    """``{name: {previousValue, changedValue}}`` for every key whose value differs."""
+    changes: Changes = {}
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old != new:
+            name = "activityName" if key == "name" else key
+            changes[name] = {"previousValue": old, "changedValue": new}
+    return changes
+
+
+def record(
+    session: Session, activity_id: int, client_id: str, now: datetime, changes: Changes
+) -> None:
+    """Add an entry, unless nothing changed."""
+    if changes:
+        session.add(
+            ActivityChange(
+                activity_id=activity_id,
+                modified_at=now,
+                modified_by=client_id,
+                parameters=orjson.dumps(changes).decode(),
+            )
+        )
+
+
+def entries(session: Session, activity_id: int, page: Page) -> tuple[list[dict[str, Any]], int]:
+    """The activity's entries, oldest first."""
+    where = ActivityChange.activity_id == activity_id
+    total = session.scalar(select(func.count()).select_from(ActivityChange).where(where)) or 0
+    rows = session.scalars(
+        select(ActivityChange)
+        .where(where)
+        .order_by(ActivityChange.modified_at, ActivityChange.id)
+        .offset(page.offset)
+        .limit(page.limit)
+    )
+    return [
+        {
+            "modifiedAt": iso_millis(row.modified_at),
+            "modifiedBy": row.modified_by,
+            "reportDataReset": False,
+            "activityParameters": orjson.loads(row.parameters),
+        }
+        for row in rows
+    ], total

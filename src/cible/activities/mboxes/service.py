@@ -1,0 +1,94 @@
+"""Mboxes: the union of those delivery calls named and those activities declare.
+
+The delivery API does not write here per request: it gathers the mbox names and parameter names
+it saw and calls ``record_seen`` from a periodic flush, so one upsert covers many requests.
+Inserts use ``ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL) and then update, so two replicas
+flushing the same new mbox at once do not fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cible.activities.mboxes.tables import Mbox
+from cible.errors import NotFound
+
+if TYPE_CHECKING:
+    from cible.web.paging import Page
+
+SORTABLE: dict[str, Any] = {
+    "name": Mbox.name,
+    "lastRequestedAt": Mbox.last_requested_at,
+    "id": Mbox.id,
+}
+
+
+def _ensure(session: Session, tenant_id: int, names: Iterable[str]) -> dict[str, Mbox]:
+    wanted = sorted(set(names))
+    if not wanted:
+        return {}
+    rows = [
+        {"tenant_id": tenant_id, "name": n, "declared": False, "parameters": "[]"} for n in wanted
+    ]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Mbox).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", "name"])
+    )
+    found = session.scalars(select(Mbox).where(Mbox.tenant_id == tenant_id, Mbox.name.in_(wanted)))
+    return {m.name: m for m in found}
+
+
+def record_seen(
+    session: Session, tenant_id: int, seen: Mapping[str, set[str]], now: datetime
+) -> None:
+    """Mark each mbox of ``seen`` requested at ``now`` and add the parameter names it carried."""
+    for name, mbox in _ensure(session, tenant_id, seen).items():
+        if mbox.last_requested_at is None or mbox.last_requested_at < now:
+            mbox.last_requested_at = now
+        known = set(orjson.loads(mbox.parameters))
+        if not seen[name] <= known:
+            mbox.parameters = orjson.dumps(sorted(known | seen[name])).decode()
+    session.flush()
+
+
+def declare(session: Session, tenant_id: int, names: Iterable[str]) -> None:
+    """Mark mboxes an activity names (in its locations or metrics) as declared."""
+    for mbox in _ensure(session, tenant_id, names).values():
+        mbox.declared = True
+    session.flush()
+
+
+def status(mbox: Mbox) -> str:
+    """``active`` once a delivery call named it, ``inactive`` while only declared."""
+    return "active" if mbox.last_requested_at is not None else "inactive"
+
+
+def list_mboxes(session: Session, tenant_id: int, page: Page) -> tuple[list[Mbox], int]:
+    where: list[ColumnElement[bool]] = [Mbox.tenant_id == tenant_id]
+    total = session.scalar(select(func.count()).select_from(Mbox).where(*where)) or 0
+    order = [
+        (SORTABLE[f].desc() if desc else SORTABLE[f].asc()).nulls_last() for f, desc in page.sort
+    ]
+    rows = session.scalars(
+        select(Mbox).where(*where).order_by(*order, Mbox.id).offset(page.offset).limit(page.limit)
+    )
+    return list(rows), total
+
+
+def get_mbox(session: Session, tenant_id: int, name: str) -> Mbox:
+    mbox = session.scalar(select(Mbox).where(Mbox.tenant_id == tenant_id, Mbox.name == name))
+    if mbox is None:
+        raise NotFound(f"mbox {name!r} does not exist")
+    return mbox
+
+
+def parameter_names(mbox: Mbox) -> list[str]:
+    names: list[str] = orjson.loads(mbox.parameters)
+    return names

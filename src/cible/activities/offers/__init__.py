@@ -1,0 +1,1 @@
+"""Content and JSON offers: Adobe Admin API `/offers`, `/offers/content`, `/offers/json`."""

@@ -1,0 +1,427 @@
+"""Compile approved A/B and Experience Targeting activities into Adobe's ``rules.json`` artifact.
+
+Adobe's on-device SDKs decide from a static artifact: for each mbox an ordered list of rules, each
+a JSON Logic ``condition`` over the request context and a ``consequence`` (the mbox response to
+return). The SDK walks an mbox's list and stops at the first rule whose condition holds
+(``target_decisioning_engine/decision_provider.py``, ``_process_mbox_request``), so the order *is*
+the priority. This module writes that artifact from what the Admin API stores, following the
+encodings of Adobe's own artifacts (adobe/target-nodejs-sdk, ``test/schema/artifacts/*.json``):
+
+* A/B: one rule per experience and mbox, its band of the visitor's ``allocation`` (0-99.99, from
+  MurmurHash3 of client, activity and visitor) written ``0 <= a <= 50`` for the first band and
+  ``50 < a <= 100`` after; audiences and the schedule are ANDed with the band.
+* XT (``activity.type`` ``"landing"`` in Adobe's artifacts): no band; one rule per experience in
+  the activity's order, so the first experience whose audiences match wins; an experience without
+  audiences is ``true``.
+* Activities are ordered by ``priority``, highest first; equal priorities keep the input order.
+* An activity with an audience Adobe's on-device context cannot evaluate (profile, segments…)
+  is left out, and its mboxes listed in ``remoteMboxes``: the SDK then answers 206 on-device and,
+  in hybrid mode, sends the request to the server (``target_python_sdk/helper.py``,
+  ``create_delivery_api``).
+
+Everything here is a pure function of its arguments: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cible.artifacts import _time
+from cible.artifacts._audiences import AudienceBook
+from cible.artifacts.errors import ArtifactError
+from cible.artifacts.targeting import JsonLogic
+from cible.artifacts.tokens import event_token
+
+__all__ = [
+    "ARTIFACT_VERSION",
+    "DEFAULT_GLOBAL_MBOX",
+    "DEFAULT_RESPONSE_TOKENS",
+    "compile_artifact",
+    "dump_artifact",
+]
+
+ARTIFACT_VERSION = "1.0.0"
+DEFAULT_GLOBAL_MBOX = "target-global-mbox"
+DEFAULT_RESPONSE_TOKENS: tuple[str, ...] = (
+    "activity.id",
+    "activity.name",
+    "experience.id",
+    "experience.name",
+    "offer.id",
+    "offer.name",
+    "option.id",
+    "option.name",
+)
+
+# Admin API offer types -> delivery API option types (delivery_api_client OptionType).
+_OPTION_TYPES = {"content": "html", "html": "html", "json": "json", "redirect": "redirect"}
+_ACTIVITY_TYPES = {"ab": "ab", "xt": "landing"}
+_ALLOCATION = {"var": "allocation"}
+_NOW = {"var": "current_timestamp"}
+
+
+def compile_artifact(
+    *,
+    client: str,
+    environment: str,
+    activities: Sequence[Mapping[str, Any]],
+    offers: Mapping[int, Mapping[str, Any]],
+    audiences: Mapping[int, Mapping[str, Any]],
+    generated_at: datetime,
+    response_tokens: Sequence[str] = DEFAULT_RESPONSE_TOKENS,
+    global_mbox: str = DEFAULT_GLOBAL_MBOX,
+    geo_targeting_enabled: bool | None = None,
+    organization_id: str | None = None,
+    known_mboxes: Iterable[str] = (),
+    include_remote: bool = False,
+    token_secret: bytes | None = None,
+) -> dict[str, Any]:
+    """The ``rules.json`` artifact for one client and environment.
+
+    ``activities`` are Admin API ``ABActivity`` objects plus ``id`` and ``type`` (``"ab"`` or
+    ``"xt"``); only ``state == "approved"`` ones that have not ended by ``generated_at`` are
+    compiled. ``offers`` and ``audiences`` map ids to Admin API offers and audiences.
+    ``geo_targeting_enabled=None`` sets the flag when a compiled rule reads ``geo.*``.
+    ``known_mboxes`` adds mbox names without activities to ``localMboxes`` so the SDK need not
+    ask the server about them. ``include_remote=True`` keeps the rules of remote activities (for
+    a server-side engine that has the profile; never serve that artifact to an SDK).
+    Raises ``ArtifactError`` (or its ``TargetRuleError``) naming the offending field.
+    """
+    at = generated_at if generated_at.tzinfo else generated_at.replace(tzinfo=UTC)
+    book = AudienceBook(audiences, at)
+    compiled: list[_Compiled] = []
+    for index, activity in enumerate(activities):
+        path = f"activities[{index}]"
+        if not isinstance(activity, Mapping):
+            raise ArtifactError(path, "an activity is an object")
+        if activity.get("state") != "approved":
+            continue
+        result = _compile_activity(activity, path, offers, book, at, token_secret)
+        if result is not None:
+            compiled.append(result)
+    compiled.sort(key=lambda item: -item.priority)  # stable: ties keep the input order
+
+    rules: dict[str, list[dict[str, Any]]] = {}
+    local = set(known_mboxes) | {global_mbox}
+    remote: set[str] = set()
+    uses_geo = False
+    for item in compiled:
+        (remote if item.remote else local).update(name for name, _ in item.rules)
+        if item.remote and not include_remote:
+            continue
+        uses_geo = uses_geo or item.uses_geo
+        for name, rule in item.rules:
+            rules.setdefault(name, []).append(rule)
+
+    meta: dict[str, Any] = {"clientCode": client, "environment": environment}
+    if organization_id is not None:
+        meta["organizationId"] = organization_id
+    meta["generatedAt"] = _iso(at)
+    return {
+        "version": ARTIFACT_VERSION,
+        "meta": meta,
+        "globalMbox": global_mbox,
+        "geoTargetingEnabled": uses_geo if geo_targeting_enabled is None else geo_targeting_enabled,
+        "responseTokens": list(response_tokens),
+        "remoteMboxes": sorted(remote),
+        "localMboxes": sorted(local),
+        "remoteViews": [],
+        "localViews": [],
+        "rules": {"mboxes": {name: rules[name] for name in sorted(rules)}, "views": {}},
+    }
+
+
+def dump_artifact(artifact: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; equal artifacts give equal bytes (ETags, CDN caching)."""
+    text = json.dumps(artifact, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8")
+
+
+@dataclass
+class _Compiled:
+    priority: int
+    remote: bool
+    uses_geo: bool
+    rules: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Location:
+    local_id: int
+    name: str
+    audiences: list[tuple[int, str]]  # (audience id, field path for errors)
+    rule_key: str
+
+
+def _compile_activity(
+    activity: Mapping[str, Any],
+    path: str,
+    offers: Mapping[int, Mapping[str, Any]],
+    book: AudienceBook,
+    at: datetime,
+    token_secret: bytes | None,
+) -> _Compiled | None:
+    activity_id = _int(activity.get("id"), f"{path}.id")
+    kind = activity.get("type")
+    if kind not in _ACTIVITY_TYPES:
+        raise ArtifactError(f"{path}.type", f"type is 'ab' or 'xt', not {kind!r}")
+    name = activity.get("name")
+    if not isinstance(name, str):
+        raise ArtifactError(f"{path}.name", "name is a string")
+    priority = _int(activity.get("priority", 5), f"{path}.priority")
+    schedule = _schedule(activity, path, at)
+    entry = activity.get("entryConstraint") or {}
+    entry_share = entry.get("visitorPercentage", 100) if isinstance(entry, Mapping) else 100
+    if not _is_number(entry_share) or not 0 <= entry_share <= 100:
+        raise ArtifactError(f"{path}.entryConstraint.visitorPercentage", "a number 0-100")
+    if schedule is None or entry_share == 0:
+        return None
+
+    options = _by_local_id(activity.get("options"), "optionLocalId", f"{path}.options")
+    locations = _locations(activity, activity_id, path)
+    experiences = _list(activity.get("experiences"), f"{path}.experiences")
+    if not experiences:
+        raise ArtifactError(f"{path}.experiences", "an activity needs at least one experience")
+    if kind == "ab":
+        bands = _ab_bands(experiences, entry_share, f"{path}.experiences")
+    else:
+        bands = [_band(0, entry_share) if entry_share < 100 else None] * len(experiences)
+
+    result = _Compiled(priority, remote=False, uses_geo=False)
+    seen: set[int] = set()
+    for e, experience in enumerate(experiences):
+        epath = f"{path}.experiences[{e}]"
+        if not isinstance(experience, Mapping):
+            raise ArtifactError(epath, "an experience is an object")
+        experience_id = _int(experience.get("experienceLocalId"), f"{epath}.experienceLocalId")
+        if experience_id in seen:
+            raise ArtifactError(f"{epath}.experienceLocalId", f"{experience_id} is used twice")
+        seen.add(experience_id)
+        if bands[e] is False:
+            continue  # 0 % of the traffic
+        placed = _placements(experience, epath)
+        token = event_token(activity_id, experience_id, secret=token_secret)
+        own = _ids(experience.get("audienceIds"), f"{epath}.audienceIds")
+        own_refs = [(aid, f"{epath}.audienceIds[{j}]") for j, aid in enumerate(own)]
+        for location in locations:
+            refs = dict(reversed(location.audiences + own_refs))  # first path of each id
+            ids = list(dict.fromkeys(aid for aid, _ in location.audiences + own_refs))
+            translations = [book.get(aid, refs[aid]) for aid in ids]
+            result.remote = result.remote or any(t.remote for t in translations)
+            result.uses_geo = result.uses_geo or any(
+                v.startswith("geo.") for t in translations for v in t.variables
+            )
+            parts = [] if bands[e] is None else [bands[e]]
+            parts += [t.logic for t in translations] + schedule
+            condition: JsonLogic = (
+                True if not parts else parts[0] if len(parts) == 1 else {"and": parts}
+            )
+            meta: dict[str, Any] = {
+                "activity.id": activity_id,
+                "activity.name": name,
+                "activity.type": _ACTIVITY_TYPES[kind],
+                "experience.id": experience_id,
+                "experience.name": str(experience.get("name", "")),
+                "location.name": location.name,
+                "location.type": "mbox",
+                "location.id": location.local_id,
+                "audience.ids": ids,
+            }
+            option_id = placed.get(location.local_id)
+            if option_id is None:
+                # The experience shows default content here: the rule still claims the visitor
+                # (no fall-through to lower priorities) and its token counts the impression.
+                option: dict[str, Any] = {"type": "html", "eventToken": token, "content": ""}
+            else:
+                option = _option(option_id, options, offers, token, meta, path)
+            rule = {
+                "ruleKey": location.rule_key,
+                "activityId": activity_id,
+                "meta": meta,
+                "condition": condition,
+                "consequence": {"name": location.name, "options": [option], "metrics": []},
+            }
+            result.rules.append((location.name, rule))
+    return result
+
+
+def _schedule(activity: Mapping[str, Any], path: str, at: datetime) -> list[JsonLogic] | None:
+    """The ``current_timestamp`` bounds of the activity; ``None`` once it has ended."""
+    starts = _instant(activity.get("startsAt"), f"{path}.startsAt")
+    ends = _instant(activity.get("endsAt"), f"{path}.endsAt")
+    if starts is not None and ends is not None and ends <= starts:
+        raise ArtifactError(f"{path}.endsAt", "endsAt is before startsAt")
+    if ends is not None and ends <= at:
+        return None
+    if starts is not None and ends is not None:
+        return [{"<=": [_time.epoch_millis(starts), _NOW, _time.epoch_millis(ends)]}]
+    if starts is not None:
+        return [{"<=": [_time.epoch_millis(starts), _NOW]}]
+    if ends is not None:
+        return [{">=": [_time.epoch_millis(ends), _NOW]}]
+    return []
+
+
+def _locations(activity: Mapping[str, Any], activity_id: int, path: str) -> list[_Location]:
+    container = activity.get("locations") or {}
+    if not isinstance(container, Mapping):
+        raise ArtifactError(f"{path}.locations", "locations is an object")
+    found: list[tuple[int, str, list[tuple[int, str]]]] = []
+    for i, location in enumerate(_list(container.get("mboxes"), f"{path}.locations.mboxes")):
+        lpath = f"{path}.locations.mboxes[{i}]"
+        name = _location_name(location, lpath)
+        local_id = _int(location.get("locationLocalId", i), f"{lpath}.locationLocalId")
+        ids = _ids(location.get("audienceIds"), f"{lpath}.audienceIds")
+        found.append(
+            (local_id, name, [(a, f"{lpath}.audienceIds[{j}]") for j, a in enumerate(ids)])
+        )
+    names = [name for _, name, _ in found]
+    # One key per activity, as Adobe's artifacts; an mbox listed twice needs one per location
+    # or the SDK's per-key deduplication on the global mbox would drop the second.
+    return [
+        _Location(
+            local_id,
+            name,
+            audiences,
+            f"{activity_id}-{local_id}" if names.count(name) > 1 else str(activity_id),
+        )
+        for local_id, name, audiences in found
+    ]
+
+
+def _placements(experience: Mapping[str, Any], path: str) -> dict[int, int]:
+    """``{locationLocalId: optionLocalId}`` of one experience."""
+    placed: dict[int, int] = {}
+    for k, link in enumerate(_list(experience.get("optionLocations"), f"{path}.optionLocations")):
+        lpath = f"{path}.optionLocations[{k}]"
+        if not isinstance(link, Mapping):
+            raise ArtifactError(lpath, "an option location is an object")
+        location_id = _int(link.get("locationLocalId"), f"{lpath}.locationLocalId")
+        placed[location_id] = _int(link.get("optionLocalId"), f"{lpath}.optionLocalId")
+    return placed
+
+
+def _option(
+    option_id: int,
+    options: Mapping[int, tuple[int, Mapping[str, Any]]],
+    offers: Mapping[int, Mapping[str, Any]],
+    token: str,
+    meta: dict[str, Any],
+    path: str,
+) -> dict[str, Any]:
+    if option_id not in options:
+        raise ArtifactError(f"{path}.options", f"no option has optionLocalId {option_id}")
+    index, option = options[option_id]
+    offer_id = _int(option.get("offerId"), f"{path}.options[{index}].offerId")
+    offer = offers.get(offer_id)
+    if not isinstance(offer, Mapping):
+        raise ArtifactError(f"{path}.options[{index}].offerId", f"unknown offer {offer_id}")
+    offer_type = offer.get("type", "content")
+    if offer_type not in _OPTION_TYPES:
+        raise ArtifactError(f"offers[{offer_id}].type", f"unsupported offer type {offer_type!r}")
+    content = offer.get("content")
+    if offer_type == "json" and isinstance(content, str):
+        try:
+            content = json.loads(content)
+        except ValueError as exc:
+            raise ArtifactError(f"offers[{offer_id}].content", f"invalid JSON: {exc}") from None
+    meta["offer.id"] = offer_id
+    meta["offer.name"] = str(offer.get("name", ""))
+    meta["option.id"] = option_id
+    meta["option.name"] = str(option.get("name", ""))
+    return {"type": _OPTION_TYPES[offer_type], "eventToken": token, "content": content}
+
+
+def _ab_bands(experiences: list[Any], share: float, path: str) -> list[JsonLogic]:
+    """Allocation conditions per experience (``False`` for a 0 % experience)."""
+    written = [e.get("visitorPercentage") if isinstance(e, Mapping) else None for e in experiences]
+    if all(s is None for s in written):
+        count = len(experiences)
+        bounds = [100 * k / count for k in range(count + 1)]
+    else:
+        shares: list[float] = []
+        for i, s in enumerate(written):
+            if not isinstance(s, int | float) or isinstance(s, bool) or s < 0:
+                raise ArtifactError(f"{path}[{i}].visitorPercentage", "a number 0-100")
+            shares.append(s)
+        if abs(sum(shares) - 100) > 1e-9:
+            raise ArtifactError(path, f"visitorPercentage values sum to {sum(shares)}, not 100")
+        bounds = [0.0]
+        for s in shares:
+            bounds.append(bounds[-1] + s)
+    scale = share / 100
+    bands: list[JsonLogic] = []
+    for low, high in itertools.pairwise(bounds):
+        bands.append(False if high <= low else _band(low * scale, high * scale))
+    return bands
+
+
+def _band(low: float, high: float) -> JsonLogic:
+    # Adobe: first band {"<=": [0, a]} & {">=": [50, a]}, later ones {"<": [50, a]} & ...
+    low_test = "<=" if low == 0 else "<"
+    return {"and": [{low_test: [_number(low), _ALLOCATION]}, {">=": [_number(high), _ALLOCATION]}]}
+
+
+def _number(value: float) -> int | float:
+    rounded = round(value, 2)
+    return int(rounded) if rounded == int(rounded) else rounded
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int(value: object, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArtifactError(path, f"expected an integer, got {value!r}")
+    return value
+
+
+def _ids(value: object, path: str) -> list[int]:
+    return [_int(v, f"{path}[{i}]") for i, v in enumerate(_list(value, path))]
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ArtifactError(path, "expected an array")
+    return value
+
+
+def _by_local_id(value: object, key: str, path: str) -> dict[int, tuple[int, Mapping[str, Any]]]:
+    """``{local id: (index, item)}``; the index names the item in error paths."""
+    found: dict[int, tuple[int, Mapping[str, Any]]] = {}
+    for i, item in enumerate(_list(value, path)):
+        if not isinstance(item, Mapping):
+            raise ArtifactError(f"{path}[{i}]", "expected an object")
+        found[_int(item.get(key), f"{path}[{i}].{key}")] = (i, item)
+    return found
+
+
+def _location_name(location: object, path: str) -> str:
+    if not isinstance(location, Mapping):
+        raise ArtifactError(path, "a location is an object")
+    name = location.get("name")
+    if not isinstance(name, str) or not name:
+        raise ArtifactError(f"{path}.name", "an mbox location needs a name")
+    return name
+
+
+def _instant(value: object, path: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return _time.parse_instant(value)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(path, f"not an ISO 8601 date-time: {exc}") from None
+
+
+def _iso(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

@@ -1,0 +1,451 @@
+"""The ``cible`` command: serve, migrate, demo data, tenants and API clients.
+
+Every command that prints data takes ``--json``; errors are one line on stderr and a non-zero
+exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from cible.config import get_settings
+from cible.errors import CibleError
+from cible.isotime import iso_millis
+from cible.store import Database, upgrade
+
+app = typer.Typer(help="Cible: Adobe Target-compatible personalization.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants (Target client codes).", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients and their roles.", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(clients_app, name="clients")
+
+out = Console()
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def fail(message: str) -> None:
+    # Plain write, not rich: an error stays one line whatever the terminal width.
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise typer.Exit(1)
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    db = Database(get_settings().database_url)
+    try:
+        with db.session() as s:
+            yield s
+    except CibleError as exc:
+        fail(exc.message)
+    except Exception as exc:  # one line, never a traceback, for operational errors
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
+
+
+def emit(data: Any, as_json: bool, table: Table | None = None, text: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif table is not None:
+        out.print(table)
+    elif text is not None:
+        out.print(text, markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    jobs: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Also run background jobs in a thread.")
+    ] = True,
+) -> None:
+    """Serve every API on HOST:PORT with uvicorn."""
+    import uvicorn
+
+    from cible.jobs.worker import start_background
+    from cible.web.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    db = Database(settings.database_url) if jobs else None
+    # Started here, in the parent: with --workers N uvicorn's children import only
+    # cible.web.asgi, so one worker thread (and one scheduler) runs whatever N is.
+    background = start_background(db, 1.0) if db is not None else None
+    try:
+        uvicorn.run(
+            "cible.web.asgi:app",
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+    finally:
+        if background is not None and db is not None:
+            background[1].set()
+            background[0].join(timeout=10)  # lets the scheduler hand its lease over
+            db.dispose()
+
+
+@app.command()
+def worker(
+    poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle.")] = 1.0,
+) -> None:
+    """Run background jobs and recurring schedules until interrupted."""
+    import signal
+    import threading
+
+    from cible.jobs.worker import run_forever
+    from cible.web.logs import configure
+
+    settings = get_settings()
+    configure(settings.log_level)
+    db = Database(settings.database_url)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        run_forever(db, poll, stop)
+    finally:
+        db.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest version."""
+    url = get_settings().database_url
+    try:
+        upgrade(url)
+    except Exception as exc:
+        fail(f"migration failed: {exc}")
+    out.print(f"database migrated: {_safe_url(url)}", markup=False, highlight=False)
+    from cible.tenants import keys
+
+    with session() as s:
+        # The first run stores a random signing key; there is no built-in one (docs/security.md).
+        if keys.ensure_key(s, now=keys.utcnow()):
+            out.print("access-token signing key generated", markup=False, highlight=False)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def demo(as_json: JsonFlag = False) -> None:
+    """Load the demo tenant, an API client and a few offers (once)."""
+    from cible.demo import install_demo
+
+    db = Database(get_settings().database_url)
+    try:
+        result = install_demo(db)
+        data = {
+            "tenant": result.tenant.client_code,
+            "organizationId": result.tenant.organization_id,
+            "created": result.created,
+            "clientId": result.client_id,
+            "clientSecret": result.client_secret,
+        }
+    except CibleError as exc:
+        fail(exc.message)
+    except Exception as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
+    text = (
+        f"demo tenant created; client id {result.client_id}, secret {result.client_secret}"
+        if result.created
+        else "demo tenant already present"
+    )
+    emit(data, as_json, text=text)
+
+
+@tenants_app.command("create")
+def tenants_create(
+    code: Annotated[str, typer.Argument(help="Client code, [a-z0-9]+.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a tenant with its default workspace."""
+    from cible.tenants import service
+
+    with session() as s:
+        tenant = service.create_tenant(s, code, name)
+        data = _tenant_json(tenant)
+    emit(data, as_json, text=f"tenant {code} created (organization {data['organizationId']})")
+
+
+def _tenant_json(tenant: Any) -> dict[str, Any]:
+    return {
+        "clientCode": tenant.client_code,
+        "name": tenant.name,
+        "organizationId": tenant.organization_id,
+        "createdAt": iso_millis(tenant.created_at),
+    }
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: JsonFlag = False) -> None:
+    """List tenants with their organization ids."""
+    from cible.tenants import service
+
+    with session() as s:
+        rows = [_tenant_json(t) for t in service.list_tenants(s)]
+    table = Table("client code", "name", "organization id", "created")
+    for r in rows:
+        table.add_row(r["clientCode"], r["name"], r["organizationId"], r["createdAt"])
+    emit(rows, as_json, table=table)
+
+
+@clients_app.command("create")
+def clients_create(
+    tenant: Annotated[str, typer.Option(help="Tenant client code.")],
+    role: Annotated[str, typer.Option(help="observer, editor, approver or publisher.")],
+    workspace: Annotated[str | None, typer.Option(help="Limit the role to one workspace.")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API client; its secret is printed once and never again."""
+    from cible.tenants import service
+
+    with session() as s:
+        new = service.create_client(
+            s, tenant_code=tenant, role=role, name=name, workspace=workspace
+        )
+        data = {
+            "clientId": new.client_id,
+            "clientSecret": new.client_secret,
+            "tenant": tenant,
+            "role": role,
+        }
+    emit(
+        data,
+        as_json,
+        text=f"client id: {new.client_id}\nclient secret: {new.client_secret}\n"
+        "(the secret is shown only once)",
+    )
+
+
+@clients_app.command("list")
+def clients_list(
+    tenant: Annotated[str | None, typer.Option(help="Only clients of this tenant.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List API clients and their roles (never their secrets)."""
+    from cible.tenants import service
+
+    with session() as s:
+        tenants_by_id = {t.id: t.client_code for t in service.list_tenants(s)}
+        rows: list[dict[str, Any]] = [
+            {
+                "clientId": c.client_id,
+                "name": c.name,
+                "revoked": c.revoked_at is not None,
+                "roles": [
+                    {
+                        "tenant": tenants_by_id.get(r.tenant_id),
+                        "workspace": None if r.workspace_id is None else str(r.workspace_id),
+                        "role": r.role,
+                    }
+                    for r in c.roles
+                ],
+            }
+            for c in service.list_clients(s, tenant)
+        ]
+    table = Table("client id", "name", "roles", "revoked")
+    for r in rows:
+        roles = ", ".join(f"{x['role']}@{x['tenant']}" for x in r["roles"])
+        table.add_row(r["clientId"], r["name"], roles, "yes" if r["revoked"] else "")
+    emit(rows, as_json, table=table)
+
+
+@clients_app.command("revoke")
+def clients_revoke(
+    client_id: Annotated[str, typer.Argument(help="The client id to revoke.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Revoke a client: its tokens stop working at once."""
+    from cible.tenants import service
+
+    with session() as s:
+        client = service.revoke_client(s, client_id)
+        data = {"clientId": client.client_id, "revoked": True}
+    emit(data, as_json, text=f"client {client_id} revoked")
+
+
+keys_app = typer.Typer(help="Keys that sign access tokens.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _key_json(info: Any) -> dict[str, Any]:
+    retires = info.retires_at
+    return {
+        "kid": info.kid,
+        "createdAt": iso_millis(info.created_at),
+        "retiresAt": None if retires is None else iso_millis(retires),
+    }
+
+
+@keys_app.command("rotate")
+def keys_rotate(as_json: JsonFlag = False) -> None:
+    """Sign new tokens with a new random key; the old one verifies until its tokens expire."""
+    from cible.tenants import keys
+
+    settings = get_settings()
+    if settings.secret_key:
+        fail("CIBLE_SECRET_KEY is set and overrides stored keys: change the setting instead")
+    with session() as s:
+        data = _key_json(
+            keys.rotate(s, now=keys.utcnow(), grace_seconds=settings.token_ttl_seconds)
+        )
+    emit(
+        data,
+        as_json,
+        text=f"new signing key {data['kid']}; previous keys retire in "
+        f"{settings.token_ttl_seconds} s",
+    )
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonFlag = False) -> None:
+    """List the signing keys still accepted (ids and dates, never the keys)."""
+    from cible.tenants import keys
+
+    with session() as s:
+        rows = [_key_json(k) for k in keys.list_keys(s, now=keys.utcnow())]
+    table = Table("kid", "created", "retires")
+    for r in rows:
+        table.add_row(r["kid"], r["createdAt"], r["retiresAt"] or "")
+    emit(rows, as_json, table=table)
+
+
+schedules_app = typer.Typer(help="Recurring jobs (docs/jobs.md).", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+
+
+def _job_json(job: Any) -> dict[str, Any] | None:
+    if job is None:
+        return None
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "attempts": job.attempts,
+        "runAt": iso_millis(job.run_at),
+        "lastError": job.last_error,
+    }
+
+
+@contextmanager
+def _jobs_db() -> Iterator[Database]:
+    """The database with the declared schedules written, as a worker writes them at start, so
+    a schedule declared in code shows (and runs) before any worker ran."""
+    from cible.jobs.scheduler import Scheduler
+
+    db = Database(get_settings().database_url)
+    try:
+        scheduler = Scheduler(db)
+        scheduler.sync(scheduler.clock())
+        yield db
+    except CibleError as exc:
+        fail(exc.message)
+    except Exception as exc:  # one line, never a traceback, for operational errors
+        fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
+
+
+@schedules_app.command("list")
+def schedules_list(as_json: JsonFlag = False) -> None:
+    """List schedules with their timing, next run and last run's job."""
+    from cible.jobs.scheduler import list_schedules
+
+    with _jobs_db() as db, db.session() as s:
+        rows = [
+            {
+                "name": row.name,
+                "kind": row.kind,
+                "payload": orjson.loads(row.payload),
+                "everySeconds": row.every_seconds,
+                "cron": row.cron,
+                "enabled": row.enabled,
+                "nextRunAt": iso_millis(row.next_run_at),
+                "lastRunAt": None if row.last_run_at is None else iso_millis(row.last_run_at),
+                "lastJob": _job_json(job),
+            }
+            for row, job in list_schedules(s)
+        ]
+    table = Table("name", "kind", "timing", "next run", "last run", "last job")
+    for r in rows:
+        last = r["lastJob"]
+        table.add_row(
+            r["name"] + ("" if r["enabled"] else " (disabled)"),
+            r["kind"],
+            r["cron"] or f"every {r['everySeconds']} s",
+            r["nextRunAt"],
+            r["lastRunAt"] or "",
+            "" if last is None else f"{last['id']} {last['state']}",
+        )
+    emit(rows, as_json, table=table)
+
+
+@schedules_app.command("run")
+def schedules_run(
+    name: Annotated[str, typer.Argument(help="The schedule to run now.")],
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Run it in this process and report how it ended.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Enqueue one run of a schedule now; its timing does not change."""
+    from cible.jobs.scheduler import run_now
+
+    with _jobs_db() as db:
+        job = _job_json(run_now(db, name, wait=wait))
+    assert job is not None
+    emit(job, as_json, text=f"job {job['id']} ({job['kind']}) {job['state']}")
+    if job["state"] == "dead":
+        raise typer.Exit(1)
+
+
+def _set_enabled(name: str, enabled: bool, as_json: bool) -> None:
+    from cible.jobs.schedules import set_enabled
+
+    with _jobs_db() as db, db.session() as s:
+        set_enabled(s, name, enabled)
+    state = "enabled" if enabled else "disabled"
+    emit({"name": name, "enabled": enabled}, as_json, text=f"schedule {name} {state}")
+
+
+@schedules_app.command("disable")
+def schedules_disable(
+    name: Annotated[str, typer.Argument(help="The schedule to pause.")], as_json: JsonFlag = False
+) -> None:
+    """Pause a schedule (it stays paused across restarts)."""
+    _set_enabled(name, False, as_json)
+
+
+@schedules_app.command("enable")
+def schedules_enable(
+    name: Annotated[str, typer.Argument(help="The schedule to resume.")], as_json: JsonFlag = False
+) -> None:
+    """Resume a schedule; runs missed while it was paused are not replayed."""
+    _set_enabled(name, True, as_json)
+
+
+def main() -> None:
+    app()

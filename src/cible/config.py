@@ -1,0 +1,77 @@
+"""Settings, read once from ``CIBLE_*`` environment variables and an optional ``.env`` file.
+
+Every field here is documented in ``docs/settings.md``; ``tests/test_docs.py`` fails when one
+is not, so a setting cannot ship without its line in that table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of the server, the worker and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="CIBLE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./cible.db",
+        description="SQLAlchemy URL; postgresql+psycopg://user:pass@host/db for PostgreSQL.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description=(
+            "Key that signs access tokens (HS256), overriding the random keys `cible migrate` "
+            "stores; unset by default."
+        ),
+    )
+    token_ttl_seconds: int = Field(
+        default=86_400, gt=0, description="Lifetime of an access token from /ims/token/v3."
+    )
+    max_page_size: int = Field(
+        default=1000, gt=0, description="Largest `limit` a list returns; larger limits are clamped."
+    )
+    default_page_size: int = Field(
+        default=10, gt=0, description="`limit` applied when a list request gives none."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest request body accepted; larger bodies get 413."
+    )
+    throttle_rate: float = Field(
+        default=50.0, gt=0, description="Admin API requests per second allowed per API client."
+    )
+    throttle_burst: int = Field(
+        default=100, gt=0, description="Admin API requests an API client may make in one burst."
+    )
+    session_timeout_seconds: int = Field(
+        default=1800, gt=0, description="Idle seconds before a visitor's next call is a new visit."
+    )
+    delivery_environment: str = Field(
+        default="production", description="Environment whose artifact the delivery API serves."
+    )
+    event_retention_hours: float = Field(
+        default=168,
+        gt=0,
+        description="Hours an event log record is kept once every consumer has applied it.",
+    )
+    log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
+    host: str = Field(default="127.0.0.1", description="Address `cible serve` binds by default.")
+    port: int = Field(default=8080, description="Port `cible serve` binds by default.")
+    ui_session_ttl_seconds: int = Field(
+        default=28_800, gt=0, description="Seconds an admin web UI sign-in lasts (absolute)."
+    )
+    ui_secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Secure flag of the UI's cookies: auto (when served over https), always, never.",
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

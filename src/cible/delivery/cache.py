@@ -1,0 +1,76 @@
+"""Per-session decision cache (seed 000: "per-visitor session caching").
+
+Repeat calls of a visitor in one session with the same request shape reuse the engine's
+decision instead of re-evaluating every rule. The key is (tenant, sessionId, tntId, request
+shape); an entry is used only when it was made with the same artifact object (a new ETag loads
+a new ``Artifact``, so a publish invalidates every entry) and the same profile fingerprint
+(attributes, built-ins and assignments: any profile change that a condition could read
+invalidates it), and for at most ``ttl`` seconds (schedules and time-of-day audiences move on).
+Events are still recorded on every call: only the decision is reused.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+from cible.engine import Artifact
+
+__all__ = ["DecisionCache", "request_shape"]
+
+_VOLATILE = ("requestId", "impressionId", "notifications", "id", "telemetry", "trace")
+
+
+def request_shape(request: dict[str, Any]) -> bytes:
+    """The parts of a request a decision depends on, serialized canonically."""
+    return orjson.dumps(
+        {k: v for k, v in request.items() if k not in _VOLATILE}, option=orjson.OPT_SORT_KEYS
+    )
+
+
+class DecisionCache:
+    """A bounded LRU of decisions (serialized, so a hit hands out a fresh copy)."""
+
+    def __init__(self, max_entries: int = 10_000, ttl: float = 60.0) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._entries: OrderedDict[tuple[Any, ...], tuple[Artifact, bytes, float, bytes]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...], artifact: Artifact, fingerprint: bytes) -> Any | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            cached_artifact, cached_fingerprint, stored_at, body = entry
+            fresh = time.monotonic() - stored_at < self.ttl
+            if cached_artifact is not artifact or cached_fingerprint != fingerprint or not fresh:
+                del self._entries[key]
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+        return orjson.loads(body)
+
+    def put(
+        self, key: tuple[Any, ...], artifact: Artifact, fingerprint: bytes, decision: Any
+    ) -> None:
+        body = orjson.dumps(decision)
+        with self._lock:
+            self._entries[key] = (artifact, fingerprint, time.monotonic(), body)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,314 @@
+"""Real-time qualification: one call's signals applied to one device's state, no I/O.
+
+A tenant's traits and segments compile into a :class:`RuleSet` with two indexes, so the work of
+a call grows with what it can touch, not with the taxonomy: signal key -> the traits that read
+it (traits true without any of their keys are evaluated on every call), and trait -> the segments
+that reference it (directly or through a folder trait). Segment membership is recomputed from
+the device's realizations only for the segments its traits reach; any other segment is false for
+it, because a segment rule that an empty profile satisfies is refused (segmentrule).
+
+TTL (Adobe Audience Manager, "Segment TTL explained"): a trait realized at instant *t* with a TTL
+of *n* days expires at the start of the UTC day *n + 1* days after *t*'s day, which gives AAM's
+documented ``24 + (24 - UTC hour)`` hours for a 1-day TTL; ``0`` never expires; each
+realization restarts it.
+
+>>> rules = RuleSet.build([TraitDef(1, 'c_a == "x"', 120)], [SegmentDef(7, "1T")], [])
+>>> state, outcome = apply_call(rules, DeviceState(), {"c_a": ["x"]}, now_ms=0)
+>>> outcome.realized, outcome.entered
+([1], [7])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from cible.dmp.segmentrule import DAY_MS, Realization, SegmentRule, compile_segment_rule
+from cible.dmp.traitrule import TraitRule, compile_trait_rule
+
+__all__ = [
+    "MAX_TIMES_PER_TRAIT",
+    "MAX_TRAITS_PER_PROFILE",
+    "DeviceState",
+    "FolderDef",
+    "Outcome",
+    "RuleSet",
+    "SegmentDef",
+    "TraitDef",
+    "apply_call",
+    "expiry_ms",
+]
+
+MAX_TIMES_PER_TRAIT = 100
+MAX_TRAITS_PER_PROFILE = 150_000  # AAM, "Trait Qualification Limit"
+ONBOARDED = "ON_BOARDED_TRAIT"
+FOLDER = "FOLDER_TRAIT"
+
+
+@dataclass(frozen=True)
+class TraitDef:
+    sid: int
+    rule: str
+    ttl: int
+    trait_type: str = "RULE_BASED_TRAIT"
+    data_source_id: int = 0
+    folder_id: int = 0
+
+
+@dataclass(frozen=True)
+class SegmentDef:
+    sid: int
+    rule: str
+
+
+@dataclass(frozen=True)
+class FolderDef:
+    folder_id: int
+    parent_id: int | None
+    folder_trait: int | None
+
+
+def expiry_ms(last_ms: int, ttl_days: int) -> int | None:
+    """When a realization at ``last_ms`` with ``ttl_days`` expires (None: never)."""
+    if ttl_days <= 0:
+        return None
+    return (last_ms // DAY_MS + ttl_days + 1) * DAY_MS
+
+
+@dataclass
+class DeviceState:
+    """Realizations per trait (``[count, [epoch ms, ...]]``) and segments (id -> entered at)."""
+
+    realizations: dict[int, list[object]] = field(default_factory=dict)
+    segments: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def decode(cls, raw: str | bytes | None) -> DeviceState:
+        if not raw:
+            return cls()
+        data = orjson.loads(raw)
+        return cls(
+            {int(k): [v[0], list(v[1])] for k, v in data.get("r", {}).items()},
+            {int(k): int(v) for k, v in data.get("s", {}).items()},
+        )
+
+    def encode(self) -> str:
+        return orjson.dumps(
+            {
+                "r": {str(k): v for k, v in self.realizations.items()},
+                "s": {str(k): v for k, v in self.segments.items()},
+            }
+        ).decode()
+
+    def view(self) -> dict[int, Realization]:
+        return {
+            sid: Realization(int(v[0]), v[1])  # type: ignore[call-overload, arg-type]
+            for sid, v in self.realizations.items()
+        }
+
+
+@dataclass
+class Outcome:
+    realized: list[int] = field(default_factory=list)
+    entered: list[int] = field(default_factory=list)
+    exited: list[int] = field(default_factory=list)
+    expired: list[int] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.realized or self.entered or self.exited or self.expired)
+
+
+@dataclass
+class RuleSet:
+    """A tenant's compiled taxonomy and its indexes (see the module docstring)."""
+
+    traits: dict[int, TraitDef]
+    compiled: dict[int, TraitRule]
+    by_key: dict[str, list[int]]
+    unconditional: list[int]
+    by_code: dict[str, list[int]]
+    segments: dict[int, SegmentRule]
+    segments_of_trait: dict[int, set[int]]
+    folder_members: dict[int, list[tuple[int, int | None]]]
+
+    @classmethod
+    def build(
+        cls,
+        traits: Iterable[TraitDef],
+        segments: Iterable[SegmentDef],
+        folders: Iterable[FolderDef],
+    ) -> RuleSet:
+        all_traits = {t.sid: t for t in traits}
+        compiled: dict[int, TraitRule] = {}
+        by_key: dict[str, list[int]] = {}
+        unconditional: list[int] = []
+        by_code: dict[str, list[int]] = {}
+        for trait in all_traits.values():
+            if trait.trait_type == FOLDER or not trait.rule.strip():
+                continue
+            rule = compile_trait_rule(trait.rule)
+            compiled[trait.sid] = rule
+            if trait.trait_type == ONBOARDED and rule.keys == {"ic"}:
+                # ``ic == "123"`` (AAM inbound file contents): a file or d_sid names it.
+                by_code.setdefault("ic", []).append(trait.sid)
+            if rule.matches_without_signals:
+                unconditional.append(trait.sid)
+            for key in rule.keys:
+                by_key.setdefault(key, []).append(trait.sid)
+        members = _folder_members(all_traits, list(folders))
+        compiled_segments: dict[int, SegmentRule] = {}
+        segments_of_trait: dict[int, set[int]] = {}
+        for segment in segments:
+            rule = compile_segment_rule(segment.rule)
+            compiled_segments[segment.sid] = rule
+            for ref in rule.traits:
+                for member, _cap in members.get(ref, [(ref, None)]):
+                    segments_of_trait.setdefault(member, set()).add(segment.sid)
+        return cls(
+            all_traits,
+            compiled,
+            by_key,
+            unconditional,
+            by_code,
+            compiled_segments,
+            segments_of_trait,
+            members,
+        )
+
+    def expand(self, trait_id: int) -> Sequence[tuple[int, int | None]]:
+        return self.folder_members.get(trait_id, ((trait_id, None),))
+
+    def matching_traits(
+        self, signals: Mapping[str, Sequence[str]], data_source: int | None = None
+    ) -> list[int]:
+        """The traits this call realizes (only ``data_source``'s when given, as ``d_tdpid``)."""
+        candidates: set[int] = set(self.unconditional)
+        for key in signals:
+            candidates.update(self.by_key.get(key, ()))
+        out = []
+        for sid in sorted(candidates):
+            trait = self.traits[sid]
+            if data_source is not None and trait.data_source_id != data_source:
+                continue
+            if self.compiled[sid].evaluate(signals):
+                out.append(sid)
+        return out
+
+
+def _folder_members(
+    traits: Mapping[int, TraitDef], folders: list[FolderDef]
+) -> dict[int, list[tuple[int, int | None]]]:
+    """Folder trait id -> the traits of its folder and subfolders (onboarded capped at 1)."""
+    children: dict[int | None, list[int]] = {}
+    for folder in folders:
+        children.setdefault(folder.parent_id, []).append(folder.folder_id)
+    in_folder: dict[int, list[TraitDef]] = {}
+    for trait in traits.values():
+        if trait.trait_type != FOLDER:
+            in_folder.setdefault(trait.folder_id, []).append(trait)
+    members: dict[int, list[tuple[int, int | None]]] = {}
+    for folder in folders:
+        if folder.folder_trait is None:
+            continue
+        found: list[tuple[int, int | None]] = []
+        stack = [folder.folder_id]
+        while stack:
+            current = stack.pop()
+            for trait in in_folder.get(current, ()):
+                found.append((trait.sid, 1 if trait.trait_type != "RULE_BASED_TRAIT" else None))
+            stack.extend(children.get(current, ()))
+        members[folder.folder_trait] = sorted(found)
+    return members
+
+
+def _expire(rules: RuleSet, state: DeviceState, now_ms: int, outcome: Outcome) -> None:
+    for sid in list(state.realizations):
+        trait = rules.traits.get(sid)
+        if trait is None:
+            del state.realizations[sid]
+            continue
+        times = state.realizations[sid][1]
+        last = max(times) if times else 0  # type: ignore[call-overload]
+        ends = expiry_ms(int(last), trait.ttl)
+        if ends is not None and ends <= now_ms:
+            del state.realizations[sid]
+            outcome.expired.append(sid)
+
+
+def _realize(state: DeviceState, sid: int, trait: TraitDef, now_ms: int) -> None:
+    entry = state.realizations.get(sid)
+    if entry is None:
+        if len(state.realizations) >= MAX_TRAITS_PER_PROFILE:
+            # Evict the trait realized longest ago to stay under AAM's per-profile limit.
+            oldest = min(
+                state.realizations,
+                key=lambda k: max(state.realizations[k][1] or [0]),  # type: ignore[call-overload, type-var]
+            )
+            del state.realizations[oldest]
+        state.realizations[sid] = [1, [now_ms]]
+        return
+    times: list[int] = entry[1]  # type: ignore[assignment]
+    if trait.trait_type != "RULE_BASED_TRAIT":
+        # Onboarded and algorithmic traits qualify at most once per profile (AAM reference).
+        entry[0] = 1
+        entry[1] = [now_ms]
+        return
+    entry[0] = int(entry[0]) + 1  # type: ignore[call-overload]
+    times.append(now_ms)
+    if len(times) > MAX_TIMES_PER_TRAIT:
+        del times[: len(times) - MAX_TIMES_PER_TRAIT]
+
+
+def apply_call(
+    rules: RuleSet,
+    state: DeviceState,
+    signals: Mapping[str, Sequence[str]],
+    now_ms: int,
+    *,
+    data_source: int | None = None,
+    direct: Iterable[int] = (),
+) -> tuple[DeviceState, Outcome]:
+    """``state`` after one call at ``now_ms``: expiry, realizations, then segment membership.
+
+    ``direct`` realizes traits by id (``d_sid``); ``signals`` with no keys only re-evaluates
+    (the TTL job's call).
+    """
+    outcome = Outcome()
+    _expire(rules, state, now_ms, outcome)
+    realized = rules.matching_traits(signals, data_source) if signals else []
+    for sid in direct:
+        if sid in rules.traits and rules.traits[sid].trait_type != FOLDER and sid not in realized:
+            realized.append(sid)
+    for sid in realized:
+        _realize(state, sid, rules.traits[sid], now_ms)
+    outcome.realized = realized
+    candidates: set[int] = set(state.segments)
+    for sid in state.realizations:
+        candidates.update(rules.segments_of_trait.get(sid, ()))
+    view = state.view()
+    now_in: dict[int, int] = {}
+    for segment_id in sorted(candidates):
+        rule = rules.segments.get(segment_id)
+        if rule is not None and rule.evaluate(view, now_ms, rules.expand):
+            now_in[segment_id] = state.segments.get(segment_id, now_ms)
+    outcome.entered = sorted(set(now_in) - set(state.segments))
+    outcome.exited = sorted(set(state.segments) - set(now_in))
+    state.segments = now_in
+    return state, outcome
+
+
+def next_expiry(rules: RuleSet, state: DeviceState) -> int | None:
+    """The earliest instant one of the device's realizations expires."""
+    ends = []
+    for sid, entry in state.realizations.items():
+        trait = rules.traits.get(sid)
+        times: list[int] = entry[1]  # type: ignore[assignment]
+        if trait is None or not times:
+            continue
+        end = expiry_ms(max(times), trait.ttl)
+        if end is not None:
+            ends.append(end)
+    return min(ends) if ends else None

@@ -1,0 +1,227 @@
+"""The decisioning context: what a rule's JSON Logic condition can read.
+
+Built once per `decide` call from the delivery request, with the key names of Adobe's on-device
+engines (`target_decisioning_engine/context_provider.py` and `types/decisioning_context.py` in
+target-python-sdk 1.1.0; `contextProvider.js` in the Node SDK):
+
+- `user.browserType`, `user.platform`, `user.locale` (always "en", as both SDKs), and
+  `user.browserVersion`, from `context.userAgent` (see `_useragent.py`);
+- `page.*` from `context.address.url` and `referring.*` from `context.address.referringUrl`:
+  `url`, `domain`, `subdomain`, `topLevelDomain`, `path`, `query`, `fragment`, each with a
+  lower-cased `*_lc` twin; an mbox request's own `address` replaces both for that mbox;
+- `mbox.*` from the mbox's (or pageLoad's, or view's) `parameters`, dotted names unflattened
+  (`a.b` → `mbox.a.b`), every string with a lower-cased `*_lc` twin;
+- `geo.country`, `geo.region`, `geo.city`, `geo.latitude`, `geo.longitude` from `context.geo`;
+- `current_timestamp` (ms since the epoch), `current_time` ("HHMM", UTC) and `current_day`
+  (1 = Monday … 7 = Sunday), from the `now` argument only;
+- `allocation`, per activity (see `_hashing.py`), set by the decision loop;
+- `profile.*`, a Cible addition: the caller's profile attributes, then the request detail's
+  `profileParameters`. Adobe's on-device artifacts never read it (profile audiences are decided
+  on the edge); Cible's server-side decisions do.
+
+Domains: Adobe's Python SDK finds the registrable domain with the Public Suffix List (`tld`
+package). The engine cannot ship or fetch that list, so it knows the common two-label public
+suffixes below and otherwise takes the last label as the top-level domain. Subdomains drop a
+leading `www` label. Hosts that are IP addresses or single labels have no subdomain or
+top-level domain; their domain is the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from cible.engine._useragent import parse_user_agent
+
+__all__ = [
+    "base_context",
+    "mbox_context",
+    "page_context",
+    "profile_context",
+    "time_context",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+# Two-label public suffixes in common use (https://publicsuffix.org/list/, ICANN section).
+_TWO_LABEL_SUFFIXES = frozenset(
+    f"{second}.{top}"
+    for top, seconds in {
+        "uk": "co org me ltd plc net sch ac gov nhs police",
+        "au": "com net org edu gov asn id",
+        "nz": "co org net ac govt geek school",
+        "jp": "co ne or ac go ed gr lg",
+        "kr": "co or ne go re ac",
+        "br": "com net org gov edu art",
+        "cn": "com net org gov edu ac",
+        "in": "co net org firm gen ind ac edu gov",
+        "za": "co org net gov ac web",
+        "mx": "com org net gob edu",
+        "ar": "com org net gob edu",
+        "tr": "com org net gov edu biz",
+        "il": "co org net ac gov",
+        "sg": "com org net gov edu",
+        "hk": "com org net gov edu idv",
+        "tw": "com org net gov edu idv",
+        "my": "com org net gov edu",
+        "id": "co or ac go web",
+        "th": "co or ac go in",
+        "ph": "com org net gov edu",
+        "vn": "com org net gov edu",
+        "ua": "com org net gov edu",
+        "pl": "com org net gov edu",
+        "sa": "com org net gov edu",
+        "eg": "com org net gov edu",
+        "co": "com org net gov edu",
+        "pe": "com org net gob edu",
+        "es": "com org nom gob edu",
+        "fr": "gouv asso com",
+        "ru": "com org net",
+        "ng": "com org net gov edu",
+        "pk": "com org net gov edu",
+    }.items()
+    for second in seconds.split()
+)
+
+_URL_KEYS = ("url", "path", "query", "fragment", "domain", "subdomain", "topLevelDomain")
+
+
+def _split_host(host: str) -> tuple[str, str, str]:
+    """(domain, subdomain, topLevelDomain) for a lower-case host name."""
+    labels = host.split(".")
+    if len(labels) < 2 or host.replace(".", "").isdigit() or ":" in host:
+        return host, "", ""
+    suffix_length = 2 if len(labels) > 2 and ".".join(labels[-2:]) in _TWO_LABEL_SUFFIXES else 1
+    top_level_domain = ".".join(labels[-suffix_length:])
+    domain = ".".join(labels[-suffix_length - 1 :])
+    subdomain_labels = labels[: -suffix_length - 1]
+    if subdomain_labels and subdomain_labels[0] == "www":
+        subdomain_labels = subdomain_labels[1:]
+    return domain, ".".join(subdomain_labels), top_level_domain
+
+
+@lru_cache(maxsize=4096)
+def _parse_url(url: str) -> tuple[tuple[str, str], ...]:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        empty = tuple((name, "") for key in _URL_KEYS[1:] for name in (key, f"{key}_lc"))
+        return (("url", url), ("url_lc", url.lower()), *empty)
+    domain, subdomain, top_level_domain = _split_host(host) if host else ("", "", "")
+    values = (url, parts.path, parts.query, parts.fragment, domain, subdomain, top_level_domain)
+    pairs: list[tuple[str, str]] = []
+    for key, value in zip(_URL_KEYS, values, strict=True):
+        pairs.append((key, value))
+        pairs.append((f"{key}_lc", value.lower()))
+    return tuple(pairs)
+
+
+def page_context(url: Any) -> dict[str, str]:
+    """The `page.*` (or `referring.*`) keys for a URL; an absent URL gives empty strings."""
+    return dict(_parse_url(url if isinstance(url, str) else ""))
+
+
+def _user_context(user_agent: Any) -> dict[str, Any]:
+    browser, platform, version = parse_user_agent(user_agent if isinstance(user_agent, str) else "")
+    return {"browserType": browser, "platform": platform, "locale": "en", "browserVersion": version}
+
+
+def _geo_context(geo: Any) -> dict[str, Any]:
+    if not isinstance(geo, Mapping):
+        return {}
+    context: dict[str, Any] = {}
+    for source, target in (
+        ("countryCode", "country"),
+        ("stateCode", "region"),
+        ("city", "city"),
+        ("latitude", "latitude"),
+        ("longitude", "longitude"),
+    ):
+        value = geo.get(source)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            context[target] = value
+    return context
+
+
+def time_context(now: datetime) -> dict[str, Any]:
+    """`current_timestamp`, `current_time` and `current_day` for an instant (naive means UTC)."""
+    moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    return {
+        "current_timestamp": (moment - _EPOCH) // _MILLISECOND,
+        "current_time": f"{moment.hour:02d}{moment.minute:02d}",
+        "current_day": moment.isoweekday(),
+    }
+
+
+def base_context(request_context: Mapping[str, Any], now: datetime | None) -> dict[str, Any]:
+    """The context shared by every mbox and view of one request."""
+    address = request_context.get("address")
+    if not isinstance(address, Mapping):
+        address = {}
+    context: dict[str, Any] = {
+        "user": _user_context(request_context.get("userAgent")),
+        "page": page_context(address.get("url")),
+        "referring": page_context(address.get("referringUrl")),
+        "geo": _geo_context(request_context.get("geo")),
+    }
+    if now is not None:
+        context.update(time_context(now))
+    return context
+
+
+def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        inner = target.setdefault(key, {})
+        if not isinstance(inner, dict):
+            return  # "a" is already a value; "a.b" cannot also be an object
+        target = inner
+    target[keys[-1]] = value
+
+
+def _unflatten(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    # utils.py `unflatten`: "a.b" becomes {"a": {"b": …}} unless it has empty segments.
+    result: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if not isinstance(key, str):
+            continue
+        if "." in key and ".." not in key and not key.startswith(".") and not key.endswith("."):
+            _set_nested(result, key.split("."), value)
+        else:
+            result[key] = value
+    return result
+
+
+def _with_lower_case(values: dict[str, Any]) -> dict[str, Any]:
+    result = dict(values)
+    for key, value in values.items():
+        if isinstance(value, str):
+            result[f"{key}_lc"] = value.lower()
+        elif isinstance(value, dict):
+            result[key] = _with_lower_case(value)
+    return result
+
+
+def mbox_context(parameters: Any) -> dict[str, Any]:
+    """The `mbox.*` keys for a request detail's `parameters`."""
+    if not isinstance(parameters, Mapping) or not parameters:
+        return {}
+    return _with_lower_case(_unflatten(parameters))
+
+
+def profile_context(profile: Mapping[str, Any] | None, profile_parameters: Any) -> dict[str, Any]:
+    """The `profile.*` keys: profile attributes, overridden by the request's profileParameters.
+
+    Attribute names may carry Adobe's `profile.` prefix or not.
+    """
+    flat: dict[str, Any] = {}
+    for source in (profile, profile_parameters):
+        if isinstance(source, Mapping):
+            for key, value in source.items():
+                if isinstance(key, str):
+                    flat[key.removeprefix("profile.")] = value
+    return _unflatten(flat)

@@ -1,0 +1,465 @@
+"""`decide`: one delivery request in, one delivery response out, with its reasons.
+
+The flow follows Adobe's on-device engine (`target_decisioning_engine/decision_provider.py` and
+`rule_evaluator.py` in target-python-sdk 1.1.0; `decisionProvider.js` in the Node SDK):
+
+- a regular mbox takes the first rule, in artifact order, whose condition holds;
+- the global mbox (what `pageLoad` decides) and views take every rule that holds, but only the
+  first of each `ruleKey`: an experience-targeting activity has one rule per experience, in
+  audience order, under one key, so the first audience a visitor qualifies for wins;
+- rules with `propertyTokens` apply only to requests carrying one of those property tokens;
+- executed options lose their `eventToken` and keep click metrics; executed decisions produce
+  display notifications for the caller to send; prefetched options keep their `eventToken`.
+
+Deliberate differences from Adobe's Python SDK, each a choice a caller would expect:
+
+- `pageLoad` is decided only when the request has one (the Python SDK always decides it);
+- an mbox request naming the global mbox gets one response entry with every matching option;
+- an mbox request's own `address.referringUrl` sets `referring.*` (the SDKs reuse its url);
+- no clock, no random visitor id: see `decide`'s docstring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from cible.engine._artifact import Artifact, Rule, reads_time
+from cible.engine._context import base_context, mbox_context, page_context, profile_context
+from cible.engine._hashing import allocation_for
+from cible.engine._options import build_options, common_tokens
+
+__all__ = ["EXTRA_KEY", "decide"]
+
+EXTRA_KEY = "cible"
+"""The result key holding what is not part of Adobe's delivery response (see docs/engine.md)."""
+
+MATCHED = "matched"
+NOT_MET = "condition not met"
+SKIPPED_PROPERTY = "skipped: rule belongs to other properties"
+SKIPPED_DECIDED = "skipped: activity already decided for this location"
+CONDITION_ERROR = "condition could not be evaluated"
+
+
+def decide(
+    artifact: Artifact,
+    request: Any,
+    *,
+    profile: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    client: str | None = None,
+) -> dict[str, Any]:
+    """Decide a delivery request against an artifact; never raises on request data.
+
+    `request` is an Adobe delivery request as a dict (`context`, `id`, `property`, `execute`,
+    `prefetch`). The result is an Adobe delivery response dict (`status`, `requestId`,
+    `client`, `id`, `execute`, `prefetch`) plus `result["cible"]`: `reasons`, `notifications`,
+    `remoteMboxes`, `remoteViews` (see docs/engine.md).
+
+    - `now` is the decision instant (naive means UTC). The engine never reads the clock: with
+      `now=None`, the clock variables are absent, so every time-bound condition (activity start
+      and end dates, day and time audiences) is false, and a reason says so.
+    - `client` is the tenant's client code, hashed into allocations; it defaults to the
+      artifact's `meta.clientCode`.
+    - The visitor is `id.marketingCloudVisitorId`, else `id.tntId` without its `.suffix`, else
+      `id.thirdPartyId`. With none, `allocation` is absent and every traffic-split condition is
+      false; callers give new visitors an id first (Cible's server and SDK generate a tntId).
+    - `profile` holds profile attributes for `profile.*` conditions; a rule reading them when
+      no profile is given makes its mbox or view "remote" (decide it server-side).
+
+    >>> from cible.engine import load_artifact
+    >>> artifact = load_artifact({"version": "1.0.0", "localMboxes": ["home"]})
+    >>> result = decide(artifact, {"context": {"channel": "web"},
+    ...                            "execute": {"mboxes": [{"name": "home", "index": 1}]}})
+    >>> result["execute"]["mboxes"]
+    [{'index': 1, 'name': 'home'}]
+    """
+    if not isinstance(artifact, Artifact):
+        raise TypeError("decide() needs an Artifact from load_artifact()")
+    decision = _Decision(artifact, profile, now, client)
+    try:
+        return decision.run(request)
+    except Exception as error:  # the engine never raises on a request; this is a safety net
+        return decision.failed(request, error)
+
+
+class _Decision:
+    def __init__(self, artifact: Artifact, profile: Any, now: Any, client: Any) -> None:
+        self.artifact = artifact
+        self.reasons: list[dict[str, Any]] = []
+        self.notifications: list[dict[str, Any]] = []
+        self.remote_mboxes: set[str] = set()
+        self.remote_views: set[str] = set()
+        self.allocations: dict[Any, float] = {}
+        self.notified: set[tuple[str, str]] = set()
+        self.visitor_id: str | None = None
+        self.property_token: str | None = None
+        self.notification_prefix = "notification"
+        self.context: dict[str, Any] = {}
+        self.tokens: dict[str, Any] = {}
+        if now is not None and not isinstance(now, datetime):
+            self.note("'now' is not a datetime; time-bound conditions are false")
+            now = None
+        self.now: datetime | None = now
+        if profile is not None and not isinstance(profile, Mapping):
+            self.note("'profile' is not a mapping; ignored")
+            profile = None
+        self.profile: Mapping[str, Any] | None = profile
+        if client is not None and not isinstance(client, str):
+            self.note("'client' is not a string; the artifact's client code is used")
+            client = None
+        self.client: str = client or artifact.client_code or ""
+
+    def note(self, message: str) -> None:
+        self.reasons.append({"scope": "request", "message": message})
+
+    # -- request level -----------------------------------------------------------------------
+
+    def run(self, request: Any) -> dict[str, Any]:
+        result: dict[str, Any] = {"status": 200}
+        if not isinstance(request, Mapping):
+            self.note("request is not an object; nothing decided")
+            return self.finish(result)
+        request_id = request.get("requestId")
+        if isinstance(request_id, str) and request_id:
+            result["requestId"] = request_id
+            self.notification_prefix = request_id
+        if self.client:
+            result["client"] = self.client
+        else:
+            self.note("no client code (argument or artifact meta.clientCode); allocations use ''")
+        self.read_ids(request.get("id"), result)
+        context = request.get("context")
+        if not isinstance(context, Mapping):
+            self.note("request has no 'context' object; decided with an empty context")
+            context = {}
+        if self.now is None:
+            self.note("'now' not given; time-bound conditions are false")
+        self.context = base_context(context, self.now)
+        self.tokens = common_tokens(self.context["geo"], self.artifact.response_tokens)
+        prop = request.get("property")
+        if isinstance(prop, Mapping) and isinstance(prop.get("token"), str):
+            self.property_token = prop["token"]
+        self.find_remote(request)
+        for mode in ("execute", "prefetch"):
+            if mode not in request or request[mode] is None:
+                continue
+            block = request[mode]
+            if not isinstance(block, Mapping):
+                self.note(f"'{mode}' is not an object; ignored")
+                continue
+            result[mode] = self.decide_mode(mode, block)
+        return self.finish(result)
+
+    def read_ids(self, ids: Any, result: dict[str, Any]) -> None:
+        if ids is None:
+            ids = {}
+        if not isinstance(ids, Mapping):
+            self.note("'id' is not an object; no visitor id")
+            return
+        result["id"] = {k: v for k, v in ids.items() if isinstance(k, str)}
+        # allocation_provider.py `get_or_create_visitor_id`: precedence of visitor ids.
+        tnt_id = ids.get("tntId")
+        candidates = (
+            ids.get("marketingCloudVisitorId"),
+            tnt_id.split(".")[0] if isinstance(tnt_id, str) else None,
+            ids.get("thirdPartyId"),
+        )
+        self.visitor_id = next((c for c in candidates if isinstance(c, str) and c), None)
+        if self.visitor_id is None:
+            self.note("no visitor id (marketingCloudVisitorId, tntId, thirdPartyId); no allocation")
+
+    def find_remote(self, request: Mapping[str, Any]) -> None:
+        # utils.py `has_remote_dependency`: requested mboxes and views the artifact cannot decide.
+        artifact = self.artifact
+        mbox_names: set[str] = set()
+        view_names: set[str] = set()
+        views_requested = False
+        for mode in ("execute", "prefetch"):
+            block = request.get(mode)
+            if not isinstance(block, Mapping):
+                continue
+            mbox_names.update(_names(block.get("mboxes")))
+            views = block.get("views")
+            if isinstance(views, list) and views:
+                views_requested = True
+                view_names.update(_names(views))
+        for name in mbox_names:
+            if name in artifact.remote_mboxes or name not in artifact.local_mboxes:
+                self.remote_mboxes.add(name)
+        if views_requested and not view_names:
+            self.remote_views.update(artifact.remote_views)
+        for name in view_names:
+            if name in artifact.remote_views or name not in artifact.local_views:
+                self.remote_views.add(name)
+
+    def finish(self, result: dict[str, Any]) -> dict[str, Any]:
+        if self.remote_mboxes or self.remote_views:
+            result["status"] = 206  # decision_provider.py: PARTIAL_CONTENT when remote is needed
+        result[EXTRA_KEY] = {
+            "reasons": self.reasons,
+            "notifications": self.notifications,
+            "remoteMboxes": sorted(self.remote_mboxes),
+            "remoteViews": sorted(self.remote_views),
+        }
+        return result
+
+    def failed(self, request: Any, error: Exception) -> dict[str, Any]:
+        self.reasons = [
+            {"scope": "request", "message": f"engine error, nothing decided: {error!r}"}
+        ]
+        self.notifications = []
+        result: dict[str, Any] = {"status": 200}
+        if isinstance(request, Mapping) and isinstance(request.get("requestId"), str):
+            result["requestId"] = request["requestId"]
+        return self.finish(result)
+
+    # -- per mode ------------------------------------------------------------------------------
+
+    def decide_mode(self, mode: str, block: Mapping[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = {}
+        execute = mode == "execute"
+        mboxes = block.get("mboxes")
+        if mboxes is not None:
+            if isinstance(mboxes, list):
+                decided = (self.decide_mbox(mode, m, i) for i, m in enumerate(mboxes))
+                response["mboxes"] = [entry for entry in decided if entry is not None]
+            else:
+                self.note(f"'{mode}.mboxes' is not an array; ignored")
+        views = block.get("views")
+        if views is not None and execute:
+            self.note("'execute.views' is not part of the delivery API; views are prefetched")
+        elif views is not None:
+            if isinstance(views, list):
+                response["views"] = self.decide_views(views)
+            else:
+                self.note("'prefetch.views' is not an array; ignored")
+        page_load = block.get("pageLoad")
+        if page_load is not None:
+            if isinstance(page_load, Mapping):
+                response["pageLoad"] = self.decide_page_load(mode, page_load)
+            else:
+                self.note(f"'{mode}.pageLoad' is not an object; ignored")
+        return response
+
+    def detail_context(self, detail: Mapping[str, Any]) -> dict[str, Any]:
+        context = dict(self.context)
+        address = detail.get("address")
+        if isinstance(address, Mapping):
+            context["page"] = page_context(address.get("url"))
+            if "referringUrl" in address:
+                context["referring"] = page_context(address.get("referringUrl"))
+        context["mbox"] = mbox_context(detail.get("parameters"))
+        profile_parameters = detail.get("profileParameters")
+        if self.profile is not None or profile_parameters:
+            context["profile"] = profile_context(self.profile, profile_parameters)
+        return context
+
+    def decide_mbox(self, mode: str, detail: Any, position: int) -> dict[str, Any] | None:
+        if not isinstance(detail, Mapping):
+            self.note(f"'{mode}.mboxes[{position}]' is not an object; ignored")
+            return None
+        name = detail.get("name")
+        if not isinstance(name, str) or not name:
+            self.note(f"'{mode}.mboxes[{position}]' has no name; ignored")
+            return None
+        index = detail.get("index")
+        response: dict[str, Any] = {}
+        if isinstance(index, int) and not isinstance(index, bool):
+            response["index"] = index
+        response["name"] = name
+        collect_all = name == self.artifact.global_mbox
+        rules = self.artifact.mbox_rules.get(name, ())
+        context = self.detail_context(detail)
+        trace = self.trace(mode, "mbox", name, response.get("index"))
+        matched = self.evaluate(rules, context, collect_all, trace, remote=self.remote_mboxes)
+        self.fill(response, mode, matched, detail, name, page_load=False)
+        return response
+
+    def decide_page_load(self, mode: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+        name = self.artifact.global_mbox
+        context = self.detail_context(detail)
+        trace = self.trace(mode, "pageLoad", name, None)
+        rules = self.artifact.mbox_rules.get(name, ())
+        matched = self.evaluate(rules, context, True, trace, remote=self.remote_mboxes)
+        response: dict[str, Any] = {}
+        self.fill(response, mode, matched, detail, name, page_load=True)
+        return response
+
+    def decide_views(self, requests: list[Any]) -> list[dict[str, Any]]:
+        by_name: dict[str, dict[str, Any]] = {}
+        for position, detail in enumerate(requests):
+            if not isinstance(detail, Mapping):
+                self.note(f"'prefetch.views[{position}]' is not an object; ignored")
+                continue
+            name = detail.get("name")
+            if isinstance(name, str) and name:
+                candidates: Iterable[tuple[str, tuple[Rule, ...]]] = [
+                    (name, self.artifact.view_rules.get(name, ()))
+                ]
+            else:
+                candidates = self.artifact.view_rules.items()
+            context = self.detail_context(detail)
+            decided: set[str] = set()
+            for view_name, rules in candidates:
+                trace = self.trace("prefetch", "view", view_name, None)
+                matched = self.evaluate(rules, context, True, trace, self.remote_views, decided)
+                for rule in matched:
+                    entry = by_name.setdefault(
+                        rule.consequence_name or view_name,
+                        {"name": rule.consequence_name or view_name},
+                    )
+                    entry.setdefault("options", []).extend(
+                        build_options(rule, False, self.tokens, detail)
+                    )
+                    if rule.all_metrics:
+                        entry.setdefault("metrics", []).extend(
+                            {k: v for k, v in metric.items()} for metric in rule.all_metrics
+                        )
+        return [by_name[key] for key in sorted(by_name)]
+
+    # -- rules -----------------------------------------------------------------------------------
+
+    def trace(self, mode: str, kind: str, name: str, index: int | None) -> dict[str, Any]:
+        entry: dict[str, Any] = {"scope": kind, "mode": mode, "name": name}
+        if index is not None:
+            entry["index"] = index
+        entry["rules"] = []
+        self.reasons.append(entry)
+        return entry
+
+    def allocation(self, activity_id: Any) -> float | None:
+        if self.visitor_id is None:
+            return None
+        value = self.allocations.get(activity_id)
+        if value is None:
+            value = allocation_for(self.client, activity_id, self.visitor_id)
+            self.allocations[activity_id] = value
+        return value
+
+    def evaluate(
+        self,
+        rules: tuple[Rule, ...],
+        context: dict[str, Any],
+        collect_all: bool,
+        trace: dict[str, Any],
+        remote: set[str],
+        decided: set[str] | None = None,
+    ) -> list[Rule]:
+        matched: list[Rule] = []
+        decided = set() if decided is None else decided
+        considered = trace["rules"]
+        for rule in rules:
+            entry: dict[str, Any] = {
+                "ruleKey": rule.key,
+                "activityId": rule.activity_id,
+                "experienceId": rule.experience_id,
+            }
+            considered.append(entry)
+            if rule.property_tokens and self.property_token not in rule.property_tokens:
+                entry["matched"], entry["reason"] = False, SKIPPED_PROPERTY
+                continue
+            if collect_all and rule.key in decided:
+                entry["matched"], entry["reason"] = False, SKIPPED_DECIDED
+                continue
+            if rule.reads_profile and "profile" not in context:
+                remote.add(trace["name"])
+            try:
+                holds = rule.precondition is None or rule.precondition.matches(context)
+                if holds:
+                    if rule.reads_allocation:
+                        self.set_allocation(rule, context, entry)
+                    holds = rule.condition.matches(context)
+            except (ArithmeticError, ValueError, TypeError, RecursionError) as error:
+                entry["matched"], entry["reason"] = False, f"{CONDITION_ERROR}: {error!r}"
+                continue
+            entry["matched"] = holds
+            entry["reason"] = MATCHED if holds else self.why_not(rule, context)
+            if holds:
+                matched.append(rule)
+                decided.add(rule.key)
+                if not collect_all:
+                    trace["outcome"] = "first matching rule decides"
+                    break
+        return matched
+
+    def set_allocation(self, rule: Rule, context: dict[str, Any], entry: dict[str, Any]) -> None:
+        allocation = self.allocation(rule.activity_id)
+        if allocation is None:
+            context.pop("allocation", None)
+        else:
+            context["allocation"] = entry["allocation"] = allocation
+
+    def why_not(self, rule: Rule, context: Mapping[str, Any]) -> str:
+        missing = []
+        if rule.reads_allocation and self.visitor_id is None:
+            missing.append("no visitor id, so no allocation")
+        if self.now is None and reads_time(rule):
+            missing.append("no 'now', so no time")
+        if rule.reads_profile and "profile" not in context:
+            missing.append("no profile")
+        return f"{NOT_MET} ({'; '.join(missing)})" if missing else NOT_MET
+
+    def fill(
+        self,
+        response: dict[str, Any],
+        mode: str,
+        matched: list[Rule],
+        detail: Mapping[str, Any],
+        name: str,
+        page_load: bool,
+    ) -> None:
+        if not matched:
+            return
+        execute = mode == "execute"
+        options: list[dict[str, Any]] = []
+        metrics: dict[str, Any] = {}
+        extra_metrics: list[dict[str, Any]] = []
+        tokens: list[str] = []
+        for rule in matched:
+            options.extend(build_options(rule, execute, self.tokens, detail))
+            if execute:
+                for metric in rule.click_metrics:
+                    token = metric.get("eventToken")
+                    copied = dict(metric)
+                    if isinstance(token, str):
+                        metrics.setdefault(token, copied)
+                    else:
+                        extra_metrics.append(copied)
+                for token in rule.display_tokens:
+                    if (name, token) not in self.notified:
+                        self.notified.add((name, token))
+                        tokens.append(token)
+        if options:
+            response["options"] = options
+        if metrics or extra_metrics:
+            # decision_provider.py: pageLoad metrics are deduplicated and ordered by eventToken.
+            ordered = (
+                [metrics[key] for key in sorted(metrics)] if page_load else list(metrics.values())
+            )
+            response["metrics"] = ordered + extra_metrics
+        if tokens:
+            self.notify(name, tokens)
+
+    def notify(self, mbox_name: str, tokens: list[str]) -> None:
+        # notification_provider.py: one display notification per executed mbox.
+        notification: dict[str, Any] = {
+            "id": f"{self.notification_prefix}.{len(self.notifications) + 1}",
+            "type": "display",
+        }
+        if self.now is not None:
+            notification["timestamp"] = self.context["current_timestamp"]
+        notification["mbox"] = {"name": mbox_name}
+        notification["tokens"] = tokens
+        self.notifications.append(notification)
+
+
+def _names(entries: Any) -> set[str]:
+    if not isinstance(entries, list):
+        return set()
+    return {
+        entry["name"]
+        for entry in entries
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"]
+    }

@@ -1,0 +1,315 @@
+"""Group commit: many requests' writes share one durable transaction.
+
+A commit that waits for the disk costs milliseconds, so a request path that committed once per
+request would be bounded by the disk. One writer thread owning one connection takes every unit of
+work queued while it was busy, runs each in its own SAVEPOINT (a unit that raises fails alone),
+and commits them all at once; each caller's future resolves only after that COMMIT returned, so a
+request answers once its writes are durable (docs/events.md, "Group commit").
+
+A database that is locked past the deadline, full or unreachable fails every unit of the batch
+with :class:`DatabaseUnavailable`; the batch is rolled back whole and the next batch reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, ClassVar, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.pool import NullPool
+
+from cible.errors import CibleError
+from cible.events._log import LOCK_HELD, take_log_lock
+
+T = TypeVar("T")
+
+# Primary result codes that mean "the database, not the unit, failed"
+# (https://sqlite.org/rescode.html): BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL,
+# CANTOPEN, PROTOCOL.
+_SQLITE_UNAVAILABLE = {5, 6, 7, 8, 10, 11, 13, 14, 15}
+
+
+class DatabaseUnavailable(CibleError):
+    """The database is locked past the deadline, full or unreachable; nothing was written.
+
+    Answered as 503: the caller may retry once the database recovers.
+    """
+
+    status: ClassVar[int] = 503
+    code: ClassVar[str] = "Database.Unavailable"
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database itself failed rather than the statement."""
+    if isinstance(error, DatabaseUnavailable):
+        return True
+    orig: BaseException | None = error
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        orig = error.orig
+    if isinstance(orig, sqlite3.Error):
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code is not None and (code & 0xFF) in _SQLITE_UNAVAILABLE
+    import psycopg
+
+    # Lock and statement timeouts, disk full, lost connections and shutdowns are all
+    # psycopg.OperationalError (SQLSTATE classes 08, 53, 55P03, 57).
+    return isinstance(orig, psycopg.OperationalError)
+
+
+def _unavailable(error: BaseException, deadline: float) -> DatabaseUnavailable:
+    if isinstance(error, DatabaseUnavailable):
+        return error
+    reason = getattr(error, "orig", None) or error
+    unavailable = DatabaseUnavailable(
+        f"The database is unavailable (locked past the {deadline:g} s deadline, full or "
+        f"unreachable): {str(reason).strip() or type(reason).__name__}"
+    )
+    unavailable.__cause__ = error
+    return unavailable
+
+
+_Item = tuple[Callable[[Connection], Any], "Future[Any]"]
+_STOP: Any = object()
+
+
+def _writer_engine(engine: Engine, deadline: float) -> Engine:
+    """A pool-less engine on ``engine``'s database for the writer's one connection.
+
+    A separate engine keeps the writer's connection settings (synchronous=FULL, explicit BEGIN
+    IMMEDIATE, short timeouts) off the connections the rest of the process shares.
+    """
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        writer = create_engine(
+            url,
+            poolclass=NullPool,
+            connect_args={"check_same_thread": False, "timeout": deadline},
+        )
+        busy_ms = max(1, int(deadline * 1000))
+
+        @event.listens_for(writer, "connect")
+        def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+            # The driver's own transaction handling would hide SAVEPOINTs from it; SQLAlchemy's
+            # recipe takes it over (SQLAlchemy docs, "Serializable isolation / Savepoints").
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            # FULL: a commit is on disk before COMMIT returns, even across a power loss in WAL
+            # mode (https://sqlite.org/pragma.html#pragma_synchronous).
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.close()
+
+        @event.listens_for(writer, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, waiting at most busy_timeout, so no unit
+            # can fail later on a lock upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return writer
+    timeout_ms = max(1, int(deadline * 1000))
+    writer = create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"connect_timeout": max(1, math.ceil(deadline))},
+    )
+
+    @event.listens_for(writer, "connect")
+    def _pg_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {timeout_ms}")
+            cursor.execute(f"SET statement_timeout = {timeout_ms}")
+            cursor.execute("SET synchronous_commit = on")
+        dbapi_connection.commit()
+
+    return writer
+
+
+class GroupCommitter:
+    """Runs units of work on one writer thread, many per durable commit.
+
+    >>> committer = GroupCommitter(database.engine)
+    >>> future = committer.submit(lambda conn: append_records(conn, [record]))
+    >>> future.result()                  # returns once the record is committed
+    >>> await committer.run(unit)        # the same from async code, without blocking the loop
+    >>> committer.close()
+
+    ``commits`` and ``units`` count successful commits and the units they carried.
+    """
+
+    def __init__(
+        self, engine: Engine, *, max_batch: int = 512, deadline_seconds: float = 2.0
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if deadline_seconds <= 0:
+            raise ValueError("deadline_seconds must be positive")
+        self.max_batch = max_batch
+        self.deadline_seconds = deadline_seconds
+        self.commits = 0
+        self.units = 0
+        self._engine = _writer_engine(engine, deadline_seconds)
+        self._postgres = self._engine.dialect.name == "postgresql"
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._conn: Connection | None = None
+        self._thread = threading.Thread(target=self._loop, name="cible-group-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, unit: Callable[[Connection], T]) -> Future[T]:
+        """Queues ``unit``; its future resolves with its result once its batch has committed."""
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            self._queue.put((unit, future))
+        return future
+
+    async def run(self, unit: Callable[[Connection], T]) -> T:
+        """Awaits ``unit``'s durable result without blocking the event loop."""
+        return await asyncio.wrap_future(self.submit(unit))
+
+    def close(self) -> None:
+        """Runs every unit already submitted, then stops the writer thread."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put((_STOP, Future()))
+        self._thread.join()
+
+    def __enter__(self) -> GroupCommitter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _loop(self) -> None:
+        stopping = False
+        try:
+            while not stopping:
+                first = self._queue.get()
+                if first[0] is _STOP:
+                    break
+                batch = [first]
+                while len(batch) < self.max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item[0] is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                self._run_batch(batch)
+        finally:
+            self._disconnect()
+            self._engine.dispose()
+
+    def _connect(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: S110 - the connection is being thrown away anyway
+                pass
+
+    def _begin(self) -> Connection:
+        """A connection inside a fresh transaction holding the log lock.
+
+        A connection that died while idle (a database restart) is replaced once before giving
+        up, so the first batch after an outage does not fail for nothing.
+        """
+        for attempt in (1, 2):
+            conn = self._connect()
+            try:
+                conn.begin()
+                if self._postgres:
+                    take_log_lock(conn)
+                    conn.info[LOCK_HELD] = True
+                return conn
+            except exc.DBAPIError as error:
+                self._disconnect()
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _run_batch(self, batch: list[_Item]) -> None:
+        items = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        if not items:
+            return
+        try:
+            conn = self._begin()
+        except Exception as error:
+            self._fail(items, error)
+            return
+        done: list[tuple[Future[Any], Any]] = []
+        savepoints = len(items) > 1
+        for unit, future in items:
+            try:
+                if savepoints:
+                    savepoint = conn.begin_nested()
+                    try:
+                        value = unit(conn)
+                    except Exception as error:
+                        if is_unavailable(error):
+                            raise
+                        savepoint.rollback()
+                        future.set_exception(error)
+                        continue
+                    savepoint.commit()
+                else:
+                    try:
+                        value = unit(conn)
+                    except Exception as error:
+                        if is_unavailable(error):
+                            raise
+                        self._rollback(conn)
+                        future.set_exception(error)
+                        return
+            except Exception as error:
+                self._fail([i for i in items if not i[1].done()], error)
+                return
+            done.append((future, value))
+        try:
+            conn.commit()
+        except Exception as error:
+            self._fail([i for i in items if not i[1].done()], error)
+            return
+        finally:
+            conn.info.pop(LOCK_HELD, None)
+        self.commits += 1
+        self.units += len(done)
+        for future, value in done:
+            future.set_result(value)
+
+    def _rollback(self, conn: Connection) -> None:
+        conn.info.pop(LOCK_HELD, None)
+        try:
+            conn.rollback()
+        except Exception:
+            self._disconnect()
+
+    def _fail(self, items: list[_Item], error: BaseException) -> None:
+        """Rolls the batch back, drops the connection and fails every unit left in it."""
+        self._disconnect()
+        # Whatever broke the batch itself (not one unit) left nothing applied: to the callers
+        # the database was unavailable for this attempt.
+        failure = _unavailable(error, self.deadline_seconds)
+        for _unit, future in items:
+            future.set_exception(failure)

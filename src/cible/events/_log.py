@@ -1,0 +1,91 @@
+"""Appending records to the event log, in commit order.
+
+A consumer reads the log by offset and remembers the last offset it applied, so an offset must
+never become visible after a larger one: otherwise a record that commits late would sit below a
+consumer's stored offset and be skipped forever. SQLite has one writer at a time, so offsets are
+assigned and committed in the same order. PostgreSQL hands out sequence values at insert time,
+so two transactions can commit in the opposite order of their offsets; every appending
+transaction therefore takes one transaction-scoped advisory lock before its first insert and
+holds it to COMMIT, which makes log-appending transactions commit one after another across every
+process and host on the database (docs/events.md, "Commit order").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Connection, insert, text
+
+from cible.events.tables import event_log
+
+# A fixed key for pg_advisory_xact_lock; any 64-bit value no other part of Cible uses.
+LOG_LOCK_KEY = 0x43_69_62_6C_65_4C_6F_67  # "CibleLog"
+# Set in Connection.info while the current transaction already holds the log lock (the group
+# committer takes it once per batch, outside the units' savepoints).
+LOCK_HELD = "cible.events.log_lock_held"
+
+_LOCK = text(f"SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})")
+_INSERT = insert(event_log)
+
+
+class Record(msgspec.Struct, frozen=True, gc=False):
+    """One record to append: ``payload`` is JSON bytes; ``key`` lets consumers dedupe replays.
+
+    >>> Record("delivery", 1, "req-1/0", b'{"kind": "impression"}')
+    Record(topic='delivery', tenant_id=1, key='req-1/0', payload=b'{"kind": "impression"}')
+    """
+
+    topic: str
+    tenant_id: int
+    key: str
+    payload: bytes
+
+
+class StoredRecord(msgspec.Struct, frozen=True, gc=False):
+    """A record read back from the log with its offset and append time (epoch milliseconds)."""
+
+    offset: int
+    topic: str
+    tenant_id: int
+    key: str
+    payload: bytes
+    created_ms: int
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def take_log_lock(conn: Connection) -> None:
+    """Takes the log's commit-order lock for the rest of ``conn``'s transaction (PostgreSQL).
+
+    Nothing to do on SQLite, whose single writer already orders commits.
+    """
+    if conn.dialect.name == "postgresql" and not conn.info.get(LOCK_HELD):
+        conn.execute(_LOCK)
+
+
+def append_records(conn: Connection, records: Sequence[Record], now_ms: int | None = None) -> None:
+    """Inserts ``records`` inside the caller's transaction; they are durable when it commits.
+
+    ``now_ms`` stamps ``created_ms`` (the retention clock); the current time when omitted.
+    """
+    if not records:
+        return
+    stamp = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    take_log_lock(conn)
+    rows: list[dict[str, Any]] = [
+        {
+            "topic": r.topic,
+            "tenant_id": r.tenant_id,
+            "key": r.key,
+            "payload": r.payload,
+            "created_ms": stamp,
+        }
+        for r in records
+    ]
+    conn.execute(_INSERT, rows[0] if len(rows) == 1 else rows)

@@ -1,0 +1,86 @@
+"""A background thread that keeps every consumer applied, for ``cible serve`` and ``cible worker``.
+
+It polls with one cheap read (the log's last offset against the stored offsets) every
+``idle_seconds`` and runs at once again while a consumer has work, so the lag goes back to zero
+within a poll interval of the load stopping (docs/events.md, "Running consumers").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import Engine
+
+from cible.events._consumers import Consumer, as_engine, behind, chosen_consumers, step
+from cible.store import Database
+
+log = logging.getLogger("cible.events")
+
+
+class ConsumerRunner:
+    """Applies the registered consumers (or ``consumers``) on a daemon thread.
+
+    >>> runner = ConsumerRunner(database.engine)
+    >>> runner.start()
+    >>> runner.stop()            # waits for the batch in progress
+    """
+
+    def __init__(
+        self,
+        engine: Engine | Database,
+        *,
+        consumers: Iterable[Consumer] | None = None,
+        batch_size: int = 5000,
+        idle_seconds: float = 0.05,
+        error_backoff_seconds: float = 1.0,
+    ) -> None:
+        self._engine = as_engine(engine)
+        self._given = None if consumers is None else list(consumers)
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.error_backoff_seconds = error_backoff_seconds
+        self.passes = 0
+        self.errors = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the consumer runner is already started")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._loop, name="cible-event-consumers", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stops after the batch in progress and waits for the thread (at most ``timeout``)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_pending(self) -> bool:
+        """One pass over the consumers that are behind; whether any offset moved."""
+        chosen = chosen_consumers(self._given)
+        moved = False
+        for each in behind(self._engine, chosen):
+            if self._stop.is_set():
+                break
+            moved = step(self._engine, each, self.batch_size)[1] or moved
+        self.passes += 1
+        return moved
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                moved = self.run_pending()
+            except Exception:
+                self.errors += 1
+                log.exception("event consumer pass failed; retrying")
+                self._stop.wait(self.error_backoff_seconds)
+                continue
+            if not moved:
+                self._stop.wait(self.idle_seconds)

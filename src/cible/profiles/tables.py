@@ -1,0 +1,98 @@
+"""Visitor profiles, the ids that lead to them, sticky assignments and bulk-update batches.
+
+A profile is found through ``profile_ids``: one row per (kind, value) — a tntId (without its
+location-hint suffix), a thirdPartyId, an authenticated customer id or a Marketing Cloud
+visitor id — so that every id a visitor is known by leads to the same profile (Adobe's profile
+merge). Attributes are one JSON document per profile (``{name: [value, modifiedAtMs]}``): a
+profile is read and written whole on each delivery call, never queried by attribute.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cible.store.base import Base, UTCDateTime, utcnow
+
+
+class Profile(Base):
+    __tablename__ = "profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tnt_id: Mapped[str] = mapped_column(String(128))
+    third_party_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    attributes: Mapped[str] = mapped_column(Text, default="{}")
+    session_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    visit_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_session_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    session_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_seen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    days_since_last_visit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProfileId(Base):
+    """One id a visitor is known by; ``kind`` is tnt, 3p, mcid or cust:<integrationCode>."""
+
+    __tablename__ = "profile_ids"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), primary_key=True)
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("profiles.id", ondelete="CASCADE"), index=True
+    )
+
+
+class Assignment(Base):
+    """The experience a visitor got in an activity; A/B ones are sticky (docs/profiles.md)."""
+
+    __tablename__ = "visitor_assignments"
+    __table_args__ = (Index("ix_visitor_assignments_tenant_activity", "tenant_id", "activity_id"),)
+
+    profile_id: Mapped[int] = mapped_column(
+        ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    activity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    experience_id: Mapped[int] = mapped_column(Integer)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProfileBatch(Base):
+    """A bulk profile update, kept whole from the moment it is accepted until it is processed."""
+
+    __tablename__ = "profile_batches"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    api_version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(Integer)
+    consumed: Mapped[int] = mapped_column(Integer, default=0)
+    successful: Mapped[int] = mapped_column(Integer, default=0)
+    not_found: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProfileBatchRow(Base):
+    """The outcome of one row of a batch: success, notFound or failed (with why)."""
+
+    __tablename__ = "profile_batch_rows"
+
+    batch_id: Mapped[str] = mapped_column(
+        ForeignKey("profile_batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str | None] = mapped_column(String(250), nullable=True)

@@ -1,0 +1,128 @@
+"""Report aggregates, materialised from the event log by ``cible.reports.consumers``.
+
+Two shapes, because statistics and counts need different things (docs/reports.md, "Storage"):
+
+- ``report_visitors``: one row per visitor and activity, the unit every statistic is computed on
+  (experience, first exposure, visits, conversions per metric, revenue, pre-period value);
+- ``report_daily``: additive counts per activity, environment, experience, metric and UTC day, so
+  that a report over any interval is a small ``SUM``. Revenue sums of squares are stored as the
+  daily change of each visitor's squared total, which keeps them additive and exact.
+
+``report_keys`` remembers which event keys were counted (a re-sent notification or a replayed
+log stretch counts once), ``report_orders`` feeds the orders (audit) report and
+``report_allocations`` keeps the history of auto-allocate weights. Core tables: the consumer
+writes them in batches, where an ORM session's bookkeeping would cost more than the SQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from cible.store.base import Base
+
+__all__ = [
+    "report_allocations",
+    "report_daily",
+    "report_keys",
+    "report_orders",
+    "report_visitors",
+]
+
+
+def _tenant() -> Column[int]:
+    return Column(
+        "tenant_id", Integer, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+report_keys = Table(
+    "report_keys",
+    Base.metadata,
+    _tenant(),
+    Column("key", String(400), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "key"),
+)
+
+report_visitors = Table(
+    "report_visitors",
+    Base.metadata,
+    _tenant(),
+    Column("activity_id", BigInteger, nullable=False),
+    Column("visitor", String(128), nullable=False),
+    Column("experience_id", Integer, nullable=False),
+    # 0: the event did not say (the tenant's default environment).
+    Column("environment_id", BigInteger, nullable=False),
+    Column("first_ms", BigInteger, nullable=False),
+    Column("last_ms", BigInteger, nullable=False),
+    Column("session_id", String(128), nullable=True),
+    Column("visits", Integer, nullable=False),
+    Column("impressions", Integer, nullable=False),
+    Column("orders", Integer, nullable=False),
+    Column("revenue", Float, nullable=False),
+    # The visitor's revenue in the days before first exposure (CUPED); NULL when unknown.
+    Column("pre_value", Float, nullable=True),
+    # {metric: [conversions, visit number of the last one]} as JSON text
+    Column("conversions", Text, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "activity_id", "visitor"),
+)
+
+report_daily = Table(
+    "report_daily",
+    Base.metadata,
+    _tenant(),
+    Column("activity_id", BigInteger, nullable=False),
+    Column("environment_id", BigInteger, nullable=False),
+    Column("experience_id", Integer, nullable=False),
+    # "entry", "mbox:<name>", "click:<mbox>" or "order"
+    Column("metric", String(260), nullable=False),
+    # Days since 1970-01-01 (UTC).
+    Column("day", Integer, nullable=False),
+    Column("visitors", Integer, nullable=False),
+    Column("visits", Integer, nullable=False),
+    Column("impressions", Integer, nullable=False),
+    Column("value_sum", Float, nullable=False),
+    Column("value_sq_sum", Float, nullable=False),
+    PrimaryKeyConstraint(
+        "tenant_id", "activity_id", "environment_id", "experience_id", "metric", "day"
+    ),
+)
+
+report_orders = Table(
+    "report_orders",
+    Base.metadata,
+    _tenant(),
+    Column("activity_id", BigInteger, nullable=False),
+    Column("order_id", String(250), nullable=False),
+    Column("experience_id", Integer, nullable=False),
+    Column("environment_id", BigInteger, nullable=False),
+    Column("visitor", String(128), nullable=False),
+    Column("occurred_ms", BigInteger, nullable=False),
+    Column("total", Float, nullable=True),
+    PrimaryKeyConstraint("tenant_id", "activity_id", "order_id"),
+)
+
+report_allocations = Table(
+    "report_allocations",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    _tenant(),
+    Column("activity_id", BigInteger, nullable=False),
+    Column("computed_ms", BigInteger, nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("winner", Integer, nullable=True),
+    # [{experienceLocalId, weight, visitors, conversions}] as JSON text
+    Column("weights", Text, nullable=False),
+    Index("ix_report_allocations_activity", "tenant_id", "activity_id", "computed_ms"),
+)

@@ -1,0 +1,161 @@
+"""The session cache: a visitor's decisions, kept for the session (seed 000: "cache a visitor's
+experiences during a session on your server to avoid repeated API calls").
+
+A `get_offers` result is cached under (session id, the request without its per-call ids and
+profile parameters). A later call with the same key returns the cached decisions unless:
+
+- the session ended: the entry was idle longer than `session_timeout` (30 minutes, Adobe's
+  server-side session length);
+- the artifact changed (a new artifact has a new generation number);
+- a profile parameter that some rule condition reads has a new value. Which parameters count
+  comes from the artifact (`profile.<name>` variables of its conditions); without an artifact
+  (server-side) every profile parameter counts.
+
+The cache is an LRU bounded by `session_cache_size` entries, guarded by one lock (the work done
+under it is a dict lookup and a move-to-end). Entries hold the response dict itself: callers get
+a copy (`copy_json`), so mutating a result never corrupts the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CacheEntry", "SessionCache", "copy_json", "profile_values", "request_fingerprint"]
+
+_PER_CALL_KEYS = frozenset({"requestId", "impressionId", "notifications", "telemetry"})
+
+
+@dataclass(slots=True)
+class CacheEntry:
+    generation: int
+    profile: tuple[tuple[str, str], ...]
+    result: dict[str, Any]
+    notifications: list[dict[str, Any]]
+    last_used: float
+
+
+class SessionCache:
+    """A thread-safe LRU of `CacheEntry` with idle expiry.
+
+    >>> cache = SessionCache(size=2, timeout=1800)
+    >>> cache.put(("s1", "k"), CacheEntry(1, (), {"status": 200}, [], last_used=0.0))
+    >>> cache.get(("s1", "k"), generation=1, profile=(), now=10.0).result
+    {'status': 200}
+    """
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self.size = size
+        self.timeout = timeout
+        self._entries: OrderedDict[tuple[str, str], CacheEntry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = self.evictions = self.expirations = self.invalidations = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def reset_lock(self) -> None:
+        """A fresh lock for a forked child (the parent's may have been held at fork time)."""
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        key: tuple[str, str],
+        *,
+        generation: int,
+        profile: tuple[tuple[str, str], ...],
+        now: float,
+    ) -> CacheEntry | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            if now - entry.last_used > self.timeout:
+                del self._entries[key]
+                self.expirations += 1
+                self.misses += 1
+                return None
+            if entry.generation != generation or entry.profile != profile:
+                del self._entries[key]
+                self.invalidations += 1
+                self.misses += 1
+                return None
+            entry.last_used = now
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: tuple[str, str], entry: CacheEntry) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+                self.evictions += 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def request_fingerprint(request: Mapping[str, Any]) -> str:
+    """The request as a stable string, without per-call ids and profile parameters."""
+    stripped = {k: v for k, v in request.items() if k not in _PER_CALL_KEYS}
+    for mode in ("execute", "prefetch"):
+        block = stripped.get(mode)
+        if isinstance(block, Mapping):
+            stripped[mode] = {key: _without_profile(value) for key, value in block.items()}
+    return json.dumps(stripped, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _without_profile(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if k != "profileParameters"}
+    if isinstance(value, list):
+        return [_without_profile(item) for item in value]
+    return value
+
+
+def profile_values(
+    request: Mapping[str, Any], used: frozenset[str] | None
+) -> tuple[tuple[str, str], ...]:
+    """The request's profile parameters that conditions read (`used=None`: all of them)."""
+    found: dict[str, str] = {}
+    for detail in _details(request):
+        params = detail.get("profileParameters")
+        if isinstance(params, Mapping):
+            for name, value in params.items():
+                if used is None or name in used:
+                    found[f"{detail.get('name', '')}\x00{name}"] = str(value)
+    return tuple(sorted(found.items()))
+
+
+def _details(request: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+    for mode in ("execute", "prefetch"):
+        block = request.get(mode)
+        if not isinstance(block, Mapping):
+            continue
+        page_load = block.get("pageLoad")
+        if isinstance(page_load, Mapping):
+            yield page_load
+        for key in ("mboxes", "views"):
+            entries = block.get(key)
+            if isinstance(entries, list):
+                yield from (e for e in entries if isinstance(e, Mapping))
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars); several times faster than
+    `copy.deepcopy`, which a cache hit would otherwise spend most of its time in."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [copy_json(v) for v in value]
+    return value

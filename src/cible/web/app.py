@@ -1,0 +1,77 @@
+"""The ASGI application: every API, the middleware stack and the error handlers.
+
+``create_app(settings)`` is the one place that wires domains in; a new domain adds its router
+to ``ROUTERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from cible import __version__
+from cible.activities.abxt import routes as activities
+from cible.activities.audiences import routes as audiences
+from cible.activities.environments import routes as environments
+from cible.activities.mboxes import routes as mboxes
+from cible.activities.offers import routes as offers
+from cible.activities.profileattrs import routes as profileattrs
+from cible.activities.properties import routes as properties
+from cible.activities.workspaces import routes as workspaces
+from cible.artifacts import routes as artifacts
+from cible.batch import routes as batch
+from cible.config import Settings, get_settings
+from cible.delivery import notify_routes
+from cible.delivery import routes as delivery
+from cible.errors import CibleError
+from cible.profiles import routes as profiles
+from cible.store import Database
+from cible.web import ims, ops
+from cible.web.bodylimit import BodyLimitMiddleware
+from cible.web.context import RequestContextMiddleware
+from cible.web.envelope import on_cible_error, on_http_error, on_validation_error
+from cible.web.metrics import Metrics
+from cible.web.throttle import TokenBucketThrottle
+
+ROUTERS = [ops.router, ims.router, offers.router, batch.router]
+ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, profileattrs)]
+ROUTERS += [activities.router, mboxes.router, artifacts.router]
+ROUTERS += [delivery.router, profiles.router]
+ROUTERS += [notify_routes.router]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+) -> FastAPI:
+    """The app for ``settings``; ``clock`` is injectable so tests can age tokens."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Cible",
+        version=__version__,
+        description="Adobe Target-compatible personalization platform: Admin API, delivery API.",
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings.database_url)
+    app.state.clock = clock
+    app.state.metrics = Metrics()
+    app.state.throttle = TokenBucketThrottle(settings.throttle_rate, settings.throttle_burst)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_exception_handler(CibleError, on_cible_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    # Added last = outermost: the context middleware sees every response, 413s included.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app
