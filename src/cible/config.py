@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level of the JSON logs on stderr.")
     host: str = Field(default="127.0.0.1", description="Address `cible serve` binds by default.")
     port: int = Field(default=8080, description="Port `cible serve` binds by default.")
+    dcs_domain: str = Field(
+        default="demdex.localhost",
+        description="DCS domain: a call to <client code>.<domain>/event is that tenant's.",
+    )
+    dcs_region: int = Field(default=7, ge=0, description="`dcs_region` the DCS reports.")
+    dcs_throttle_rate: float = Field(
+        default=5000.0, gt=0, description="DCS calls per second allowed per tenant and process."
+    )
+    dcs_throttle_burst: int = Field(
+        default=10_000, gt=0, description="DCS calls a tenant may make in one burst."
+    )
     ui_session_ttl_seconds: int = Field(
         default=28_800, gt=0, description="Seconds an admin web UI sign-in lasts (absolute)."
     )
