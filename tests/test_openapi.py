@@ -31,6 +31,8 @@ def _routes(app: Any) -> list[tuple[str, str, Any]]:
     for context in iter_route_contexts(app.routes):
         if context.path in DOCS_ROUTES or not context.path:
             continue
+        if not getattr(context, "include_in_schema", True):
+            continue  # pages and assets (the docs' and the UI's), not API operations
         for method in sorted(context.methods or ()):
             if method != "HEAD":
                 found.append((method, context.path, context))

@@ -91,6 +91,8 @@ def serve(
             workers=workers,
             log_level=settings.log_level.lower(),
             access_log=False,
+            # No "server: uvicorn": the stack's name and version help nobody but a scanner.
+            server_header=False,
         )
     finally:
         if background is not None and db is not None:

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     throttle_burst: int = Field(
         default=100, gt=0, description="Admin API requests an API client may make in one burst."
     )
+    token_throttle_rate: float = Field(
+        default=1.0,
+        gt=0,
+        description="Token requests per second allowed per client id at /ims/token/v3.",
+    )
+    token_throttle_burst: int = Field(
+        default=10, gt=0, description="Token requests a client id may make in one burst."
+    )
     session_timeout_seconds: int = Field(
         default=1800, gt=0, description="Idle seconds before a visitor's next call is a new visit."
     )

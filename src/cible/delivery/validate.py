@@ -160,6 +160,9 @@ def _check_ids(body: Mapping[str, Any]) -> None:
     tnt = _string(ids, "tntId", "id", max_len=128)
     if tnt is not None and tnt.count(".") > 1:
         raise _fail("id.tntId", "must not contain '.' except before the location hint")
+    # The part before the location hint names the profile: ".alice" and ".bob" would share one.
+    if tnt is not None and not tnt.partition(".")[0].strip():
+        raise _fail("id.tntId", "must start with a visitor id (before any '.' location hint)")
     _string(ids, "thirdPartyId", "id", max_len=256)
     _string(ids, "marketingCloudVisitorId", "id", max_len=128)
     customer_ids = ids.get("customerIds")

@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from cible.config import Settings
-from cible.errors import BadRequest, TooManyRequests, Unauthorized, UnsupportedFeature
+from cible.errors import BadRequest, NotFound, TooManyRequests, Unauthorized, UnsupportedFeature
 from cible.store import Database
 from cible.tenants import service as tenants
 from cible.tenants.principal import Principal
@@ -82,6 +82,7 @@ def admin(versions: Iterable[int], body: BodyModels | None = None) -> Callable[.
     def dependency(request: Request, tenant: str, raw: bytes = Depends(read_body)) -> AdminCall:
         app_state = request.app.state
         principal = authenticate(request, tenant)
+        check_path_ids(request.path_params)
         wait = app_state.throttle.take(principal.client_id)
         if wait > 0:
             raise TooManyRequests(
@@ -108,6 +109,24 @@ def admin(versions: Iterable[int], body: BodyModels | None = None) -> Callable[.
         )
 
     return dependency
+
+
+# Ids are 64-bit signed integers in every database Cible supports; a larger one names nothing
+# (and SQLite's driver would raise OverflowError on it).
+ID_RANGE = range(-(2**63), 2**63)
+
+
+def check_path_ids(path_params: Mapping[str, Any]) -> None:
+    """404 for a numeric ``{..._id}`` path parameter no stored object can have."""
+    for name, value in path_params.items():
+        if not name.endswith("_id"):
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            continue  # not a number: the route's own validation answers 400
+        if number not in ID_RANGE:
+            raise NotFound(f"{name.removesuffix('_id')} {value} does not exist")
 
 
 def authenticate(request: Request, tenant: str) -> Principal:

@@ -30,14 +30,15 @@ from cible.delivery import routes as delivery
 from cible.errors import CibleError
 from cible.profiles import routes as profiles
 from cible.store import Database
-from cible.web import ims, ops
+from cible.web import apidocs, ims, ops
 from cible.web.bodylimit import BodyLimitMiddleware
 from cible.web.context import RequestContextMiddleware
 from cible.web.envelope import on_cible_error, on_http_error, on_validation_error
+from cible.web.headers import SecurityHeadersMiddleware
 from cible.web.metrics import Metrics
 from cible.web.throttle import TokenBucketThrottle
 
-ROUTERS = [ops.router, ims.router, offers.router, batch.router]
+ROUTERS = [ops.router, apidocs.router, ims.router, offers.router, batch.router]
 ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, profileattrs)]
 ROUTERS += [activities.router, mboxes.router, artifacts.router]
 ROUTERS += [delivery.router, profiles.router]
@@ -60,12 +61,18 @@ def create_app(
         title="Cible",
         version=__version__,
         description="Adobe Target-compatible personalization platform: Admin API, delivery API.",
+        # /docs is served from vendored assets (web/apidocs.py); ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = database or Database(settings.database_url)
     app.state.clock = clock
     app.state.metrics = Metrics()
     app.state.throttle = TokenBucketThrottle(settings.throttle_rate, settings.throttle_burst)
+    app.state.token_throttle = TokenBucketThrottle(
+        settings.token_throttle_rate, settings.token_throttle_burst
+    )
     for router in ROUTERS:
         app.include_router(router)
     app.add_exception_handler(CibleError, on_cible_error)
@@ -74,4 +81,5 @@ def create_app(
     # Added last = outermost: the context middleware sees every response, 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -15,9 +15,16 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from cible.errors import BadRequest, CibleError, Unauthorized, UnsupportedMediaType
+from cible.errors import (
+    BadRequest,
+    CibleError,
+    TooManyRequests,
+    Unauthorized,
+    UnsupportedMediaType,
+)
 from cible.tenants import service as tenants
 from cible.web.envelope import render_error
+from cible.web.throttle import TokenBucketThrottle
 
 router = APIRouter(tags=["authentication"])
 
@@ -26,7 +33,9 @@ def _oauth_error(request: Request, error: CibleError, oauth_code: str) -> Respon
     response = render_error(request, error)
     body = orjson.loads(response.body)
     body.update({"error": oauth_code, "error_description": error.message})
-    return JSONResponse(body, status_code=error.status)
+    retry = response.headers.get("retry-after")
+    headers = {"Retry-After": retry} if retry is not None else None
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 @router.post(
@@ -71,6 +80,15 @@ async def token(request: Request) -> Response:
         error = BadRequest.fields([("grant_type", "only client_credentials is supported")])
         return _oauth_error(request, error, "unsupported_grant_type")
     state = request.app.state
+    # Per client id, before the secret is checked: guessing one client's secret is slowed to the
+    # token rate whatever addresses the guesses come from (docs/security.md).
+    wait = state.token_throttle.take(form["client_id"])
+    if wait > 0:
+        error = TooManyRequests(
+            "too many token requests for this client id",
+            retry_after=TokenBucketThrottle.retry_after(wait),
+        )
+        return _oauth_error(request, error, "slow_down")
 
     def issue() -> str:
         with state.db.session() as session:

@@ -22,14 +22,39 @@ class _Bucket:
 
 
 class TokenBucketThrottle:
+    """Buckets per key; at most ``max_keys`` are kept, so made-up keys cannot grow memory.
+
+    When the table is full, buckets that have refilled (a key idle long enough to be back at
+    ``burst``) are dropped first, since forgetting them changes nothing; if none has, the oldest
+    half goes, which at worst gives those keys a fresh burst.
+    """
+
     def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 100_000,
     ) -> None:
         self.rate = rate
         self.burst = burst
+        self.max_keys = max_keys
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _prune(self, now: float) -> None:
+        refill = self.burst / self.rate
+        full = [k for k, b in self._buckets.items() if now - b.updated >= refill]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:
+            # dicts keep insertion order and take() re-inserts nothing, so these are the oldest.
+            for key in list(self._buckets)[: len(self._buckets) // 2 + 1]:
+                del self._buckets[key]
 
     def take(self, key: str) -> float:
         """0 if ``key`` may proceed now, else the seconds to wait for the next token."""
@@ -37,6 +62,8 @@ class TokenBucketThrottle:
             now = self._clock()
             bucket = self._buckets.get(key)
             if bucket is None:
+                if len(self._buckets) >= self.max_keys:
+                    self._prune(now)
                 bucket = self._buckets[key] = _Bucket(float(self.burst), now)
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
             bucket.updated = now

@@ -21,7 +21,7 @@ on A/B activities, ``autoAllocate`` ``{enabled, successEvaluationCriteria, metri
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -40,7 +40,9 @@ ActionType = Literal[
 ]
 
 LocalId = StrictInt
-EntityId = StrictInt
+# Ids are 64-bit signed integers in every supported database; a larger one is a 400 here rather
+# than a driver overflow later.
+EntityId = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class _Closed(BaseModel):
