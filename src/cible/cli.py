@@ -74,6 +74,7 @@ def serve(
     """Serve every API on HOST:PORT with uvicorn."""
     import uvicorn
 
+    from cible.events import ConsumerRunner
     from cible.jobs.worker import start_background
     from cible.web.logs import configure
 
@@ -83,6 +84,10 @@ def serve(
     # Started here, in the parent: with --workers N uvicorn's children import only
     # cible.web.asgi, so one worker thread (and one scheduler) runs whatever N is.
     background = start_background(db, 1.0) if db is not None else None
+    # The event log's consumers, like jobs, run once per host process group, not per worker.
+    consumers = ConsumerRunner(db) if db is not None else None
+    if consumers is not None:
+        consumers.start()
     try:
         uvicorn.run(
             "cible.web.asgi:app",
@@ -95,6 +100,8 @@ def serve(
             server_header=False,
         )
     finally:
+        if consumers is not None:
+            consumers.stop(timeout=10)
         if background is not None and db is not None:
             background[1].set()
             background[0].join(timeout=10)  # lets the scheduler hand its lease over
@@ -105,10 +112,11 @@ def serve(
 def worker(
     poll: Annotated[float, typer.Option(min=0.1, help="Seconds between polls when idle.")] = 1.0,
 ) -> None:
-    """Run background jobs and recurring schedules until interrupted."""
+    """Run background jobs, recurring schedules and event-log consumers until interrupted."""
     import signal
     import threading
 
+    from cible.events import ConsumerRunner
     from cible.jobs.worker import run_forever
     from cible.web.logs import configure
 
@@ -118,9 +126,12 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    consumers = ConsumerRunner(db)
+    consumers.start()
     try:
         run_forever(db, poll, stop)
     finally:
+        consumers.stop(timeout=10)
         db.dispose()
 
 
@@ -361,7 +372,7 @@ def _jobs_db() -> Iterator[Database]:
     db = Database(get_settings().database_url)
     try:
         scheduler = Scheduler(db)
-        scheduler.sync(scheduler.clock())
+        scheduler.sync(scheduler.clock(), warn=False)
         yield db
     except CibleError as exc:
         fail(exc.message)
@@ -395,10 +406,10 @@ def schedules_list(as_json: JsonFlag = False) -> None:
     for r in rows:
         last = r["lastJob"]
         table.add_row(
-            r["name"] + ("" if r["enabled"] else " (disabled)"),
+            r["name"],
             r["kind"],
             r["cron"] or f"every {r['everySeconds']} s",
-            r["nextRunAt"],
+            r["nextRunAt"] if r["enabled"] else "paused",
             r["lastRunAt"] or "",
             "" if last is None else f"{last['id']} {last['state']}",
         )

@@ -149,12 +149,13 @@ class Scheduler:
     def is_leader(self) -> bool:
         return self.lease.expires_at is not None
 
-    def sync(self, now: datetime) -> None:
-        """Writes the schedules declared in code to ``job_schedules`` (every worker, at start)."""
+    def sync(self, now: datetime, *, warn: bool = True) -> None:
+        """Writes the schedules declared in code to ``job_schedules`` (every worker, at start);
+        ``warn`` logs each schedule whose job kind no ``@task`` handles."""
         declared = load_schedules() if self._declared is None else list(self._declared)
-        handlers = load_tasks()
+        handlers = load_tasks() if warn else {}
         for schedule in declared:
-            if schedule.kind not in handlers:
+            if warn and schedule.kind not in handlers:
                 log.warning(
                     "scheduled job kind has no handler; its runs will be dead-lettered",
                     extra={"schedule": schedule.name, "kind": schedule.kind},
