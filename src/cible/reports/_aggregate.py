@@ -1,0 +1,252 @@
+"""How delivery events become report rows: the one definition of visitors, visits and metrics.
+
+The consumer (``cible.reports.consumers``) runs it on each batch of the event log; the DuckDB
+backfill (``cible.reports.backfill``) computes the same numbers in SQL, and a test holds the two
+to equal counts. Definitions (docs/reports.md, "Counting"):
+
+- a visitor enters an activity with its first event there that names an experience, and stays in
+  that experience (assignment is sticky);
+- a visit starts with the visitor's first event and whenever the event's session id differs from
+  the last one seen (events without a session continue the current visit);
+- impressions are ``impression`` and ``display`` events;
+- a metric is ``mbox:<name>`` (a ``conversion`` event at that mbox), ``click:<mbox>`` (a click
+  notification) or ``order`` (an order, with its revenue). A visitor counts once per metric for
+  the ``visitor`` method, once per visit for ``visit``, and each event for ``impression``;
+- QA traffic (``"qa": true`` in the payload) is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "DAY_MS",
+    "ENTRY",
+    "ORDER",
+    "DailyKey",
+    "DailyTotals",
+    "Event",
+    "VisitorState",
+    "apply_event",
+    "metric_of",
+    "parse_event",
+]
+
+DAY_MS = 86_400_000
+ENTRY = "entry"
+ORDER = "order"
+IMPRESSION_KINDS = frozenset({"impression", "display"})
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    tenant_id: int
+    key: str
+    kind: str
+    activity_id: int
+    experience_id: int | None
+    mbox: str | None
+    visitor: str
+    session_id: str | None
+    order_id: str | None
+    revenue: float | None
+    occurred_ms: int
+    environment_id: int
+
+
+def parse_event(tenant_id: int, key: str, payload: bytes) -> Event | None:
+    """The report's view of one ``delivery`` record; None when it does not count."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or data.get("qa"):
+        return None
+    activity, visitor, kind = data.get("activity_id"), data.get("visitor"), data.get("kind")
+    if not isinstance(activity, int) or not isinstance(visitor, str) or not isinstance(kind, str):
+        return None
+    occurred = data.get("occurred_ms")
+    experience = data.get("experience_id")
+    revenue = data.get("revenue")
+    environment = data.get("environment_id")
+    return Event(
+        tenant_id=tenant_id,
+        key=str(data.get("event_key") or key),
+        kind=kind,
+        activity_id=activity,
+        experience_id=experience if isinstance(experience, int) else None,
+        mbox=_text(data.get("mbox")),
+        visitor=visitor[:128],
+        session_id=_text(data.get("session_id")),
+        order_id=_text(data.get("order_id")),
+        revenue=float(revenue) if isinstance(revenue, int | float) else None,
+        occurred_ms=occurred if isinstance(occurred, int) else 0,
+        environment_id=environment if isinstance(environment, int) else 0,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def metric_of(kind: str, mbox: str | None) -> str | None:
+    """The metric an event converts, if any."""
+    if kind == "conversion" and mbox:
+        return f"mbox:{mbox}"[:260]
+    if kind == "click" and mbox:
+        return f"click:{mbox}"[:260]
+    if kind == "order":
+        return ORDER
+    return None
+
+
+@dataclass(slots=True)
+class VisitorState:
+    """One ``report_visitors`` row while a batch is applied."""
+
+    experience_id: int
+    environment_id: int
+    first_ms: int
+    last_ms: int
+    session_id: str | None
+    visits: int = 0
+    impressions: int = 0
+    orders: int = 0
+    revenue: float = 0.0
+    pre_value: float | None = None
+    # metric -> [conversions, visit number of the last one]
+    conversions: dict[str, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> VisitorState:
+        return cls(
+            experience_id=row["experience_id"],
+            environment_id=row["environment_id"],
+            first_ms=row["first_ms"],
+            last_ms=row["last_ms"],
+            session_id=row["session_id"],
+            visits=row["visits"],
+            impressions=row["impressions"],
+            orders=row["orders"],
+            revenue=row["revenue"],
+            pre_value=row["pre_value"],
+            conversions=orjson.loads(row["conversions"]),
+        )
+
+    def row(self, tenant_id: int, activity_id: int, visitor: str) -> dict[str, Any]:
+        return {
+            "tenant_id": tenant_id,
+            "activity_id": activity_id,
+            "visitor": visitor,
+            "experience_id": self.experience_id,
+            "environment_id": self.environment_id,
+            "first_ms": self.first_ms,
+            "last_ms": self.last_ms,
+            "session_id": self.session_id,
+            "visits": self.visits,
+            "impressions": self.impressions,
+            "orders": self.orders,
+            "revenue": self.revenue,
+            "pre_value": self.pre_value,
+            "conversions": orjson.dumps(self.conversions).decode(),
+        }
+
+
+# (tenant, activity, environment, experience, metric, day)
+DailyKey = tuple[int, int, int, int, str, int]
+
+
+@dataclass(slots=True)
+class DailyTotals:
+    visitors: int = 0
+    visits: int = 0
+    impressions: int = 0
+    value_sum: float = 0.0
+    value_sq_sum: float = 0.0
+
+
+def apply_event(
+    state: VisitorState | None, event: Event, daily: dict[DailyKey, DailyTotals]
+) -> VisitorState | None:
+    """Applies one event to its visitor's state, adding what it changes to ``daily``."""
+    day = event.occurred_ms // DAY_MS
+    if state is None:
+        if event.experience_id is None:
+            return None
+        state = VisitorState(
+            experience_id=event.experience_id,
+            environment_id=event.environment_id,
+            first_ms=event.occurred_ms,
+            last_ms=event.occurred_ms,
+            session_id=None,
+        )
+        _totals(daily, event, state, ENTRY, day).visitors += 1
+    if state.visits == 0 or (event.session_id is not None and event.session_id != state.session_id):
+        state.visits += 1
+        _totals(daily, event, state, ENTRY, day).visits += 1
+    if event.session_id is not None:
+        state.session_id = event.session_id
+    state.last_ms = max(state.last_ms, event.occurred_ms)
+    if event.kind in IMPRESSION_KINDS:
+        state.impressions += 1
+        _totals(daily, event, state, ENTRY, day).impressions += 1
+    metric = metric_of(event.kind, event.mbox)
+    if metric is None:
+        return state
+    totals = _totals(daily, event, state, metric, day)
+    seen = state.conversions.get(metric)
+    if seen is None:
+        seen = state.conversions[metric] = [0, 0]
+        totals.visitors += 1
+    if seen[1] != state.visits:
+        totals.visits += 1
+    seen[0] += 1
+    seen[1] = state.visits
+    totals.impressions += 1
+    if metric == ORDER:
+        state.orders += 1
+        amount = event.revenue or 0.0
+        before = state.revenue
+        state.revenue = before + amount
+        totals.value_sum += amount
+        # The visitor's squared total changes by this much: sums of these stay exact over days.
+        totals.value_sq_sum += state.revenue * state.revenue - before * before
+    return state
+
+
+def _totals(
+    daily: dict[DailyKey, DailyTotals], event: Event, state: VisitorState, metric: str, day: int
+) -> DailyTotals:
+    key = (
+        event.tenant_id,
+        event.activity_id,
+        state.environment_id,
+        state.experience_id,
+        metric,
+        day,
+    )
+    totals = daily.get(key)
+    if totals is None:
+        totals = daily[key] = DailyTotals()
+    return totals
+
+
+def daily_rows(daily: Mapping[DailyKey, DailyTotals]) -> Iterable[dict[str, Any]]:
+    for (tenant, activity, environment, experience, metric, day), t in daily.items():
+        yield {
+            "tenant_id": tenant,
+            "activity_id": activity,
+            "environment_id": environment,
+            "experience_id": experience,
+            "metric": metric,
+            "day": day,
+            "visitors": t.visitors,
+            "visits": t.visits,
+            "impressions": t.impressions,
+            "value_sum": t.value_sum,
+            "value_sq_sum": t.value_sq_sum,
+        }
