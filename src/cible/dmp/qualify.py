@@ -149,14 +149,14 @@ class RuleSet:
         for trait in all_traits.values():
             if trait.trait_type == FOLDER or not trait.rule.strip():
                 continue
-            rule = compile_trait_rule(trait.rule)
-            compiled[trait.sid] = rule
-            if trait.trait_type == ONBOARDED and rule.keys == {"ic"}:
+            trait_rule = compile_trait_rule(trait.rule)
+            compiled[trait.sid] = trait_rule
+            if trait.trait_type == ONBOARDED and trait_rule.keys == {"ic"}:
                 # ``ic == "123"`` (AAM inbound file contents): a file or d_sid names it.
                 by_code.setdefault("ic", []).append(trait.sid)
-            if rule.matches_without_signals:
+            if trait_rule.matches_without_signals:
                 unconditional.append(trait.sid)
-            for key in rule.keys:
+            for key in trait_rule.keys:
                 by_key.setdefault(key, []).append(trait.sid)
         members = _folder_members(all_traits, list(folders))
         compiled_segments: dict[int, SegmentRule] = {}
@@ -245,7 +245,7 @@ def _realize(state: DeviceState, sid: int, trait: TraitDef, now_ms: int) -> None
             # Evict the trait realized longest ago to stay under AAM's per-profile limit.
             oldest = min(
                 state.realizations,
-                key=lambda k: max(state.realizations[k][1] or [0]),  # type: ignore[call-overload, type-var]
+                key=lambda k: max(state.realizations[k][1] or [0]),  # type: ignore[call-overload]
             )
             del state.realizations[oldest]
         state.realizations[sid] = [1, [now_ms]]

@@ -156,7 +156,7 @@ def _compare(key: str, op: str, literal: Token, op_token: Token) -> Predicate:
     def any_value(test: Callable[[str], bool]) -> Predicate:
         def predicate(signals: Signals) -> bool:
             values = signals.get(key)
-            return bool(values) and any(test(v) for v in values)  # type: ignore[arg-type]
+            return values is not None and any(test(v) for v in values)
 
         return predicate
 
@@ -177,7 +177,7 @@ def _compare(key: str, op: str, literal: Token, op_token: Token) -> Predicate:
 
         def not_equal(signals: Signals) -> bool:
             values = signals.get(key)
-            return bool(values) and not any(equal(v) for v in values)  # type: ignore[union-attr]
+            return bool(values) and not any(equal(v) for v in values or ())
 
         return not_equal
     if op in ("<", ">", "<=", ">="):

@@ -27,9 +27,11 @@ from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.delivery import notify_routes
 from cible.delivery import routes as delivery
+from cible.dmp import routes as dmp
 from cible.errors import CibleError
 from cible.profiles import routes as profiles
 from cible.store import Database
+from cible.ui import mount_ui
 from cible.web import apidocs, ims, ops
 from cible.web.bodylimit import BodyLimitMiddleware
 from cible.web.context import RequestContextMiddleware
@@ -43,6 +45,7 @@ ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, 
 ROUTERS += [activities.router, mboxes.router, artifacts.router]
 ROUTERS += [delivery.router, profiles.router]
 ROUTERS += [notify_routes.router]
+ROUTERS += [dmp.router]
 
 
 def _utc_now() -> datetime:
@@ -75,6 +78,7 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
+    mount_ui(app, settings)
     app.add_exception_handler(CibleError, on_cible_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)

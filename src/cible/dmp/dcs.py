@@ -1,0 +1,271 @@
+"""The DCS ``/event`` call: parameters in, a device qualified, AAM's JSON out.
+
+:func:`parse` reads a call's parameters the way AAM's Data Collection Server does (Adobe Audience
+Manager, "DCS API keys", "Supported attributes for DCS API calls", "DCS error codes"):
+``c_`` and unprefixed keys are customer signals, ``d_`` keys platform keys, ``h_`` keys are filled
+from the request's headers (never from the caller), ``p_`` keys are used for this call's
+evaluation and then dropped. :func:`unit` is the work of one call inside a group-commit
+transaction: resolve the device (``d_uuid``, the ``demdex`` cookie, ``d_mid``, declared ids
+``d_cid``/``d_cid_ic``), refuse opted-out devices, qualify, write the device state by
+compare-and-set, map the ids, record membership changes and append the call's signals to the
+event log (topic ``dcs``). Nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Table, select
+
+from cible.dmp import devices
+from cible.dmp.rules import rules_for
+from cible.dmp.tables import DataSource
+from cible.dmp.traitrule import parse_value
+from cible.events import Record, append_records
+
+TOPIC = "dcs"
+MAX_IDS_PER_DPID = 3
+# Header values AAM copies into ``h_`` keys ("DCS API keys", h_ attributes), plus h_ip.
+HEADER_KEYS = ("host", "user-agent", "accept-language", "referer", "date")
+CONTROL_KEYS = frozenset(
+    {
+        "d_uuid",
+        "d_mid",
+        "d_cid",
+        "d_cid_ic",
+        "d_rtbd",
+        "d_jsonv",
+        "d_cb",
+        "d_dst",
+        "d_cts",
+        "d_tdpid",
+        "d_tdpid_ic",
+        "d_orgid",
+        "d_sid",
+    }
+)
+_CALLBACK = re.compile(r"^[A-Za-z_$][\w$.]{0,127}$")
+_DS: Table = DataSource.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class DcsError:
+    code: int
+    msg: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "msg": self.msg}
+
+
+@dataclass
+class DcsCall:
+    """One parsed ``/event`` call."""
+
+    signals: dict[str, list[str]] = field(default_factory=dict)
+    private: dict[str, list[str]] = field(default_factory=dict)
+    uuid: str | None = None
+    mid: str | None = None
+    cids: list[tuple[str, str]] = field(default_factory=list)  # (dpid, dpuuid)
+    cid_codes: list[tuple[str, str]] = field(default_factory=list)  # (integration code, id)
+    direct: list[int] = field(default_factory=list)
+    tdpid: str | None = None
+    tdpid_ic: str | None = None
+    json: bool = False
+    callback: str | None = None
+    cts: int = 0
+    errors: list[DcsError] = field(default_factory=list)
+
+
+@dataclass
+class DcsResult:
+    uuid: str | None
+    body: dict[str, Any]
+    errors: list[DcsError]
+
+
+def _one(values: Sequence[str]) -> str:
+    return values[-1] if values else ""
+
+
+def _declared(raw: str, errors: list[DcsError]) -> tuple[str, str] | None:
+    namespace, sep, external = raw.partition("\x01")
+    if not sep or not namespace or not external:
+        errors.append(DcsError(300, f"Invalid customer ID {raw!r}: expected <DPID>%01<DPUUID>"))
+        return None
+    return namespace, external
+
+
+def parse(
+    pairs: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    client_ip: str | None,
+    cookie_uuid: str | None,
+) -> DcsCall:
+    """The call's keys sorted into signals, private keys and the DCS's own parameters."""
+    call = DcsCall()
+    raw: dict[str, list[str]] = {}
+    for key, value in pairs:
+        raw.setdefault(key.strip().lower(), []).append(value)
+    for key, values in raw.items():
+        if not key or key in CONTROL_KEYS or key.startswith("h_"):
+            continue
+        parsed = [v for value in values for v in parse_value(value)]
+        (call.private if key.startswith("p_") else call.signals)[key] = parsed
+    for name in HEADER_KEYS:
+        if name in headers:
+            call.signals[f"h_{name}"] = [headers[name]]
+    if "referer" in headers:
+        call.signals["h_referrer"] = [headers["referer"]]
+    if client_ip:
+        call.signals["h_ip"] = [client_ip]
+
+    explicit = _one(raw.get("d_uuid", []))
+    if explicit:
+        if devices.is_uuid(explicit):
+            call.uuid = explicit
+        else:
+            call.errors.append(DcsError(102, f"Invalid AAM ID {explicit!r} in d_uuid"))
+    if call.uuid is None and devices.is_uuid(cookie_uuid):
+        call.uuid = cookie_uuid
+    mid = _one(raw.get("d_mid", []))
+    if mid:
+        if devices.is_uuid(mid):
+            call.mid = mid
+        else:
+            call.errors.append(DcsError(101, f"Invalid Experience Cloud ID {mid!r} in d_mid"))
+    given = raw.get("d_cid", []) + raw.get("d_cid_ic", [])
+    counts: dict[str, int] = {}
+    for name, target in (("d_cid", call.cids), ("d_cid_ic", call.cid_codes)):
+        for value in raw.get(name, []):
+            declared = _declared(value, call.errors)
+            if declared is None:
+                continue
+            counts[declared[0]] = counts.get(declared[0], 0) + 1
+            if counts[declared[0]] > MAX_IDS_PER_DPID:
+                call.errors.append(
+                    DcsError(
+                        310,
+                        f"More than {MAX_IDS_PER_DPID} customer IDs for namespace "
+                        f"{declared[0]}; {declared[1]!r} was discarded",
+                    )
+                )
+                continue
+            target.append(declared)
+    if given and not call.cids and not call.cid_codes:
+        call.errors.append(DcsError(104, "All customer IDs are invalid"))
+    for value in raw.get("d_sid", []):
+        for part in value.split(","):
+            if part.strip().isdigit():
+                call.direct.append(int(part.strip()))
+    call.tdpid = _one(raw.get("d_tdpid", [])) or None
+    call.tdpid_ic = _one(raw.get("d_tdpid_ic", [])) or None
+    call.json = _one(raw.get("d_rtbd", [])).lower() == "json"
+    callback = _one(raw.get("d_cb", []))
+    if callback and _CALLBACK.match(callback):
+        call.callback = callback
+    cts = _one(raw.get("d_cts", []))
+    call.cts = int(cts) if cts in ("1", "2") else 0
+    return call
+
+
+def transaction_id() -> str:
+    """AAM's ``tid``: 12 characters identifying the call for support."""
+    return base64.b64encode(secrets.token_bytes(9)).decode()
+
+
+def _data_source(conn: Connection, tenant_id: int, ref: str | None, by_code: bool) -> int | None:
+    if not ref:
+        return None
+    column = _DS.c.integration_code if by_code else _DS.c.id
+    if not by_code and not ref.isdigit():
+        return None
+    value: Any = ref if by_code else int(ref)
+    found = conn.execute(
+        select(_DS.c.id).where(_DS.c.tenant_id == tenant_id, column == value)
+    ).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+def declared_ids(conn: Connection, tenant_id: int, call: DcsCall) -> list[tuple[str, str]]:
+    """Declared ids as ``(DPID, id)`` of this tenant's data sources; others get warning 302."""
+    out: list[tuple[str, str]] = []
+    for dpid, external in call.cids:
+        if _data_source(conn, tenant_id, dpid, by_code=False) is None:
+            call.errors.append(DcsError(302, f"Unauthorized customer ID namespace {dpid}"))
+            continue
+        out.append((dpid, external))
+    for code, external in call.cid_codes:
+        found = _data_source(conn, tenant_id, code, by_code=True)
+        if found is None:
+            call.errors.append(DcsError(302, f"Unauthorized customer ID integration code {code}"))
+            continue
+        out.append((str(found), external))
+    return out
+
+
+def unit(conn: Connection, tenant_id: int, call: DcsCall, now_ms: int, region: int) -> DcsResult:
+    """One ``/event`` call's reads and writes, inside the caller's transaction."""
+    tid = transaction_id()
+    declared = declared_ids(conn, tenant_id, call)
+    ids = list(declared)
+    if call.mid:
+        ids.append((devices.MID, call.mid))
+    if call.uuid and devices.opted_out(conn, tenant_id, [(devices.UUID_NAMESPACE, call.uuid)]):
+        return _opted_out(call)
+    if ids and devices.opted_out(conn, tenant_id, ids):
+        return _opted_out(call)
+    uuid = call.uuid or devices.lookup(conn, tenant_id, ids) or devices.new_uuid()
+    if call.uuid is None and devices.opted_out(conn, tenant_id, [(devices.UUID_NAMESPACE, uuid)]):
+        return _opted_out(call)
+    rules = rules_for(conn, tenant_id)
+    data_source = _data_source(conn, tenant_id, call.tdpid, by_code=False)
+    if data_source is None and call.tdpid_ic:
+        data_source = _data_source(conn, tenant_id, call.tdpid_ic, by_code=True)
+    evaluated = {**call.signals, **call.private}
+    state, outcome = devices.qualify(
+        conn,
+        tenant_id,
+        uuid,
+        rules,
+        evaluated,
+        now_ms,
+        data_source=data_source,
+        direct=call.direct,
+    )
+    devices.map_ids(conn, tenant_id, uuid, ids, now_ms)
+    # p_ keys are never stored (AAM, "Trait variable prefixes"): only call.signals is logged.
+    payload = {
+        "uuid": uuid,
+        "tid": tid,
+        "at": now_ms,
+        "signals": call.signals,
+        "ids": [list(i) for i in ids],
+        "realized": outcome.realized,
+        "entered": outcome.entered,
+        "exited": outcome.exited,
+    }
+    append_records(conn, [Record(TOPIC, tenant_id, f"{uuid}/{tid}", orjson.dumps(payload))])
+    body: dict[str, Any] = {
+        "stuff": [],
+        "dests": [],
+        "uuid": uuid,
+        "dcs_region": region,
+        "tid": tid,
+    }
+    if call.cts:
+        body["traits"] = sorted(state.realizations)
+        body["segments"] = sorted(state.segments)
+    if call.errors:
+        body["errors"] = [e.to_json() for e in call.errors]
+    return DcsResult(uuid, body, call.errors)
+
+
+def _opted_out(call: DcsCall) -> DcsResult:
+    errors = [*call.errors, DcsError(171, "Opt-out tag encountered")]
+    return DcsResult(None, {"errors": [e.to_json() for e in errors]}, errors)

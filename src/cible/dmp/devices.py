@@ -1,0 +1,243 @@
+"""Device identity and state: AAM UUIDs, declared ids, opt-outs, compare-and-set state writes.
+
+Everything here takes a SQLAlchemy Core ``Connection`` inside the caller's transaction (the DCS
+path runs it in a group-commit unit). A device's state is one row of ``dmp_devices``; it is
+written with ``UPDATE ... WHERE version = :expected`` and, when another call won the race, read
+again and the call re-applied, so concurrent calls for one device lose no realization
+(docs/audience-manager.md, "Device state").
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+
+from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from cible.dmp.qualify import DeviceState, Outcome, RuleSet, apply_call, next_expiry
+from cible.dmp.tables import Device, DeviceId, MembershipChange, OptOut
+
+DEVICES: Table = Device.__table__  # type: ignore[assignment]
+DEVICE_IDS: Table = DeviceId.__table__  # type: ignore[assignment]
+OPT_OUTS: Table = OptOut.__table__  # type: ignore[assignment]
+CHANGES: Table = MembershipChange.__table__  # type: ignore[assignment]
+MID = "mid"
+UUID_NAMESPACE = "uuid"
+CAS_ATTEMPTS = 50
+
+
+def new_uuid() -> str:
+    """A 38-digit AAM UUID (Adobe Audience Manager, "Audience Manager IDs")."""
+    return str(10**37 + secrets.randbelow(9 * 10**37))
+
+
+def is_uuid(value: str | None) -> bool:
+    return value is not None and len(value) == 38 and value.isdigit()
+
+
+def _upsert(
+    conn: Connection,
+    table: object,
+    values: dict[str, object],
+    keys: Sequence[str],
+    updates: Sequence[str],
+) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={k: values[k] for k in updates}
+    )
+    conn.execute(statement)
+
+
+def map_ids(
+    conn: Connection, tenant_id: int, uuid: str, ids: Iterable[tuple[str, str]], now_ms: int
+) -> None:
+    """Maps each ``(namespace, id)`` to ``uuid``; the most recent mapping wins."""
+    for namespace, external_id in ids:
+        _upsert(
+            conn,
+            DEVICE_IDS,
+            {
+                "tenant_id": tenant_id,
+                "namespace": namespace,
+                "external_id": external_id,
+                "uuid": uuid,
+                "updated_ms": now_ms,
+            },
+            ("tenant_id", "namespace", "external_id"),
+            ("uuid", "updated_ms"),
+        )
+
+
+def lookup(conn: Connection, tenant_id: int, ids: Sequence[tuple[str, str]]) -> str | None:
+    """The UUID most recently mapped to one of ``ids``, if any."""
+    best: tuple[int, str] | None = None
+    for namespace, external_id in ids:
+        row = conn.execute(
+            select(DEVICE_IDS.c.uuid, DEVICE_IDS.c.updated_ms).where(
+                DEVICE_IDS.c.tenant_id == tenant_id,
+                DEVICE_IDS.c.namespace == namespace,
+                DEVICE_IDS.c.external_id == external_id,
+            )
+        ).first()
+        if row is not None and (best is None or row.updated_ms > best[0]):
+            best = (int(row.updated_ms), str(row.uuid))
+    return None if best is None else best[1]
+
+
+def opted_out(conn: Connection, tenant_id: int, ids: Sequence[tuple[str, str]]) -> bool:
+    for namespace, external_id in ids:
+        found = conn.execute(
+            select(OPT_OUTS.c.created_ms).where(
+                OPT_OUTS.c.tenant_id == tenant_id,
+                OPT_OUTS.c.namespace == namespace,
+                OPT_OUTS.c.external_id == external_id,
+            )
+        ).first()
+        if found is not None:
+            return True
+    return False
+
+
+def opt_out(
+    conn: Connection, tenant_id: int, ids: Sequence[tuple[str, str]], now_ms: int
+) -> list[str]:
+    """Records the opt-out of ``ids`` and erases the devices they name; returns those UUIDs."""
+    uuids = {i for ns, i in ids if ns == UUID_NAMESPACE}
+    mapped = lookup(conn, tenant_id, [x for x in ids if x[0] != UUID_NAMESPACE])
+    if mapped:
+        uuids.add(mapped)
+    for namespace, external_id in ids:
+        _upsert(
+            conn,
+            OPT_OUTS,
+            {
+                "tenant_id": tenant_id,
+                "namespace": namespace,
+                "external_id": external_id,
+                "created_ms": now_ms,
+            },
+            ("tenant_id", "namespace", "external_id"),
+            ("created_ms",),
+        )
+    for uuid in uuids:
+        _upsert(
+            conn,
+            OPT_OUTS,
+            {
+                "tenant_id": tenant_id,
+                "namespace": UUID_NAMESPACE,
+                "external_id": uuid,
+                "created_ms": now_ms,
+            },
+            ("tenant_id", "namespace", "external_id"),
+            ("created_ms",),
+        )
+        erase_device(conn, tenant_id, uuid)
+    return sorted(uuids)
+
+
+def erase_device(conn: Connection, tenant_id: int, uuid: str) -> None:
+    """Deletes a device's state, its id mappings and its pending membership changes."""
+    for table in (DEVICES, DEVICE_IDS, CHANGES):
+        conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.uuid == uuid))
+
+
+def read_state(conn: Connection, tenant_id: int, uuid: str) -> tuple[int, DeviceState] | None:
+    row = conn.execute(
+        select(DEVICES.c.version, DEVICES.c.state).where(
+            DEVICES.c.tenant_id == tenant_id, DEVICES.c.uuid == uuid
+        )
+    ).first()
+    if row is None:
+        return None
+    return int(row.version), DeviceState.decode(row.state)
+
+
+Change = Callable[[DeviceState], tuple[DeviceState, Outcome]]
+
+
+def update_state(
+    conn: Connection,
+    tenant_id: int,
+    uuid: str,
+    rules: RuleSet,
+    change: Change,
+    now_ms: int,
+    *,
+    create: bool = True,
+) -> tuple[DeviceState, Outcome] | None:
+    """Applies ``change`` to the device's state with compare-and-set; None if absent and not
+    ``create``. Membership changes are recorded in ``dmp_membership_changes``."""
+    for _ in range(CAS_ATTEMPTS):
+        current = read_state(conn, tenant_id, uuid)
+        if current is None and not create:
+            return None
+        state = current[1] if current else DeviceState()
+        state, outcome = change(state)
+        values = {
+            "state": state.encode(),
+            "last_seen_ms": now_ms,
+            "expires_ms": next_expiry(rules, state),
+        }
+        if current is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        DEVICES.insert().values(tenant_id=tenant_id, uuid=uuid, version=1, **values)
+                    )
+            except IntegrityError:
+                continue  # another call created the device first: apply on top of it
+        else:
+            written = conn.execute(
+                update(DEVICES)
+                .where(
+                    DEVICES.c.tenant_id == tenant_id,
+                    DEVICES.c.uuid == uuid,
+                    DEVICES.c.version == current[0],
+                )
+                .values(version=current[0] + 1, **values)
+            )
+            if written.rowcount != 1:
+                continue
+        _record_changes(conn, tenant_id, uuid, outcome, now_ms)
+        return state, outcome
+    raise RuntimeError(f"device {uuid}: state kept changing under {CAS_ATTEMPTS} attempts")
+
+
+def _record_changes(
+    conn: Connection, tenant_id: int, uuid: str, outcome: Outcome, now_ms: int
+) -> None:
+    rows = [
+        {"tenant_id": tenant_id, "uuid": uuid, "segment_id": s, "status": 1, "at_ms": now_ms}
+        for s in outcome.entered
+    ] + [
+        {"tenant_id": tenant_id, "uuid": uuid, "segment_id": s, "status": 0, "at_ms": now_ms}
+        for s in outcome.exited
+    ]
+    if rows:
+        conn.execute(CHANGES.insert(), rows)
+
+
+def qualify(
+    conn: Connection,
+    tenant_id: int,
+    uuid: str,
+    rules: RuleSet,
+    signals: dict[str, list[str]],
+    now_ms: int,
+    *,
+    data_source: int | None = None,
+    direct: Sequence[int] = (),
+) -> tuple[DeviceState, Outcome]:
+    """One DCS call's realizations and memberships, written for ``uuid``."""
+
+    def change(state: DeviceState) -> tuple[DeviceState, Outcome]:
+        return apply_call(rules, state, signals, now_ms, data_source=data_source, direct=direct)
+
+    result = update_state(conn, tenant_id, uuid, rules, change, now_ms)
+    assert result is not None
+    return result
