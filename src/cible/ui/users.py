@@ -86,7 +86,7 @@ def check_password(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     stored = user.password_hash if user is not None else _DUMMY_HASH
     try:
-        valid = _HASHER.verify(stored, password)
+        valid: bool = _HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
         valid = False
     if user is None or not valid or user.disabled_at is not None:

@@ -32,6 +32,7 @@ from cible.errors import CibleError
 from cible.profiles import routes as profiles
 from cible.store import Database
 from cible.ui import mount_ui
+from cible.ui import mount_ui
 from cible.web import apidocs, ims, ops
 from cible.web.bodylimit import BodyLimitMiddleware
 from cible.web.context import RequestContextMiddleware
@@ -78,6 +79,7 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
+    mount_ui(app, settings)
     mount_ui(app, settings)
     app.add_exception_handler(CibleError, on_cible_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
