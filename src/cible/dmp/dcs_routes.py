@@ -153,8 +153,17 @@ async def _run(runtime: _Runtime, unit: Any) -> Any:
     return await runtime.committer.run(unit)
 
 
-@router.api_route("/event", methods=["GET", "POST"], summary="DCS real-time event call")
+@router.get("/event", summary="DCS real-time event call")
 async def event(request: Request) -> Response:
+    return await _event(request)
+
+
+@router.post("/event", summary="DCS real-time event call, form-encoded")
+async def event_form(request: Request) -> Response:
+    return await _event(request)
+
+
+async def _event(request: Request) -> Response:
     runtime = _runtime(request)
     query = request.scope.get("query_string", b"")
     if len(query) > GET_LIMIT:
@@ -219,7 +228,9 @@ def _ibs_params(request: Request) -> list[tuple[str, str]] | None:
     return pairs + extra
 
 
-@router.get("/ibs:{params:path}", summary="DCS inbound ID sync")
+# Out of the OpenAPI document: its path template cannot express ``/ibs:`` followed by a query
+# string in the path (documented in docs/audience-manager.md, "ID sync").
+@router.get("/ibs:{params:path}", summary="DCS inbound ID sync", include_in_schema=False)
 async def id_sync(params: str, request: Request) -> Response:
     runtime = _runtime(request)
     pairs = _ibs_params(request)
