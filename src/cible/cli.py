@@ -460,5 +460,43 @@ def schedules_enable(
     _set_enabled(name, True, as_json)
 
 
+users_app = typer.Typer(help="People who sign in to the admin web UI.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Sign-in name, [A-Za-z0-9._@+-].")],
+    tenant: Annotated[str, typer.Option(help="Tenant client code.")],
+    role: Annotated[str, typer.Option(help="observer, editor, approver or publisher.")],
+    workspace: Annotated[str | None, typer.Option(help="Limit the role to one workspace.")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="At least 10 characters; default: a random one, printed once."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a user of the admin web UI holding ROLE on TENANT."""
+    from cible.ui import users
+
+    chosen = password or users.new_password()
+    with session() as s:
+        users.create_user(
+            s,
+            username=username,
+            password=chosen,
+            tenant_code=tenant,
+            role=role,
+            workspace=workspace,
+        )
+    data = {"username": username, "tenant": tenant, "role": role}
+    if password is None:
+        data["password"] = chosen
+    text = f"user {username} created with role {role} on {tenant}"
+    if password is None:
+        text += f"\npassword: {chosen}\n(the password is shown only once)"
+    emit(data, as_json, text=text)
+
+
 def main() -> None:
     app()
