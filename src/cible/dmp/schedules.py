@@ -1,0 +1,17 @@
+"""When the audience manager's recurring jobs run (``cible.dmp.tasks``).
+
+TTL expiry hourly, so a trait expires within the hour after its documented instant (AAM expires
+day-granular TTLs in batch, "Segment TTL explained"); populations daily at 02:00 UTC, as AAM's
+total populations lag by a day ("Trait and segment qualification reference").
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from cible.jobs.schedules import Schedule
+
+SCHEDULES = [
+    Schedule("dmp.expire", kind="dmp.expire", every=timedelta(hours=1)),
+    Schedule("dmp.populations", kind="dmp.populations", cron="0 2 * * *"),
+]
