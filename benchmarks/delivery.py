@@ -1,12 +1,16 @@
 """Delivery API throughput and latency against a real ``cible serve`` on 127.0.0.1.
 
 Sets up a fresh SQLite database (or ``--database-url``) with one tenant whose served artifact
-holds 10 live A/B activities on one mbox (nine with an audience the request does not match, so
-every call evaluates all ten), starts ``cible serve`` and, in the same run, a bare FastAPI
-endpoint that decodes the same JSON body with orjson and answers a fixed response. Both get
-the same load: ``--requests`` execute calls of that mbox, ``--concurrency`` at a time, from a
-pool of ``--visitors`` visitors (each with its own tntId and sessionId), bounded by
-``--max-seconds``. Prints JSON: requests/s, p50 and p99 latency in milliseconds, errors.
+holds 10 live A/B activities on each of two mboxes (nine with an audience the request does not
+match, so every call evaluates all ten per mbox), starts ``cible serve`` (``--workers``; the
+event log's consumers run in its parent process) and, in the same run, a bare FastAPI endpoint
+that decodes the same JSON body with orjson and answers a fixed response. Both get the same
+load: execute calls of both mboxes, ``--concurrency`` at a time, from ``--visitors`` returning
+visitors (each with his own tntId and sessionId, all seen once during the warm-up), every call
+setting a profile parameter to a new value (so every call writes the visitor's state) and
+appending its impressions to the event log. After the load, the script waits for the
+consumers' lag to reach zero and reports how long that took. Prints JSON: requests/s, p50 and
+p99 latency in milliseconds, errors, lag drain time.
 
 The load comes from ``wrk`` (Debian package ``wrk``; one thread, ``--concurrency``
 connections, ``--seconds`` long) when it is installed, since a Python client saturates a core
@@ -76,13 +80,13 @@ def setup_database(url: str) -> None:
     }
     activities = [
         {
-            "id": 1000 + i,
+            "id": offset + i,
             "type": "ab",
             "name": f"activity {i}",
             "state": "approved",
             "priority": 100 - i,
             "options": [{"optionLocalId": e, "offerId": 500 + e} for e in range(2)],
-            "locations": {"mboxes": [{"locationLocalId": 0, "name": "hero", "audienceIds": [i]}]},
+            "locations": {"mboxes": [{"locationLocalId": 0, "name": mbox, "audienceIds": [i]}]},
             "experiences": [
                 {
                     "experienceLocalId": e,
@@ -93,6 +97,7 @@ def setup_database(url: str) -> None:
                 for e in range(2)
             ],
         }
+        for offset, mbox in ((1000, "hero"), (2000, "promo"))
         for i in range(1, 11)
     ]
     db = Database(url)
@@ -125,6 +130,9 @@ def wait_ready(port: int, process: subprocess.Popen[bytes], path: str) -> None:
     raise RuntimeError("server did not start")
 
 
+COUNTER = "__N__"  # replaced by a per-request number (wrk: in Lua; httpx: in Python)
+
+
 def bodies(args: argparse.Namespace) -> list[bytes]:
     return [
         json.dumps(
@@ -132,7 +140,15 @@ def bodies(args: argparse.Namespace) -> list[bytes]:
                 "context": {"channel": "web"},
                 "id": {"tntId": f"{v:032x}.0"},
                 "execute": {
-                    "mboxes": [{"index": 1, "name": "hero", "parameters": {"tier": "t10"}}]
+                    "mboxes": [
+                        {
+                            "index": 1,
+                            "name": "hero",
+                            "parameters": {"tier": "t10"},
+                            "profileParameters": {"pageViews": COUNTER},
+                        },
+                        {"index": 2, "name": "promo", "parameters": {"tier": "t10"}},
+                    ]
                 },
             }
         ).encode()
@@ -146,8 +162,9 @@ local n = 0
 request = function()
   n = n + 1
   local v = n %% #bodies
+  local body = string.gsub(bodies[v + 1], "__N__", tostring(n))
   return wrk.format("POST", "/rest/v1/delivery?client=bench&sessionId=s" .. v,
-                    {["Content-Type"] = "application/json"}, bodies[v + 1])
+                    {["Content-Type"] = "application/json"}, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -209,8 +226,9 @@ async def load(port: int, args: argparse.Namespace) -> dict[str, Any]:
                 visitor = n % args.visitors
                 url = f"http://127.0.0.1:{port}/rest/v1/delivery?client=bench&sessionId=s{visitor}"
                 t0 = time.perf_counter()
+                body = payloads[visitor].replace(COUNTER.encode(), str(n).encode())
                 response = await client.post(
-                    url, content=payloads[visitor], headers={"content-type": "application/json"}
+                    url, content=body, headers={"content-type": "application/json"}
                 )
                 latencies.append(time.perf_counter() - t0)
                 if response.status_code != 200:
@@ -229,8 +247,33 @@ async def load(port: int, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def lag_drain_seconds(url: str | None, timeout: float = 30.0) -> float | None:
+    """Seconds until every event-log consumer has applied the whole log (None: no database)."""
+    if url is None:
+        return None
+    from cible.events import lag, load_consumers
+    from cible.store import Database
+
+    load_consumers()
+    db = Database(url)
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < timeout:
+            if not any(lag(db.engine).values()):
+                return round(time.perf_counter() - started, 3)
+            time.sleep(0.02)
+        return None
+    finally:
+        db.dispose()
+
+
 def run_server(
-    command: list[str], env: dict[str, str], port: int, path: str, args: argparse.Namespace
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    path: str,
+    args: argparse.Namespace,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -238,10 +281,14 @@ def run_server(
     try:
         wait_ready(port, process, path)
         if args.generator == "wrk":
-            load_wrk(port, args, 2)  # warm
-            return load_wrk(port, args, args.seconds)
-        asyncio.run(load(port, argparse.Namespace(**{**vars(args), "requests": 100})))  # warm
-        return asyncio.run(load(port, args))
+            load_wrk(port, args, args.warmup)  # warm: every visitor becomes a returning one
+            result = load_wrk(port, args, args.seconds)
+        else:
+            warm = argparse.Namespace(**{**vars(args), "requests": args.visitors})
+            asyncio.run(load(port, warm))
+            result = asyncio.run(load(port, args))
+        result["consumer_lag_zero_after_s"] = lag_drain_seconds(database_url)
+        return result
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -251,7 +298,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--visitors", type=int, default=500)
+    parser.add_argument("--visitors", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="cible serve --workers")
+    parser.add_argument("--warmup", type=float, default=4.0, help="wrk warm-up seconds")
+    parser.add_argument(
+        "--only", choices=("cible", "bare"), default=None, help="run one server only"
+    )
     parser.add_argument("--max-seconds", type=float, default=60.0)
     parser.add_argument("--seconds", type=float, default=10.0, help="wrk run length")
     parser.add_argument(
@@ -296,22 +348,26 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         "CIBLE_SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
     }
     cible_port, bare_port = free_port(), free_port()
-    cible = run_server(
-        [sys.executable, "-m", "cible", "serve", "--port", str(cible_port)],
-        env,
-        cible_port,
-        "/rest/v1/delivery",
-        args,
-    )
-    bare = run_server(
-        [sys.executable, "-c", BARE_APP, str(bare_port)], env, bare_port, "/rest/v1/delivery", args
-    )
+    serve = [sys.executable, "-m", "cible", "serve", "--port", str(cible_port)]
+    serve += ["--workers", str(args.workers)]
+    cible = bare = None
+    if args.only in (None, "cible"):
+        cible = run_server(serve, env, cible_port, "/rest/v1/delivery", args, url)
+    if args.only in (None, "bare"):
+        bare_command = [sys.executable, "-c", BARE_APP, str(bare_port)]
+        bare = run_server(bare_command, env, bare_port, "/rest/v1/delivery", args)
+    ratio = None
+    if cible is not None and bare is not None:
+        ratio = round(cible["requests_per_second"] / bare["requests_per_second"], 3)
     print(
         json.dumps(
             {
-                "benchmark": "delivery execute, 1 mbox, 10 live activities",
+                "benchmark": "delivery execute, 2 mboxes x 10 live activities, state written",
                 "database": url.split(":", 1)[0].split("+", 1)[0],
+                "workers": args.workers,
+                "visitors": args.visitors,
                 "concurrency": args.concurrency,
+                "cible_over_bare": ratio,
                 "generator": args.generator,
                 "cible": cible,
                 "bare_fastapi_orjson": bare,

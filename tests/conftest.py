@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cible.config import Settings
+from cible.events import drain
 from cible.store import Database, upgrade
 from cible.tenants import service as tenants
 from cible.web.app import create_app
@@ -128,14 +129,27 @@ def database(settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, clock: FakeClock) -> Any:
-    return create_app(settings, database=database, clock=clock)
+def app(settings: Settings, database: Database, clock: FakeClock) -> Iterator[Any]:
+    app = create_app(settings, database=database, clock=clock)
+    yield app
+    # In-process apps get no lifespan shutdown: stop the delivery's group commit thread here.
+    delivery = getattr(app.state, "delivery", None)
+    if delivery is not None:
+        delivery.close()
 
 
 @pytest.fixture
-async def http(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def http(app: Any, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    async def applied(_response: httpx.Response) -> None:
+        # The event log's consumers run in the background in a server; a test reads the tables
+        # they fill as soon as a response arrives, so it drains them first.
+        drain(database)
+
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cible.test") as client:
+    hooks = {"response": [applied]}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://cible.test", event_hooks=hooks
+    ) as client:
         yield client
 
 

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     delivery_environment: str = Field(
         default="production", description="Environment whose artifact the delivery API serves."
     )
+    database_deadline_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a delivery write waits for a locked database before a 503.",
+    )
+    visitor_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of visitor state each server process caches (LRU by visitor).",
+    )
     event_retention_hours: float = Field(
         default=168,
         gt=0,

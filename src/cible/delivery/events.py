@@ -1,5 +1,10 @@
 """Durable delivery events, each stored once however often its sender retries.
 
+A delivery call appends its events to the event log (``cible.events``, topic ``delivery``) in the
+same group commit as the visitor's state; the ``delivery.events`` consumer
+(``cible.delivery.consumers``) materialises them into the ``events`` table, where the key below
+makes a replayed or re-sent event a no-op.
+
 Kinds and their keys (``events.event_key``, unique per tenant; docs/delivery.md):
 
 - ``impression``: an executed decision (execute mbox or pageLoad) —
@@ -28,17 +33,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+import orjson
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from cible.artifacts import decode_event_token
 from cible.delivery.tables import Event
+from cible.events import Record
 
-__all__ = ["EventBatch", "decode_tokens", "store_events"]
+__all__ = ["TOPIC", "EventBatch", "decode_tokens", "store_events"]
 
 MAX_KEY = 400  # events.event_key
+TOPIC = "delivery"
+_events: Table = Event.__table__  # type: ignore[assignment]
+_INSERT = {
+    "postgresql": pg_insert(_events).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(_events).on_conflict_do_nothing(),
+}
 
 
 def decode_tokens(
@@ -85,7 +97,6 @@ class EventBatch:
         self.rows.setdefault(
             key,
             {
-                "tenant_id": self.tenant_id,
                 "event_key": key,
                 "kind": kind,
                 "activity_id": activity,
@@ -95,10 +106,15 @@ class EventBatch:
                 "session_id": self.session_id,
                 "order_id": order_id,
                 "revenue": revenue,
-                "occurred_at": at,
-                "created_at": datetime.now(UTC),
+                "occurred_ms": int(at.timestamp() * 1000),
             },
         )
+
+    def records(self) -> list[Record]:
+        """The batch as event-log records (JSON payloads keyed by ``event_key``)."""
+        return [
+            Record(TOPIC, self.tenant_id, key, orjson.dumps(row)) for key, row in self.rows.items()
+        ]
 
     def add_order(
         self, order: Any, activities: Mapping[int, int], at: datetime, mbox: str | None
@@ -120,17 +136,23 @@ class EventBatch:
             )
 
 
-def store_events(session: Session, batch: EventBatch) -> int:
-    """Insert the batch's events, skipping keys already stored; the number of rows offered."""
-    rows = list(batch.rows.values())
+def store_events(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert event rows, skipping keys already stored; the number of rows offered.
+
+    Each row is an ``EventBatch`` row (its JSON payload in the log) plus ``tenant_id`` and
+    ``created_ms``, the time the log accepted it.
+    """
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
+    values = [
+        {
+            **{k: v for k, v in row.items() if k not in ("occurred_ms", "created_ms")},
+            "occurred_at": datetime.fromtimestamp(row["occurred_ms"] / 1000, UTC),
+            "created_at": datetime.fromtimestamp(row["created_ms"] / 1000, UTC),
+        }
+        for row in rows
+    ]
+    statement = _INSERT.get(conn.dialect.name, insert(_events))
     # One statement executed for many rows: compiled once and cached, unlike a multi-VALUES insert.
-    if dialect == "postgresql":
-        session.execute(pg_insert(Event).on_conflict_do_nothing(), rows)
-    elif dialect == "sqlite":
-        session.execute(sqlite_insert(Event).on_conflict_do_nothing(), rows)
-    else:  # pragma: no cover - Cible supports SQLite and PostgreSQL only
-        session.execute(insert(Event), rows)
-    return len(rows)
+    conn.execute(statement, values)
+    return len(values)

@@ -21,12 +21,16 @@ from starlette.responses import Response
 from cible.delivery.service import Delivery, DeliveryRejected, TenantRef
 from cible.delivery.source import StoreArtifactSource
 from cible.delivery.validate import InvalidRequest, check_request, check_session_id
+from cible.events import DatabaseUnavailable, GroupCommitter
+from cible.profiles.state import VisitorCache
 from cible.store import Database
 from cible.tenants.tables import Tenant
 
 router = APIRouter(tags=["delivery"])
 
 TENANT_TTL_SECONDS = 30.0
+BATCH_HEADER = {"X-Cible-Notifications": "batch"}
+"""Tells ``cible.sdk`` (``notification_endpoint="auto"``) that ``/rest/v1/notifications`` exists."""
 MAX_CONCURRENT_PER_SESSION = 100  # Adobe: over 100 concurrent requests of one session get 420
 
 
@@ -57,6 +61,13 @@ class TenantDirectory:
         self.db = db
         self._cache: dict[tuple[str, str], tuple[TenantRef | None, float]] = {}
         self._lock = threading.Lock()
+
+    def cached(self, client: str | None, org_id: str | None) -> tuple[bool, TenantRef | None]:
+        """``(True, tenant or None)`` when cached and fresh, else ``(False, None)``."""
+        hit = self._cache.get((client or "", org_id or ""))
+        if hit is not None and time.monotonic() - hit[1] < TENANT_TTL_SECONDS:
+            return True, hit[0]
+        return False, None
 
     def find(self, client: str | None, org_id: str | None) -> TenantRef | None:
         key = (client or "", org_id or "")
@@ -120,6 +131,10 @@ def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
         delivery = Delivery(
             state.db,
             source,
+            committer=GroupCommitter(
+                state.db.engine, deadline_seconds=settings.database_deadline_seconds
+            ),
+            states=VisitorCache(settings.visitor_cache_bytes),
             session_timeout_seconds=settings.session_timeout_seconds,
             environment=settings.delivery_environment,
             clock=state.clock,
@@ -132,6 +147,7 @@ def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
         # Buffered mbox names are flushed when the server stops (FastAPI runs these handlers
         # from its default lifespan), so a quiet server does not keep them forever.
         request.app.router.on_shutdown.append(delivery.seen.flush)
+        request.app.router.on_shutdown.append(delivery.close)
     return delivery, state.tenant_directory
 
 
@@ -156,6 +172,7 @@ def edge_host(request: Request) -> str:
         204: {"description": "beacon request"},
         400: {"description": '{"status": 400, "message": "<field>: <problem>"}'},
         413: {"description": "body over CIBLE_MAX_BODY_BYTES"},
+        503: {"description": '{"status": 503, "message": ...}: database locked or full'},
     },
 )
 async def deliver(request: Request) -> Response:
@@ -188,7 +205,9 @@ async def _deliver(request: Request) -> Response:
     except InvalidRequest as error:
         return error_response(400, str(error))
     delivery, directory = runtime(request)
-    tenant = await run_in_threadpool(directory.find, client, org_id)
+    known, tenant = directory.cached(client, org_id)
+    if not known:
+        tenant = await run_in_threadpool(directory.find, client, org_id)
     if tenant is None:
         which = f"client {client}" if client else f"imsOrgId {org_id}"
         return error_response(400, f"Unknown {which}")
@@ -197,13 +216,13 @@ async def _deliver(request: Request) -> Response:
     if not gate.enter(key):
         return error_response(420, "Too many requests with same session ID")
     try:
-        response = await run_in_threadpool(
-            delivery.deliver, tenant, body, session_id, edge_host(request)
-        )
+        response = await delivery.deliver_async(tenant, body, session_id, edge_host(request))
     except DeliveryRejected as error:
         return error_response(400, str(error))
+    except DatabaseUnavailable as error:
+        return error_response(503, str(error))
     finally:
         gate.leave(key)
     if response is None:
-        return Response(status_code=204)
-    return Response(orjson.dumps(response), media_type="application/json")
+        return Response(status_code=204, headers=BATCH_HEADER)
+    return Response(orjson.dumps(response), media_type="application/json", headers=BATCH_HEADER)

@@ -1,48 +1,55 @@
-"""One delivery call: the visitor's profile, the engine's decision, durable events, the response.
+"""One delivery call: the visitor's state, the engine's decision, durable events, the response.
 
-``Delivery.deliver`` runs in a worker thread (it does blocking database I/O) and knows no HTTP
-type. Its steps, in one transaction so that whatever the response reports is durable first:
+The call is a sans-I/O flow (``_flow``, a generator, as ``cible.sdk._flow``) that yields the two
+things it needs from the database and is driven either on the event loop (``deliver_async``, the
+HTTP route: no thread hop when the visitor's state is cached) or in the calling thread
+(``deliver``). Its steps:
 
-1. open the visitor's profile by every id he sent (merging profiles, docs/profiles.md), start
-   a session when ``sessionId`` changes or the timeout passed, apply ``profileParameters`` and
-   ``profile.*`` mbox parameters;
+1. the visitor's state by every id he sent: from the per-process ``VisitorCache``, else read
+   once (``_Load``); merge profiles (docs/profiles.md), start a session when ``sessionId``
+   changes or the timeout passed, apply ``profileParameters`` and ``profile.*`` mbox parameters;
 2. decide with ``cible.engine.decide`` on the artifact seen through the visitor's sticky A/B
-   assignments, with his profile, reusing the session cache when nothing it depends on moved;
+   assignments, reusing the session's cached decision when nothing it depends on moved;
 3. record assignments, impressions of executed decisions, notifications, conversions, orders;
-4. build Adobe's response (``status``, ``requestId``, ``client``, ``id``, ``edgeHost``,
-   ``execute``, ``prefetch``, ``notifications``), with Analytics payloads when asked.
+4. write (``_Commit``): a compare-and-set of the visitor's state and the events appended to the
+   event log, in one group commit shared with concurrent calls (``cible.events``). When the state
+   moved since it was read (another request, worker or host), the flow reads it again and
+   decides again, so no write is lost and a response only reports what is durable;
+5. build Adobe's response (``cible.delivery.response``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+import anyio
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from cible.delivery.cache import DecisionCache, request_shape
-from cible.delivery.events import EventBatch, decode_tokens, store_events
+from cible.delivery.events import EventBatch
 from cible.delivery.geo import GeoLookup, with_geo
+from cible.delivery.recording import record_executed, record_notifications
+from cible.delivery.response import analytics_payload, build_response, located_decisions
 from cible.delivery.seen import SeenNames
 from cible.delivery.source import EMPTY_ARTIFACT, ArtifactSource
 from cible.delivery.sticky import experiences_by_activity, sticky_view
 from cible.engine import EXTRA_KEY, Artifact, decide
+from cible.events import DatabaseUnavailable, GroupCommitter, Record, append_records
 from cible.profiles import service as profiles
+from cible.profiles import state
 from cible.store import Database
 
 __all__ = ["Delivery", "DeliveryRejected", "TenantRef", "analytics_payload"]
 
-SERVER_DECISIONING = "server-side"
-PROFILE_TOKENS = {
-    "profile.tntId": "tntId",
-    "profile.thirdPartyId": "thirdPartyId",
-    "profile.isFirstSession": "isFirstSession",
-    "profile.isNewSession": "isNewSession",
-    "profile.daysSinceLastVisit": "daysSinceLastVisit",
-}
+MAX_ATTEMPTS = 8
+"""Reads and decisions of one call before it gives up on a visitor whose state keeps moving."""
 
 
 class DeliveryRejected(ValueError):
@@ -64,6 +71,25 @@ class _ArtifactFacts:
     served: frozenset[tuple[int, int]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Load:
+    """The flow needs the stored state these ids lead to."""
+
+    tenant_id: int
+    keys: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    """The flow needs this unit run in a group commit; it answers ``(profile id, version)``."""
+
+    unit: Callable[[Connection], tuple[int, int]]
+
+
+_Step = _Load | _Commit
+_Flow = Generator[_Step, Any, dict[str, Any]]
+
+
 def _served(artifact: Artifact) -> frozenset[tuple[int, int]]:
     pairs: set[tuple[int, int]] = set()
     for rules in (*artifact.mbox_rules.values(), *artifact.view_rules.values()):
@@ -75,16 +101,13 @@ def _served(artifact: Artifact) -> frozenset[tuple[int, int]]:
     return frozenset(pairs)
 
 
-def analytics_payload(pairs: list[tuple[int, int]]) -> dict[str, Any] | None:
-    """A4T payload for the decisions of one location: ``{"pe": "tnt", "tnta": ...}``.
-
-    ``tnta`` lists ``activityId:experienceId:trafficType|eventType`` entries joined by ``,``;
-    trafficType is 0 (regular traffic) and eventType 2 (an impression), as in Adobe's example
-    ``285408:0:0|2``.
-    """
-    if not pairs:
-        return None
-    return {"payload": {"pe": "tnt", "tnta": ",".join(f"{a}:{e}:0|2" for a, e in pairs)}}
+def _write(
+    change: state.Change, records: list[Record], now: datetime, conn: Connection
+) -> tuple[int, int]:
+    written = state.write(conn, change, now)
+    if records:
+        append_records(conn, records)
+    return written
 
 
 def _profile_updates(request: Mapping[str, Any]) -> dict[str, str]:
@@ -135,13 +158,15 @@ def _strip(detail: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class Delivery:
-    """The delivery service of one app: artifact source, caches, seen-name buffer, database."""
+    """The delivery service of one app: artifact source, caches, group commit, database."""
 
     def __init__(
         self,
         db: Database,
         source: ArtifactSource,
         *,
+        committer: GroupCommitter | None = None,
+        states: state.VisitorCache | None = None,
         session_timeout_seconds: int = 1800,
         environment: str = "production",
         clock: Callable[[], datetime] | None = None,
@@ -152,6 +177,8 @@ class Delivery:
     ) -> None:
         self.db = db
         self.source = source
+        self.committer = committer if committer is not None else GroupCommitter(db.engine)
+        self.states = states if states is not None else state.VisitorCache()
         self.session_timeout_seconds = session_timeout_seconds
         self.environment = environment
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -160,6 +187,11 @@ class Delivery:
         self.token_secret = token_secret or (lambda _tenant_id: None)
         self.geo_lookup = geo_lookup
         self._facts: dict[int, _ArtifactFacts] = {}
+        self._locks: dict[tuple[int, str, str], tuple[asyncio.Lock, int]] = {}
+
+    def close(self) -> None:
+        """Finish pending writes and stop the group commit."""
+        self.committer.close()
 
     def facts(self, artifact: Artifact) -> _ArtifactFacts:
         facts = self._facts.get(id(artifact))
@@ -170,6 +202,8 @@ class Delivery:
             self._facts[id(artifact)] = facts
         return facts
 
+    # Drivers -------------------------------------------------------------------------------
+
     def deliver(
         self,
         tenant: TenantRef,
@@ -177,54 +211,202 @@ class Delivery:
         session_id: str,
         edge_host: str | None,
     ) -> dict[str, Any] | None:
-        """The response for a validated request; None for a beacon (HTTP 204)."""
-        now = self.clock()
+        """The response for a validated request, blocking the calling thread; None for a beacon."""
         token = (request.get("property") or {}).get("token") or ""
+        artifact = self._artifact(tenant, token)
+        flow = self._flow(tenant, request, session_id, self.facts(artifact))
+        reply: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = flow.send(reply) if error is None else flow.throw(error)
+            except StopIteration as done:
+                response: dict[str, Any] = done.value
+                break
+            reply, error = None, None
+            try:
+                if isinstance(step, _Load):
+                    reply = self._load(step)
+                else:
+                    reply = self.committer.submit(step.unit).result()
+            except (state.Conflict, DatabaseUnavailable) as exc:
+                error = exc
+        return self._finish(tenant, request, response, edge_host)
+
+    async def deliver_async(
+        self,
+        tenant: TenantRef,
+        request: dict[str, Any],
+        session_id: str,
+        edge_host: str | None,
+    ) -> dict[str, Any] | None:
+        """As ``deliver``, on the event loop: reads the database in a thread only on a cache miss.
+
+        Calls for one visitor in this process run one after another (a lock per id), so they
+        do not race each other's compare-and-set; other processes are kept honest by it.
+        """
+        token = (request.get("property") or {}).get("token") or ""
+        peek = getattr(self.source, "peek", None)
+        artifact: Artifact | None = None
+        if peek is not None:
+            artifact = peek(tenant.id, self.environment, token)
+        if artifact is None:
+            artifact = await anyio.to_thread.run_sync(self._artifact, tenant, token)
+        flow = self._flow(tenant, request, session_id, self.facts(artifact))
+        keys = profiles.VisitorIds.from_request(request.get("id")).keys()
+        lock_key = (tenant.id, *keys[0]) if keys else None
+        lock = self._lock(lock_key)
+        try:
+            async with lock if lock is not None else _NO_LOCK:
+                reply: Any = None
+                error: BaseException | None = None
+                while True:
+                    try:
+                        step = flow.send(reply) if error is None else flow.throw(error)
+                    except StopIteration as done:
+                        response: dict[str, Any] = done.value
+                        break
+                    reply, error = None, None
+                    try:
+                        if isinstance(step, _Load):
+                            reply = await anyio.to_thread.run_sync(self._load, step)
+                        else:
+                            reply = await self.committer.run(step.unit)
+                    except (state.Conflict, DatabaseUnavailable) as exc:
+                        error = exc
+        finally:
+            self._unlock(lock_key)
+        if self._note_seen(tenant.id, request):
+            asyncio.get_running_loop().run_in_executor(None, self.seen.flush)
+        return self._shape(request, response, edge_host)
+
+    def _lock(self, key: tuple[int, str, str] | None) -> asyncio.Lock | None:
+        if key is None:
+            return None
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        return lock
+
+    def _unlock(self, key: tuple[int, str, str] | None) -> None:
+        if key is None:
+            return
+        lock, users = self._locks[key]
+        if users <= 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, users - 1)
+
+    def _artifact(self, tenant: TenantRef, token: str) -> Artifact:
         if token:
             artifact = self.source.get(tenant.id, tenant.client_code, self.environment, token)
         else:
             artifact = self.source.get(tenant.id, tenant.client_code, self.environment)
-        facts = self.facts(artifact if artifact is not None else EMPTY_ARTIFACT)
-        request_id = request.get("requestId") or str(uuid.uuid4())
-        updates = _profile_updates(request)
-        for attempt in range(3):
-            try:
-                with self.db.session() as session:
-                    response = self._deliver(
-                        session, tenant, request, request_id, session_id, now, facts, updates
-                    )
-                break
-            except IntegrityError:
-                # Two first calls of one visitor raced to create his profile ids: decide again.
-                if attempt == 2:
-                    raise
-        self._note_seen(tenant.id, request, updates)
+        return artifact if artifact is not None else EMPTY_ARTIFACT
+
+    def _load(self, step: _Load) -> state.Loaded:
+        try:
+            with self.db.engine.connect() as conn:
+                return state.load(conn, step.tenant_id, step.keys)
+        except DBAPIError as error:
+            raise DatabaseUnavailable(f"the database could not be read: {error.orig}") from None
+
+    def _finish(
+        self,
+        tenant: TenantRef,
+        request: dict[str, Any],
+        response: dict[str, Any],
+        edge_host: str | None,
+    ) -> dict[str, Any] | None:
+        if self._note_seen(tenant.id, request):
+            self.seen.flush()
+        return self._shape(request, response, edge_host)
+
+    @staticmethod
+    def _shape(
+        request: dict[str, Any], response: dict[str, Any], edge_host: str | None
+    ) -> dict[str, Any] | None:
         if edge_host:
             response["edgeHost"] = edge_host
         context = request.get("context") or {}
         return None if context.get("beacon") is True else response
 
-    def _deliver(
+    # The flow ------------------------------------------------------------------------------
+
+    def _flow(
         self,
-        session: Any,
+        tenant: TenantRef,
+        request: dict[str, Any],
+        session_id: str,
+        facts: _ArtifactFacts,
+    ) -> _Flow:
+        now = self.clock()
+        request_id = request.get("requestId") or str(uuid.uuid4())
+        updates = _profile_updates(request)
+        ids = profiles.VisitorIds.from_request(request.get("id"))
+        keys = ids.keys()
+        for attempt in range(MAX_ATTEMPTS):
+            loaded = self._cached(tenant.id, keys) if attempt == 0 else None
+            if loaded is None:
+                loaded = yield _Load(tenant.id, keys)
+            visit = profiles.open_state(
+                tenant.id, ids, loaded, session_id, now, self.session_timeout_seconds
+            )
+            if updates:
+                try:
+                    visit.set_attributes(updates, int(now.timestamp() * 1000))
+                except profiles.ProfileTooLarge as error:
+                    raise DeliveryRejected(str(error)) from None
+            decision, located = self._decide(
+                tenant, request, request_id, session_id, visit, facts, now
+            )
+            batch = EventBatch(tenant.id, profiles.tnt_key(visit.tnt_id), session_id)
+            global_mbox = facts.artifact.global_mbox
+            record_executed(batch, request, located, visit, request_id, now, global_mbox)
+            secret = self.token_secret(tenant.id)
+            acked, rejected = record_notifications(batch, request, facts.served, visit, secret)
+            change = profiles.change_of(tenant.id, visit, now)
+            try:
+                profile_id, version = yield _Commit(partial(_write, change, batch.records(), now))
+            except state.Conflict:
+                self.states.forget(tenant.id, [*keys, *visit.known_keys])
+                continue
+            self.states.put(tenant.id, profiles.snapshot_after(visit, profile_id, version))
+            return build_response(
+                tenant.client_code,
+                request,
+                request_id,
+                visit.tnt_id,
+                decision,
+                located,
+                visit.engine_profile(),
+                facts.artifact,
+                acked,
+                rejected,
+            )
+        raise DatabaseUnavailable("this visitor's profile is being changed by too many requests")
+
+    def _cached(self, tenant_id: int, keys: list[tuple[str, str]]) -> state.Loaded | None:
+        if not keys:
+            return state.Loaded()
+        snapshot = self.states.get(tenant_id, keys)
+        if snapshot is None:
+            return None
+        assert snapshot.row.id is not None
+        profile_id = snapshot.row.id
+        return state.Loaded({profile_id: snapshot}, {kind: profile_id for kind, _ in keys})
+
+    def _decide(
+        self,
         tenant: TenantRef,
         request: dict[str, Any],
         request_id: str,
         session_id: str,
-        now: datetime,
+        visit: profiles.Visit,
         facts: _ArtifactFacts,
-        updates: dict[str, str],
-    ) -> dict[str, Any]:
-        ids = profiles.VisitorIds.from_request(request.get("id"))
-        visit = profiles.open_visit(
-            session, tenant.id, ids, session_id, now, self.session_timeout_seconds
-        )
-        assert visit is not None  # open_visit creates a profile when none matches
-        if updates:
-            try:
-                visit.set_attributes(updates, int(now.timestamp() * 1000))
-            except profiles.ProfileTooLarge as error:
-                raise DeliveryRejected(str(error)) from None
+        now: datetime,
+    ) -> tuple[dict[str, Any], Any]:
         sent_ids = dict(request.get("id") or {})
         sent_ids["tntId"] = visit.tnt_id
         engine_request = _without_profile_parameters(
@@ -233,202 +415,30 @@ class Delivery:
         engine_request.pop("notifications", None)
         if self.geo_lookup is not None and isinstance(request.get("context"), dict):
             engine_request["context"] = with_geo(request["context"], self.geo_lookup)
-        decision = self._decide(tenant, engine_request, session_id, visit, facts, now)
-        extra = decision.pop(EXTRA_KEY, {})
-        located = _located_decisions(extra.get("reasons", ()))
-        for pairs in located.values():
-            for activity, experience in pairs:
-                visit.assign(activity, experience)
-        batch = EventBatch(tenant.id, profiles.tnt_key(visit.tnt_id), session_id)
-        impression_id = request.get("impressionId")
-        self._record_executed(batch, request, located, visit, request_id, impression_id, now, facts)
-        acked, rejected = self._record_notifications(batch, request, facts, visit, tenant.id)
-        profiles.save_visit(session, tenant.id, visit, now)
-        store_events(session, batch)
-        return self._response(
-            tenant, request, request_id, decision, located, visit, facts, acked, rejected
-        )
-
-    def _decide(
-        self,
-        tenant: TenantRef,
-        engine_request: dict[str, Any],
-        session_id: str,
-        visit: profiles.Visit,
-        facts: _ArtifactFacts,
-        now: datetime,
-    ) -> dict[str, Any]:
         key = (tenant.id, session_id, visit.tnt_id, request_shape(engine_request))
         fingerprint = visit.fingerprint()
         cached = self.cache.get(key, facts.artifact, fingerprint)
         if cached is not None:
-            return dict(cached)
-        artifact = sticky_view(facts.artifact, visit.assignments, facts.experiences)
-        decision = decide(
-            artifact,
-            engine_request,
-            profile=visit.engine_profile(),
-            now=now,
-            client=tenant.client_code,
-        )
-        self.cache.put(key, facts.artifact, fingerprint, decision)
-        return decision
-
-    def _record_executed(
-        self,
-        batch: EventBatch,
-        request: Mapping[str, Any],
-        located: dict[tuple[str, str, str, Any], list[tuple[int, int]]],
-        visit: profiles.Visit,
-        request_id: str,
-        impression_id: Any,
-        now: datetime,
-        facts: _ArtifactFacts,
-    ) -> None:
-        execute = request.get("execute") or {}
-        global_mbox = facts.artifact.global_mbox
-        shown_at: dict[str, set[int]] = {}
-        for (mode, _scope, located_name, _index), pairs in located.items():
-            if mode != "execute":
-                continue
-            name = located_name or global_mbox
-            for activity, experience in pairs:
-                shown_at.setdefault(name, set()).add(activity)
-                key = (
-                    f"imp:{impression_id}:{activity}:{experience}"
-                    if impression_id
-                    else f"exe:{request_id}:{name}:{activity}:{experience}"
-                )
-                batch.add(
-                    key, "impression", now, activity=activity, experience=experience, mbox=name
-                )
-        executed: list[tuple[str, Any]] = []
-        if execute.get("pageLoad") is not None:
-            executed.append((global_mbox, execute["pageLoad"]))
-        executed.extend((m.get("name"), m) for m in execute.get("mboxes") or ())
-        reference = impression_id or request_id
-        for name, detail in executed:
-            self._conversions(batch, visit, name, shown_at.get(name, set()), reference, now)
-            batch.add_order(detail.get("order"), visit.assignments, now, name)
-
-    @staticmethod
-    def _conversions(
-        batch: EventBatch,
-        visit: profiles.Visit,
-        mbox: str,
-        shown: set[int],
-        reference: str,
-        now: datetime,
-    ) -> None:
-        for activity, experience in visit.assignments.items():
-            if activity in shown:
-                continue
-            batch.add(
-                f"cnv:{batch.visitor}:{activity}:{mbox}:{reference}",
-                "conversion",
-                now,
-                activity=activity,
-                experience=experience,
-                mbox=mbox,
+            decision = dict(cached)
+        else:
+            artifact = sticky_view(facts.artifact, visit.assignments, facts.experiences)
+            decision = decide(
+                artifact,
+                engine_request,
+                profile=visit.engine_profile(),
+                now=now,
+                client=tenant.client_code,
             )
-
-    def _record_notifications(
-        self,
-        batch: EventBatch,
-        request: Mapping[str, Any],
-        facts: _ArtifactFacts,
-        visit: profiles.Visit,
-        tenant_id: int,
-    ) -> tuple[list[str], list[dict[str, str]]]:
-        acked: list[str] = []
-        rejected: list[dict[str, str]] = []
-        secret = self.token_secret(tenant_id)
-        for notification in request.get("notifications") or ():
-            nid = notification["id"]
-            pairs = decode_tokens(notification.get("tokens") or (), facts.served, secret)
-            if not pairs:
-                message = "no eventToken of a served experience"
-                rejected.append({"id": nid, "message": message})
-                continue
-            at = datetime.fromtimestamp(notification["timestamp"] / 1000, UTC)
-            mbox = (notification.get("mbox") or {}).get("name")
-            view = (notification.get("view") or {}).get("name")
-            impression_id = notification.get("impressionId")
-            location = mbox or view or None
+            self.cache.put(key, facts.artifact, fingerprint, decision)
+        extra = decision.pop(EXTRA_KEY, {})
+        located = located_decisions(extra.get("reasons", ()))
+        for pairs in located.values():
             for activity, experience in pairs:
-                if notification["type"] == "click":
-                    key, kind = f"clk:{nid}:{activity}:{experience}", "click"
-                elif impression_id:
-                    key, kind = f"imp:{impression_id}:{activity}:{experience}", "display"
-                else:
-                    key, kind = f"ntf:{nid}:{activity}:{experience}", "display"
                 visit.assign(activity, experience)
-                batch.add(key, kind, at, activity=activity, experience=experience, mbox=location)
-            if mbox and notification["type"] == "display":
-                shown = {activity for activity, _ in pairs}
-                self._conversions(batch, visit, mbox, shown, impression_id or nid, at)
-            batch.add_order(notification.get("order"), visit.assignments, at, location)
-            acked.append(nid)
-        return acked, rejected
+        return decision, located
 
-    def _response(
-        self,
-        tenant: TenantRef,
-        request: Mapping[str, Any],
-        request_id: str,
-        decision: dict[str, Any],
-        located: dict[tuple[str, str, str, Any], list[tuple[int, int]]],
-        visit: profiles.Visit,
-        facts: _ArtifactFacts,
-        acked: list[str],
-        rejected: list[dict[str, str]],
-    ) -> dict[str, Any]:
-        ids = {k: v for k, v in (request.get("id") or {}).items() if v is not None}
-        ids["tntId"] = visit.tnt_id
-        response: dict[str, Any] = {
-            "status": 200,
-            "requestId": request_id,
-            "client": tenant.client_code,
-            "id": ids,
-        }
-        analytics = ((request.get("experienceCloud") or {}).get("analytics") or {}).get("logging")
-        tokens = self._profile_tokens(visit, facts.artifact)
-        for mode in ("execute", "prefetch"):
-            if mode not in decision:
-                continue
-            block = decision[mode]
-            for entry, scope in _entries(block):
-                _rewrite_tokens(entry, tokens)
-                if analytics:
-                    key = (mode, scope, entry.get("name", ""), entry.get("index"))
-                    payload = analytics_payload(located.get(key, []))
-                    if payload is not None:
-                        entry["analytics"] = payload
-            response[mode] = block
-        if request.get("notifications"):
-            response["notifications"] = [{"id": nid} for nid in acked]
-        if rejected:
-            response[EXTRA_KEY] = {"rejectedNotifications": rejected}
-        return response
-
-    @staticmethod
-    def _profile_tokens(visit: profiles.Visit, artifact: Artifact) -> dict[str, Any]:
-        enabled = artifact.response_tokens
-        if not enabled:
-            return {}
-        values = visit.engine_profile()
-        tokens: dict[str, Any] = {}
-        for token in enabled:
-            if not token.startswith("profile."):
-                continue
-            name = PROFILE_TOKENS.get(token, token.removeprefix("profile."))
-            if values.get(name) is not None:
-                tokens[token] = str(values[name])
-        return tokens
-
-    def _note_seen(
-        self, tenant_id: int, request: Mapping[str, Any], updates: dict[str, str]
-    ) -> None:
+    def _note_seen(self, tenant_id: int, request: Mapping[str, Any]) -> bool:
+        """Buffer the request's mbox and profile names; True when a flush is due."""
         mboxes: dict[str, set[str]] = {}
         for mode in ("execute", "prefetch"):
             for mbox in (request.get(mode) or {}).get("mboxes") or ():
@@ -440,49 +450,16 @@ class Delivery:
             name = (notification.get("mbox") or {}).get("name")
             if name:
                 mboxes.setdefault(name, set())
-        if (mboxes or updates) and self.seen.add(tenant_id, mboxes, updates):
-            self.seen.flush()
+        updates = _profile_updates(request)
+        return bool(mboxes or updates) and self.seen.add(tenant_id, mboxes, updates)
 
 
-def _entries(block: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
-    if isinstance(block.get("pageLoad"), dict):
-        yield block["pageLoad"], "pageLoad"
-    for entry in block.get("mboxes") or ():
-        yield entry, "mbox"
-    for entry in block.get("views") or ():
-        yield entry, "view"
+class _NoLock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
 
 
-def _rewrite_tokens(entry: dict[str, Any], tokens: Mapping[str, Any]) -> None:
-    for option in entry.get("options") or ():
-        response_tokens = option.get("responseTokens")
-        if not isinstance(response_tokens, dict):
-            continue
-        if "activity.decisioningMethod" in response_tokens:
-            response_tokens["activity.decisioningMethod"] = SERVER_DECISIONING
-        response_tokens.update(tokens)
-
-
-def _located_decisions(
-    reasons: Any,
-) -> dict[tuple[str, str, str, Any], list[tuple[int, int]]]:
-    """(mode, scope, name, index) → matched (activity, experience) pairs, from the engine trace."""
-    located: dict[tuple[str, str, str, Any], list[tuple[int, int]]] = {}
-    for entry in reasons:
-        scope = entry.get("scope")
-        if scope not in ("mbox", "pageLoad", "view"):
-            continue
-        key = (entry.get("mode", ""), scope, entry.get("name", ""), entry.get("index"))
-        if scope == "pageLoad":
-            key = (key[0], scope, "", None)
-        pairs = located.setdefault(key, [])
-        for rule in entry.get("rules", ()):
-            if not rule.get("matched"):
-                continue
-            try:
-                pair = (int(rule["activityId"]), int(rule["experienceId"]))
-            except (KeyError, TypeError, ValueError):
-                continue
-            if pair not in pairs:
-                pairs.append(pair)
-    return located
+_NO_LOCK = _NoLock()

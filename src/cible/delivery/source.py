@@ -3,8 +3,9 @@
 The default reads the served artifact (``cible.artifacts.store.current``) and keeps the loaded
 ``Artifact`` until the stored ETag changes; it re-reads the store at most once per
 ``refresh_seconds`` per tenant, environment and property token, so a publish reaches every
-replica within that delay and a delivery call costs no artifact read. Tests inject their own
-source through ``app.state.artifact_source``.
+replica within that delay and a delivery call costs no artifact read. ``peek`` answers from
+memory only, so the event loop reads the store (in a thread) only when a refresh is due. Tests
+inject their own source through ``app.state.artifact_source``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class FixedArtifactSource:
     ) -> Artifact | None:
         return self.artifact
 
+    def peek(self, tenant_id: int, environment: str, property_token: str = "") -> Artifact | None:
+        """The artifact without I/O (None: ``get`` must be called, in a thread)."""
+        return self.artifact
+
 
 @dataclass
 class _Entry:
@@ -70,6 +75,13 @@ class StoreArtifactSource:
         self.refresh_seconds = refresh_seconds
         self._entries: dict[tuple[int, str, str], _Entry] = {}
         self._lock = threading.Lock()
+
+    def peek(self, tenant_id: int, environment: str, property_token: str = "") -> Artifact | None:
+        """The loaded artifact while it is fresh, without I/O; None when ``get`` must look."""
+        entry = self._entries.get((tenant_id, environment, property_token))
+        if entry is None or time.monotonic() - entry.checked >= self.refresh_seconds:
+            return None
+        return entry.artifact
 
     def get(
         self, tenant_id: int, client_code: str, environment: str, property_token: str = ""

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -21,6 +23,8 @@ from xml.sax.saxutils import escape
 import orjson
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +38,7 @@ from cible.store import Database
 
 router = APIRouter(tags=["profiles"])
 
+MAX_ATTEMPTS = 20  # compare-and-set retries of one update when others write the same profile
 MAX_UPDATE_BYTES = 60 * 1024  # Adobe: 8 KB (GET) / 60 KB (POST) per single profile update
 _KINDS = {"thirdPartyId": ("3p", "third party id"), "marketingCloudVisitorId": ("mcid", "ecid")}
 
@@ -104,17 +109,26 @@ def _update(
         return _xml(400, success="false", message="no profile.<name> parameter")
     kind, value = ("3p", third_party) if third_party else ("tnt", pc_id)
     assert value is not None
-    with db.session() as session:
-        profile = service.find_profile(session, tenant.id, kind, value)
-        if profile is None:
-            return _xml(404, success="false", message="No profile found; profiles are not created")
+    for _attempt in range(MAX_ATTEMPTS):
         try:
-            service.set_profile_attributes(session, profile, updates, now)
-        except service.ProfileTooLarge as error:
-            return _xml(400, success="false", message=str(error))
+            with db.session() as session:
+                profile = service.find_profile(session, tenant.id, kind, value)
+                if profile is None:
+                    message = "No profile found; profiles are not created"
+                    return _xml(404, success="false", message=message)
+                try:
+                    service.set_profile_attributes(session, profile, updates, now)
+                except service.ProfileTooLarge as error:
+                    return _xml(400, success="false", message=str(error))
+                pc_id_stored = profile.tnt_id
+        except (StaleDataError, OperationalError):
+            # Another write to this profile (or a SQLite writer) got there first: read again.
+            time.sleep(random.uniform(0.001, 0.005) * (_attempt + 1))
+            continue
         return _xml(
-            200, success="true", pcId=profile.tnt_id, message="Request successfully submitted"
+            200, success="true", pcId=pc_id_stored, message="Request successfully submitted"
         )
+    return _xml(503, success="false", message="the profile is being changed by too many requests")
 
 
 @router.get("/m2/{client}/profile/update", summary="Update one profile (query parameters)")

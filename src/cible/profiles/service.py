@@ -1,8 +1,10 @@
 """Visitor profiles: find (and merge) a visitor's profile by any of his ids, keep his sessions and
 built-in attributes, store profile attributes and his sticky activity assignments.
 
-A delivery call opens a ``Visit`` (one read), changes it in memory, and ``save_visit`` writes
-what changed in the caller's transaction, so the update is durable before the response.
+A delivery call opens a ``Visit`` from the stored state (``cible.profiles.state``: cached, or
+read once), changes it in memory, and ``change_of`` says what to write; the write is a
+compare-and-set committed before the response, so the update is durable and no concurrent
+update is lost.
 
 Merge (Adobe, "Real-time profile syncing for mbox3rdPartyId"): the thirdPartyId profile wins
 over the customer-id profile, which wins over the tntId profile, which wins over the Marketing
@@ -14,14 +16,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from cible.profiles import state
+from cible.profiles.state import ProfileRow
 from cible.profiles.tables import Assignment, Profile, ProfileId
 
 __all__ = [
@@ -30,15 +34,16 @@ __all__ = [
     "Visit",
     "VisitorIds",
     "apply_attributes",
+    "change_of",
     "find_profile",
     "find_profiles",
     "id_rows",
     "new_profile",
     "new_tnt_id",
-    "open_visit",
+    "open_state",
     "profile_document",
     "reset_activity",
-    "save_visit",
+    "snapshot_after",
     "tnt_key",
 ]
 
@@ -49,18 +54,6 @@ LAST_SEEN_GRANULARITY_MS = 60_000
 """``last_seen`` is rewritten at most once a minute when nothing else changed (fewer writes)."""
 
 _PRECEDENCE = ("3p", "cust", "tnt", "mcid")
-
-
-# The delivery hot path's statements, built once (a statement built per call costs more than
-# running it on SQLite); tuple IN with an expanding parameter covers any number of ids.
-_LOOKUP = select(ProfileId.kind, ProfileId.profile_id).where(
-    ProfileId.tenant_id == bindparam("tenant_id"),
-    tuple_(ProfileId.kind, ProfileId.value).in_(bindparam("keys", expanding=True)),
-)
-_PROFILES = select(Profile).where(Profile.id.in_(bindparam("ids", expanding=True)))
-_ASSIGNMENTS = select(
-    Assignment.profile_id, Assignment.activity_id, Assignment.experience_id
-).where(Assignment.profile_id.in_(bindparam("ids", expanding=True)))
 
 
 class ProfileTooLarge(ValueError):
@@ -126,7 +119,7 @@ class VisitorIds:
 class Visit:
     """A visitor's profile during one call: read once, changed in memory, saved once."""
 
-    profile: Profile
+    profile: ProfileRow
     tnt_id: str
     attributes: dict[str, list[Any]]
     assignments: dict[int, int]
@@ -136,6 +129,9 @@ class Visit:
     new_assignments: dict[int, int] = field(default_factory=dict)
     missing_keys: list[tuple[str, str]] = field(default_factory=list)
     created: bool = False
+    known_keys: frozenset[tuple[str, str]] = frozenset()
+    losers: list[tuple[int, int]] = field(default_factory=list)
+    attributes_bytes: int = 2
 
     def set_attributes(self, updates: Mapping[str, str], now_ms: int) -> bool:
         """Store ``updates`` (names without ``profile.``); True when a value changed."""
@@ -147,7 +143,8 @@ class Visit:
                 self.attributes[name] = [value, now_ms]
                 changed = True
         if changed:
-            if len(orjson.dumps(self.attributes)) > MAX_PROFILE_BYTES:
+            self.attributes_bytes = len(orjson.dumps(self.attributes))
+            if self.attributes_bytes > MAX_PROFILE_BYTES:
                 raise ProfileTooLarge(f"profile attributes exceed {MAX_PROFILE_BYTES} bytes")
             self.attributes_changed = self.dirty = True
         return changed
@@ -202,66 +199,59 @@ def find_profile(session: Session, tenant_id: int, kind: str, value: str) -> Pro
     return session.scalar(query)
 
 
-def _lookup(session: Session, tenant_id: int, keys: list[tuple[str, str]]) -> dict[str, int]:
-    if not keys:
-        return {}
-    rows = session.execute(_LOOKUP, {"tenant_id": tenant_id, "keys": keys})
-    found: dict[str, int] = {}
-    for kind, profile_id in rows:
-        found[kind] = profile_id
-    return found
-
-
 def _precedence(kind: str) -> int:
     return _PRECEDENCE.index(kind.split(":", 1)[0])
 
 
-def open_visit(
-    session: Session,
+def open_state(
     tenant_id: int,
     ids: VisitorIds,
+    loaded: state.Loaded,
     session_id: str | None,
     now: datetime,
     session_timeout_seconds: int,
-    *,
-    create: bool = True,
-) -> Visit | None:
-    """The visitor's profile for this call, merged across his ids, with his session updated.
+) -> Visit:
+    """The visitor's state for this call, merged across his ids, with his session updated.
 
-    A visitor known by no id gets a new profile (and a new tntId) when ``create``; otherwise
-    None is returned. Nothing is written until ``save_visit``.
+    ``loaded`` holds the stored profiles his ids lead to (from ``state.load`` or the cache); a
+    visitor known by none gets a new profile and, when he sent no tntId, a new tntId. Nothing
+    is written here: ``change_of`` says what to write.
     """
     keys = ids.keys()
-    found = _lookup(session, tenant_id, keys)
     now_ms = int(now.timestamp() * 1000)
-    profile_ids = sorted(set(found.values()))
-    profiles = {p.id: p for p in session.scalars(_PROFILES, {"ids": profile_ids})}
-    if profiles:
-        winner_kind = min(found, key=_precedence)
-        profile = profiles[found[winner_kind]]
-        attributes = _load_attributes(profile)
-        assignments = _load_assignments(session, [profile.id])
-        losers = [p for pid, p in profiles.items() if pid != profile.id]
-        visit = Visit(profile, ids.tnt_id or profile.tnt_id, attributes, assignments[profile.id])
-        if losers:
-            _merge(session, visit, losers, tenant_id)
-    elif create:
+    if loaded.snapshots:
+        winner_kind = min(loaded.found, key=_precedence)
+        winner = loaded.snapshots[loaded.found[winner_kind]]
+        visit = Visit(
+            winner.copy_row(),
+            ids.tnt_id or winner.row.tnt_id,
+            dict(winner.attributes),
+            dict(winner.assignments),
+            known_keys=winner.keys,
+        )
+        for pid, loser in loaded.snapshots.items():
+            if pid != winner.row.id:
+                _merge(visit, loser)
+    else:
         tnt_id = ids.tnt_id or new_tnt_id()
-        profile = Profile(
-            tenant_id=tenant_id,
+        row = state.ProfileRow(
+            id=None,
+            version=0,
             tnt_id=tnt_id,
             third_party_id=ids.third_party_id,
-            attributes="{}",
+            session_id=None,
             visit_count=0,
+            first_session_start=None,
+            session_start=None,
+            last_seen=None,
+            days_since_last_visit=None,
             created_at=now,
             modified_at=now,
         )
-        visit = Visit(profile, tnt_id, {}, {}, created=True, dirty=True)
+        visit = Visit(row, tnt_id, {}, {}, created=True, dirty=True)
         if not ids.tnt_id:
             keys.append(("tnt", tnt_key(tnt_id)))
-    else:
-        return None
-    visit.missing_keys = [(k, v) for k, v in keys if k not in found]
+    visit.missing_keys = [key for key in keys if key not in visit.known_keys]
     if ids.third_party_id and visit.profile.third_party_id != ids.third_party_id:
         visit.profile.third_party_id = ids.third_party_id
         visit.dirty = True
@@ -270,34 +260,20 @@ def open_visit(
     return visit
 
 
-def _load_assignments(session: Session, profile_ids: list[int]) -> dict[int, dict[int, int]]:
-    out: dict[int, dict[int, int]] = {pid: {} for pid in profile_ids}
-    rows = session.execute(_ASSIGNMENTS, {"ids": profile_ids})
-    for profile_id, activity_id, experience_id in rows:
-        out[profile_id][activity_id] = experience_id
-    return out
-
-
-def _merge(session: Session, visit: Visit, losers: list[Profile], tenant_id: int) -> None:
-    loser_ids = [p.id for p in losers]
-    loser_assignments = _load_assignments(session, loser_ids)
-    winner = visit.profile
-    for loser in losers:
-        # The winner's values overwrite the loser's (Adobe: the thirdPartyId profile wins).
-        visit.attributes = {**_load_attributes(loser), **visit.attributes}
-        for activity_id, experience_id in loser_assignments[loser.id].items():
-            if activity_id not in visit.assignments:
-                visit.assign(activity_id, experience_id)
-        winner.visit_count = max(winner.visit_count, loser.visit_count)
-        starts = [s for s in (winner.first_session_start, loser.first_session_start) if s]
-        winner.first_session_start = min(starts) if starts else None
-    session.execute(
-        update(ProfileId)
-        .where(ProfileId.tenant_id == tenant_id, ProfileId.profile_id.in_(loser_ids))
-        .values(profile_id=winner.id)
-    )
-    session.execute(delete(Assignment).where(Assignment.profile_id.in_(loser_ids)))
-    session.execute(delete(Profile).where(Profile.id.in_(loser_ids)))
+def _merge(visit: Visit, loser: state.Snapshot) -> None:
+    # The winner's values overwrite the loser's (Adobe: the thirdPartyId profile wins).
+    winner, other = visit.profile, loser.row
+    visit.attributes = {**loser.attributes, **visit.attributes}
+    for activity_id, experience_id in loser.assignments.items():
+        if activity_id not in visit.assignments:
+            visit.assign(activity_id, experience_id)
+    winner.visit_count = max(winner.visit_count, other.visit_count)
+    starts = [s for s in (winner.first_session_start, other.first_session_start) if s]
+    winner.first_session_start = min(starts) if starts else None
+    assert other.id is not None
+    visit.losers.append((other.id, other.version))
+    visit.known_keys = visit.known_keys | loser.keys
+    visit.attributes_bytes = len(orjson.dumps(visit.attributes))
     visit.attributes_changed = visit.dirty = True
 
 
@@ -321,33 +297,46 @@ def _touch_session(visit: Visit, session_id: str, now_ms: int, timeout_seconds: 
         visit.dirty = True
 
 
-def save_visit(session: Session, tenant_id: int, visit: Visit, now: datetime) -> None:
-    """Write what the call changed: the profile row, new ids, new assignments."""
-    p = visit.profile
-    if visit.attributes_changed:
-        p.attributes = orjson.dumps(visit.attributes).decode()
-        p.modified_at = now
-    if visit.created:
-        session.add(p)
-        session.flush()
-    for kind, value in visit.missing_keys:
-        session.add(ProfileId(tenant_id=tenant_id, kind=kind, value=value, profile_id=p.id))
-    for activity_id, experience_id in visit.new_assignments.items():
-        session.merge(
-            Assignment(
-                profile_id=p.id,
-                activity_id=activity_id,
-                tenant_id=tenant_id,
-                experience_id=experience_id,
-                assigned_at=now,
-            )
-        )
-    if visit.missing_keys or visit.new_assignments:
-        session.flush()
+def change_of(tenant_id: int, visit: Visit, now: datetime) -> state.Change:
+    """What ``state.write`` must store for this call."""
+    attributes_json = None
+    if visit.attributes_changed or visit.created:
+        attributes_json = orjson.dumps(visit.attributes).decode()
+        visit.profile.modified_at = now
+    return state.Change(
+        tenant_id=tenant_id,
+        row=visit.profile,
+        created=visit.created,
+        row_changed=visit.dirty,
+        attributes_json=attributes_json,
+        new_keys=visit.missing_keys,
+        new_assignments=visit.new_assignments,
+        losers=visit.losers,
+    )
+
+
+def snapshot_after(visit: Visit, profile_id: int, version: int) -> state.Snapshot:
+    """The visitor's state as stored once ``change_of(visit)`` committed with ``version``."""
+    row = replace(visit.profile, id=profile_id, version=version)
+    keys = visit.known_keys | frozenset(visit.missing_keys)
+    size = state.estimate_size(visit.attributes_bytes, len(keys), len(visit.assignments))
+    return state.Snapshot(row, visit.attributes, visit.assignments, keys, size)
 
 
 def reset_activity(session: Session, tenant_id: int, activity_id: int) -> int:
-    """Forget every visitor's assignment in an activity (Adobe's activity reset); rows deleted."""
+    """Forget every visitor's assignment in an activity (Adobe's activity reset); rows deleted.
+
+    The visitors' versions move too, so no cached state of theirs is used afterwards.
+    """
+    assigned = select(Assignment.profile_id).where(
+        Assignment.tenant_id == tenant_id, Assignment.activity_id == activity_id
+    )
+    session.execute(
+        update(Profile)
+        .where(Profile.id.in_(assigned))
+        .values(version=Profile.version + 1)
+        .execution_options(synchronize_session=False)
+    )
     result = session.execute(
         delete(Assignment).where(
             Assignment.tenant_id == tenant_id, Assignment.activity_id == activity_id
@@ -382,11 +371,26 @@ def set_profile_attributes(
 
 
 def apply_attributes(profile: Profile, updates: Mapping[str, str], now: datetime) -> bool:
-    """Set attributes on a profile row (flushed with the caller's session); True when changed."""
-    visit = Visit(profile, profile.tnt_id, _load_attributes(profile), {})
-    if not visit.set_attributes(updates, int(now.timestamp() * 1000)):
+    """Set attributes on a profile row (flushed with the caller's session); True when changed.
+
+    The flush is a compare-and-set on ``profiles.version`` (``StaleDataError`` when another
+    writer changed the row since this session read it: the caller retries).
+    """
+    attributes = _load_attributes(profile)
+    changed = False
+    now_ms = int(now.timestamp() * 1000)
+    for written, value in updates.items():
+        name = written.removeprefix("profile.")
+        current = attributes.get(name)
+        if current is None or current[0] != value:
+            attributes[name] = [value, now_ms]
+            changed = True
+    if not changed:
         return False
-    profile.attributes = orjson.dumps(visit.attributes).decode()
+    text = orjson.dumps(attributes).decode()
+    if len(text) > MAX_PROFILE_BYTES:
+        raise ProfileTooLarge(f"profile attributes exceed {MAX_PROFILE_BYTES} bytes")
+    profile.attributes = text
     profile.modified_at = now
     return True
 

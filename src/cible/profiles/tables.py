@@ -18,9 +18,17 @@ from cible.store.base import Base, UTCDateTime, utcnow
 
 
 class Profile(Base):
+    """One visitor's state; ``version`` grows with every write (compare-and-set, docs/profiles.md).
+
+    The ORM paths (Profile API, bulk updates) get the check from ``version_id_col``: their UPDATE
+    names the version they read and fails with ``StaleDataError`` when another writer got there
+    first; the delivery path writes the same column through ``cible.profiles.state``.
+    """
+
     __tablename__ = "profiles"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=1, server_default="1")
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     tnt_id: Mapped[str] = mapped_column(String(128))
     third_party_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
@@ -33,6 +41,8 @@ class Profile(Base):
     days_since_last_visit: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class ProfileId(Base):
