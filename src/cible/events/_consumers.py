@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -84,13 +85,21 @@ def consumer(name: str, topics: Iterable[str]) -> Callable[[Apply], Apply]:
     return decorate
 
 
-def load_consumers() -> dict[str, Consumer]:
-    """Imports every ``cible.*.consumers`` module and returns the registry."""
-    import cible
+_loaded = threading.Lock()
+_scanned: list[bool] = []
 
-    for module in pkgutil.walk_packages(cible.__path__, "cible."):
-        if module.name.rsplit(".", 1)[-1] == "consumers":
-            importlib.import_module(module.name)
+
+def load_consumers() -> dict[str, Consumer]:
+    """Imports every ``cible.*.consumers`` module (once per process) and returns the registry."""
+    if not _scanned:
+        with _loaded:
+            if not _scanned:
+                import cible
+
+                for module in pkgutil.walk_packages(cible.__path__, "cible."):
+                    if module.name.rsplit(".", 1)[-1] == "consumers":
+                        importlib.import_module(module.name)
+                _scanned.append(True)
     return CONSUMERS
 
 
@@ -104,8 +113,8 @@ def chosen_consumers(consumers: Iterable[Consumer] | None) -> list[Consumer]:
 
 _CLAIM = (
     update(event_consumers)
-    .where(event_consumers.c.name == bindparam("name"))
-    .values(updated_ms=bindparam("now"))
+    .where(event_consumers.c.name == bindparam("b_name"))
+    .values(updated_ms=bindparam("b_now"))
     .returning(event_consumers.c.offset)
 )
 _CREATE = {
@@ -132,8 +141,8 @@ _BATCH = (
 )
 _STORE = (
     update(event_consumers)
-    .where(event_consumers.c.name == bindparam("name"))
-    .values(offset=bindparam("offset"), updated_ms=bindparam("now"))
+    .where(event_consumers.c.name == bindparam("b_name"))
+    .values(offset=bindparam("b_offset"), updated_ms=bindparam("b_now"))
 )
 OFFSETS = select(event_consumers.c.name, event_consumers.c.offset)
 _PENDING = select(func.count()).where(
@@ -150,10 +159,10 @@ def _claim(conn: Connection, name: str, now: int) -> int:
     committed meanwhile); on PostgreSQL it locks the row, so two runners of one consumer on
     different hosts take turns instead of applying the same batch twice.
     """
-    offset = conn.execute(_CLAIM, {"name": name, "now": now}).scalar()
+    offset = conn.execute(_CLAIM, {"b_name": name, "b_now": now}).scalar()
     if offset is None:
         conn.execute(_CREATE[conn.dialect.name], {"name": name, "offset": 0, "updated_ms": now})
-        offset = conn.execute(_CLAIM, {"name": name, "now": now}).scalar_one()
+        offset = conn.execute(_CLAIM, {"b_name": name, "b_now": now}).scalar_one()
     return int(offset)
 
 
@@ -184,7 +193,7 @@ def step(engine: Engine, consumer: Consumer, batch_size: int) -> tuple[int, bool
         new_offset = rows[-1][0] if len(rows) == batch_size else high
         if rows:
             consumer.apply(conn, [StoredRecord(*row) for row in rows])
-        conn.execute(_STORE, {"name": consumer.name, "offset": new_offset, "now": now})
+        conn.execute(_STORE, {"b_name": consumer.name, "b_offset": new_offset, "b_now": now})
         return len(rows), True
 
 
@@ -205,7 +214,7 @@ def reset(engine: Engine | Database, name: str, offset: int) -> None:
     with as_engine(engine).begin() as conn:
         now = now_ms()
         _claim(conn, name, now)
-        conn.execute(_STORE, {"name": name, "offset": offset, "now": now})
+        conn.execute(_STORE, {"b_name": name, "b_offset": offset, "b_now": now})
 
 
 def forget(engine: Engine | Database, name: str) -> None:
@@ -237,7 +246,7 @@ def drain(
     deadline = time.monotonic() + timeout
     while True:
         moved = False
-        for each in chosen:
+        for each in behind(engine, chosen):
             moved = step(engine, each, batch_size)[1] or moved
         if not moved:
             return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import Engine
@@ -45,6 +46,7 @@ class ConsumerRunner:
         self.errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._retry_at: dict[str, float] = {}
 
     def start(self) -> None:
         if self._thread is not None:
@@ -63,13 +65,24 @@ class ConsumerRunner:
             self._thread = None
 
     def run_pending(self) -> bool:
-        """One pass over the consumers that are behind; whether any offset moved."""
+        """One pass over the consumers that are behind; whether any offset moved.
+
+        A consumer whose ``apply`` raises is logged and left alone for
+        ``error_backoff_seconds``; the others keep running.
+        """
         chosen = chosen_consumers(self._given)
         moved = False
         for each in behind(self._engine, chosen):
             if self._stop.is_set():
                 break
-            moved = step(self._engine, each, self.batch_size)[1] or moved
+            if self._retry_at.get(each.name, 0.0) > time.monotonic():
+                continue
+            try:
+                moved = step(self._engine, each, self.batch_size)[1] or moved
+            except Exception:
+                self.errors += 1
+                self._retry_at[each.name] = time.monotonic() + self.error_backoff_seconds
+                log.exception("event consumer %s failed; retrying", each.name)
         self.passes += 1
         return moved
 
@@ -78,6 +91,7 @@ class ConsumerRunner:
             try:
                 moved = self.run_pending()
             except Exception:
+                # The database itself failed (the read of the offsets): wait, then retry.
                 self.errors += 1
                 log.exception("event consumer pass failed; retrying")
                 self._stop.wait(self.error_backoff_seconds)

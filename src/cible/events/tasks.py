@@ -16,5 +16,4 @@ from cible.store import Database
 def compact_event_log(database: Database, payload: dict[str, Any]) -> None:
     """Deletes applied records older than ``retention_hours`` (payload) or the setting."""
     hours = float(payload.get("retention_hours", get_settings().event_retention_hours))
-    load_consumers()
-    compact(database, now_ms() - int(hours * 3_600_000))
+    compact(database, now_ms() - int(hours * 3_600_000), consumers=load_consumers().values())
