@@ -5,16 +5,17 @@ for thousands of visitors a second would need thousands of calls a second only t
 showed. This module takes up to ``MAX_BATCH`` Adobe notification objects, each naming its visitor
 (``visitorId``, the delivery request's ``id`` object), checks each one with the delivery API's own
 validation, groups the valid ones by visitor and records every group through
-``Delivery.deliver`` — the path that records delivery notifications — so events, sticky
+``Delivery.deliver_async`` — the path that records delivery notifications — so events, sticky
 assignments, profile updates and token checks are exactly the delivery API's. Each notification
 gets its own result, in request order (docs/delivery.md, "Notifications of many visitors").
 
     >>> items = parse_batch({"notifications": [...]})  # doctest: +SKIP
-    >>> results = record_batch(delivery, tenant, items)  # doctest: +SKIP
+    >>> results = await record_batch(delivery, tenant, items)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -166,27 +167,38 @@ def _groups(items: Iterable[tuple[int, Item]]) -> list[tuple[tuple[str, str, str
     return list(grouped.items())
 
 
-def record_batch(
+async def record_batch(
     delivery: Delivery, tenant: TenantRef, entries: list[Item | ItemResult]
 ) -> list[ItemResult]:
-    """Record the valid entries, one ``Delivery.deliver`` call per visitor (and session and
-    property token), at most ``MAX_NOTIFICATIONS`` notifications each; results in order.
+    """Record the valid entries, one ``Delivery.deliver_async`` call per visitor (and session
+    and property token), at most ``MAX_NOTIFICATIONS`` notifications each; results in order.
 
-    A database failure propagates: groups recorded before it stay recorded, and a resent batch
-    counts them once (events are keyed by notification id, docs/delivery.md "Events").
+    The calls run concurrently, so they share the delivery path's group commits; calls of one
+    visitor run one after another (the service's per-visitor lock). A database failure
+    (``DatabaseUnavailable``) is raised once every call has finished: calls recorded before it
+    stay recorded, and a resent batch counts them once (events are keyed by notification id,
+    docs/delivery.md "Events").
     """
     results: list[ItemResult | None] = [e if isinstance(e, ItemResult) else None for e in entries]
     valid = [(i, e) for i, e in enumerate(entries) if isinstance(e, Item)]
+    calls: list[tuple[list[int], Any]] = []
     for (_, session_id, token), indexes in _groups(valid):
         for start in range(0, len(indexes), MAX_NOTIFICATIONS):
             chunk = indexes[start : start + MAX_NOTIFICATIONS]
-            recorded = _record(delivery, tenant, [entries[i] for i in chunk], session_id, token)
-            for index, result in zip(chunk, recorded, strict=True):
-                results[index] = result
+            items = [entries[i] for i in chunk]
+            calls.append((chunk, _record(delivery, tenant, items, session_id, token)))
+    outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    for (chunk, _), recorded in zip(calls, outcomes, strict=True):
+        assert not isinstance(recorded, BaseException)
+        for index, result in zip(chunk, recorded, strict=True):
+            results[index] = result
     return [r if r is not None else ItemResult(None, 500, "not processed") for r in results]
 
 
-def _record(
+async def _record(
     delivery: Delivery, tenant: TenantRef, items: list[Any], session_id: str, token: str
 ) -> list[ItemResult]:
     request: dict[str, Any] = {
@@ -197,7 +209,7 @@ def _record(
     if token:
         request["property"] = {"token": token}
     try:
-        response = delivery.deliver(tenant, request, session_id, None) or {}
+        response = await delivery.deliver_async(tenant, request, session_id, None) or {}
     except DeliveryRejected as error:
         return [ItemResult(item.id, INVALID, str(error)) for item in items]
     acked = {entry.get("id") for entry in response.get("notifications") or ()}

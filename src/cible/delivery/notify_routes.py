@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
-from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +20,7 @@ from starlette.responses import Response
 from cible.delivery.notify_batch import MAX_BATCH, parse_batch, record_batch
 from cible.delivery.routes import error_response, preflight, runtime, with_cors
 from cible.delivery.validate import InvalidRequest
+from cible.events import DatabaseUnavailable
 
 router = APIRouter(tags=["delivery"])
 
@@ -70,15 +70,17 @@ async def _notify(request: Request) -> Response:
     except InvalidRequest as error:
         return error_response(400, str(error))
     delivery, directory = runtime(request)
-    tenant = await run_in_threadpool(directory.find, client, org_id)
+    known, tenant = directory.cached(client, org_id)
+    if not known:
+        tenant = await run_in_threadpool(directory.find, client, org_id)
     if tenant is None:
         which = f"client {client}" if client else f"imsOrgId {org_id}"
         return error_response(400, f"Unknown {which}")
     try:
-        results = await run_in_threadpool(record_batch, delivery, tenant, entries)
-    except OperationalError:
-        # Locked or unreachable database: resending the batch is safe (events are keyed by
-        # notification id), so the caller is told to retry rather than given a 500.
-        return error_response(503, "database unavailable; retry the batch")
+        results = await record_batch(delivery, tenant, entries)
+    except DatabaseUnavailable as error:
+        # Resending the batch is safe (events are keyed by notification id): a 503 tells the
+        # caller to retry, as the delivery API does.
+        return error_response(503, str(error))
     body_out = orjson.dumps({"results": [result.as_json() for result in results]})
     return Response(body_out, media_type="application/json")
