@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -210,3 +210,9 @@ async def acme(world: World) -> Credential:
 def count_rows(database: Database, table: str) -> int:
     with database.session() as s:
         return int(s.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.fixture
+def drain_events(database: Database) -> Callable[[], None]:
+    """Applies every registered event consumer's pending records (docs/events.md, "Tests")."""
+    return lambda: drain(database)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -28,6 +28,7 @@ from cible.events import (
 )
 from cible.jobs.registry import load_tasks
 from cible.store import Database
+from cible.web.metrics import Metrics
 from tests.conftest import BACKENDS
 from tests.events._kit import SinkConsumer, append, create_sink, log_keys, rec, sink
 
@@ -281,3 +282,19 @@ def test_the_registry(engine: Engine) -> None:
     finally:
         CONSUMERS.pop("test.registered", None)
         CONSUMERS.pop("test.function", None)
+
+
+def test_the_app_metrics_and_the_drain_fixture_use_the_registry(
+    engine: Engine, drain_events: Callable[[], None]
+) -> None:
+    sinker = register(SinkConsumer(name="test.registry"))
+    try:
+        metrics = Metrics()
+        metrics.watch_event_log(engine)
+        append(engine, rec("a"), rec("b"))
+        assert b'cible_event_consumer_lag{consumer="test.registry"} 2.0' in metrics.render()
+        drain_events()
+        assert set(sink(engine)) == {"a", "b"}
+        assert b'cible_event_consumer_lag{consumer="test.registry"} 0.0' in metrics.render()
+    finally:
+        CONSUMERS.pop(sinker.name, None)

@@ -5,8 +5,15 @@ Each app owns its registry, so several apps in one process (tests) do not collid
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from cible.store import Database
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -31,6 +38,12 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+    def watch_event_log(self, engine: Engine | Database) -> None:
+        """Adds ``cible_event_consumer_lag{consumer=...}``, read at each scrape (docs/events.md)."""
+        from cible.events import LagCollector
+
+        self.registry.register(LagCollector(engine))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
