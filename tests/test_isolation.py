@@ -420,6 +420,13 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     **_activity_cases("ab"),
     **_activity_cases("xt"),
+    **{
+        ("GET", f"{PREFIX}/activities/{kind}/{{activity_id}}/report/{report}"): Case(
+            "item", params=_param("activity_id", kind)
+        )
+        for kind in ("ab", "xt")
+        for report in ("performance", "orders")
+    },
     ("POST", f"{PREFIX}/batch"): Case("batch", body=_batch),
 }
 

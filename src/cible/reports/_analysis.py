@@ -49,6 +49,8 @@ class Options:
 
 
 def _num(x: Any) -> float | None:
+    if x is None:
+        return None
     value = float(x)
     return value if np.isfinite(value) else None
 
