@@ -30,6 +30,7 @@ from cible.delivery import routes as delivery
 from cible.dmp import routes as dmp
 from cible.errors import CibleError
 from cible.profiles import routes as profiles
+from cible.reports import routes as reports
 from cible.store import Database
 from cible.ui import mount_ui
 from cible.ui import mount_ui
@@ -47,6 +48,7 @@ ROUTERS += [activities.router, mboxes.router, artifacts.router]
 ROUTERS += [delivery.router, profiles.router]
 ROUTERS += [notify_routes.router]
 ROUTERS += [dmp.router]
+ROUTERS += [reports.router]
 
 
 def _utc_now() -> datetime:
