@@ -27,17 +27,25 @@ SECONDS = 4.0
 def test_two_processes_enqueue_every_scheduled_time_once(
     database: Database, database_url: str
 ) -> None:
-    start = time.time() + 2.0  # both processes have imported Cible by then
     processes = [
         subprocess.Popen(
-            [sys.executable, str(LOOP), database_url, str(start), str(SECONDS), holder],
+            [sys.executable, str(LOOP), database_url, str(SECONDS), holder],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for holder in ("p1", "p2")
     ]
+    for process in processes:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n", process.communicate()[1]
+    start = time.time() + 0.2
     fired = []
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(f"{start}\n")
+        process.stdin.flush()
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err

@@ -1,9 +1,10 @@
 """A scheduler process for tests/jobs/test_two_processes.py: ticks one schedule for a while and
 prints each run it enqueued as a JSON line.
 
-Its clock runs ``SPEED`` times faster than wall time from a start instant shared by both
-processes, so a few seconds cover many runs. Before some rounds it stalls past its lease after
-checking it, as a leader paused by the system would, then fires with the time it read.
+It prints ``ready`` once set up and reads the start instant, shared by both processes, from
+stdin. Its clock runs ``SPEED`` times faster than wall time from that instant, so a few seconds
+cover many runs. Before some rounds it stalls past its lease after checking it, as a leader
+paused by the system would, then fires with the time it read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from cible.jobs.scheduler import Fired, Scheduler
 from cible.jobs.schedules import Schedule
+from cible.jobs.tables import JobSchedule
 from cible.store import Database
 
 SPEED = 60.0  # one wall second is one scheduled minute
@@ -41,10 +43,15 @@ class Stalling(Scheduler):
         return super().fire_due(now)
 
 
-def main(url: str, start: float, seconds: float, holder: str) -> None:
+def main(url: str, seconds: float, holder: str) -> None:
     db = Database(url)
+    with db.session() as s:  # connects, so the start finds nothing left to set up
+        s.get(JobSchedule, "race")
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    start = float(sys.stdin.readline())  # the same wall-clock instant for both processes
     scheduler = Stalling(db, start, random.Random(holder), holder)
-    scheduler.sync(BASE)  # importing every task module takes a while: done before the start
+    scheduler.sync(BASE, warn=False)
     while time.time() < start:
         time.sleep(0.01)
     rng = random.Random(holder + "-pace")
@@ -63,4 +70,4 @@ def main(url: str, start: float, seconds: float, holder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4])
+    main(sys.argv[1], float(sys.argv[2]), sys.argv[3])
