@@ -58,7 +58,7 @@ AND.3: /and\b/i
 NOT.3: /not\b/i
 NAMED.3: /(contains|matcheswords|startswith|endswith|matchesregex)\b/i
 CMP: "==" | "!=" | "<=" | ">=" | "=>" | "=<" | "<" | ">"
-KEY.1: /[A-Za-z0-9_][A-Za-z0-9_\-]*/
+KEY.1: /(?!(?i:and|or|not)(?![A-Za-z0-9_\-]))[A-Za-z0-9_][A-Za-z0-9_\-]*/
 STRING: /"([^"\\]|\\.)*"/
 NUMBER.2: /[-+]?(\d+(\.\d*)?|\.\d+)(?![A-Za-z_\-])/
 
