@@ -41,6 +41,7 @@ from cible.store.models import metadata
 from cible.tenants import service as tenants
 from cible.web.app import create_app
 from tests.conftest import BACKENDS, SECRET_KEY, Credential
+from tests.dmp import _isolation as dmp_isolation
 from tests.pg import Cluster
 
 PREFIX = "/{tenant}/target"
@@ -222,6 +223,7 @@ async def scene(scene_url: str) -> AsyncIterator[Scene]:
         tenant_id = tenants.get_tenant(s, "acme").id
         record_seen(s, tenant_id, {"hidden-mbox": {"secret.param"}}, now)
         record_profile_attributes(s, tenant_id, {"hiddenAttribute"}, now)
+    await dmp_isolation.seed(scene)
     yield scene
     await http.aclose()
     database.dispose()
@@ -512,3 +514,32 @@ def _expect_hidden(
         assert response.status_code == 200, response.text
     else:
         assert response.status_code == 403, response.text
+
+# -- the audience manager (/v1 and the DCS): cases in tests/dmp/_isolation.py ------------------
+
+
+def dmp_routes() -> list[tuple[str, str]]:
+    app = create_app(Settings(database_url="sqlite://", _env_file=None))  # type: ignore[call-arg]
+    found = {
+        (method, route.path)
+        for route in iter_route_contexts(app.routes)
+        if route.path and dmp_isolation.is_dmp_route(route.path)
+        for method in route.methods or ()
+    }
+    app.state.db.dispose()
+    return sorted(found)
+
+
+DMP_ROUTES = dmp_routes()
+
+
+def test_dmp_routes_have_isolation_cases() -> None:
+    assert set(DMP_ROUTES) == set(dmp_isolation.CASES), "add cases to tests/dmp/_isolation.py"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("method", "path"), DMP_ROUTES, ids=[f"{m} {p}" for m, p in DMP_ROUTES])
+async def test_dmp_route_isolates_tenants(scene: Scene, method: str, path: str) -> None:
+    before = scene.snapshot()
+    await dmp_isolation.check(scene, method, path)
+    assert scene.snapshot() == before, f"{method} {path} changed acme's objects"
