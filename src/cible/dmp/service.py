@@ -29,9 +29,9 @@ from cible.dmp.tables import (
     TraitRuleVersion,
 )
 from cible.dmp.traitrule import TraitRuleError, compile_trait_rule
-from cible.errors import BadRequest, Conflict, NotFound
+from cible.errors import BadRequest, Conflict, Forbidden, NotFound
 from cible.tenants.principal import Principal
-from cible.tenants.roles import Capability
+from cible.tenants.roles import GRANTS, Capability
 
 FOLDER_TRAIT = "FOLDER_TRAIT"
 KINDS = ("traits", "segments")
@@ -47,6 +47,16 @@ class ListQuery:
     page: int
     page_size: int
     filters: dict[str, str]
+
+
+def _require_write(principal: Principal) -> None:
+    """Audience manager data belongs to the whole tenant: writing needs a tenant-wide role."""
+    tenant_wide = {c for role in principal.grants.get(None, frozenset()) for c in GRANTS[role]}
+    if Capability.WRITE not in tenant_wide:
+        raise Forbidden(
+            f"API client {principal.client_id} needs the write right on the whole tenant "
+            "to change audience manager data"
+        )
 
 
 def _ms(moment: datetime) -> int:
@@ -162,7 +172,7 @@ def _unique_code(
 def create_data_source(
     session: Session, principal: Principal, body: DataSourceIn, now: datetime
 ) -> DataSource:
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     _unique_code(session, DataSource, principal.tenant_id, body.integration_code, None)
     ds = DataSource(tenant_id=principal.tenant_id, create_time=now, update_time=now)
     _apply_data_source(ds, body)
@@ -175,7 +185,7 @@ def update_data_source(
     session: Session, principal: Principal, ref: str, body: DataSourceIn, now: datetime
 ) -> DataSource:
     ds = get_data_source(session, principal, ref)
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     _unique_code(session, DataSource, principal.tenant_id, body.integration_code, ds.id)
     _apply_data_source(ds, body)
     ds.update_time = now
@@ -185,7 +195,7 @@ def update_data_source(
 
 def delete_data_source(session: Session, principal: Principal, ref: str) -> None:
     ds = get_data_source(session, principal, ref)
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     for table, label in ((Trait, "traits"), (Segment, "segments")):
         used = session.scalar(select(func.count()).where(table.data_source_id == ds.id))
         if used:
@@ -266,7 +276,7 @@ def _check_parent(session: Session, tenant_id: int, kind: str, parent: int) -> i
 def create_folder(
     session: Session, principal: Principal, kind: str, body: FolderIn, now: datetime
 ) -> Folder:
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     parent = _check_parent(session, principal.tenant_id, kind, body.parent_folder_id)
     folder = Folder(tenant_id=principal.tenant_id, kind=kind, parent_id=parent, name=body.name)
     session.add(folder)
@@ -314,7 +324,7 @@ def update_folder(
 ) -> Folder:
     """Rename or move a folder; moving it under itself or a descendant is refused."""
     folder = _folder(session, principal.tenant_id, kind, folder_id)
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     parent = _check_parent(session, principal.tenant_id, kind, body.parent_folder_id)
     cursor = parent
     while cursor is not None:
@@ -337,7 +347,7 @@ def update_folder(
 
 def delete_folder(session: Session, principal: Principal, kind: str, folder_id: int) -> None:
     folder = _folder(session, principal.tenant_id, kind, folder_id)
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     if session.scalar(select(func.count()).where(Folder.parent_id == folder.id)):
         raise Conflict(f"folder {folder_id} has subfolders; delete or move them first")
     table: Any = Trait if kind == "traits" else Segment
@@ -470,7 +480,7 @@ def _apply_trait(trait: Trait, body: TraitIn) -> None:
 
 
 def create_trait(session: Session, principal: Principal, body: TraitIn, now: datetime) -> Trait:
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     _check_trait_body(session, principal.tenant_id, body, None)
     trait = Trait(
         tenant_id=principal.tenant_id,
@@ -491,7 +501,7 @@ def update_trait(
     session: Session, principal: Principal, ref: str, body: TraitIn, now: datetime
 ) -> Trait:
     trait = get_trait(session, principal, ref)
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     if trait.trait_type == FOLDER_TRAIT:
         raise BadRequest("folder traits follow their folder; rename or move the folder instead")
     _check_trait_body(session, principal.tenant_id, body, trait.id)
@@ -532,7 +542,7 @@ def _refuse_if_used(session: Session, tenant_id: int, trait_ids: Sequence[int]) 
 def delete_traits(session: Session, principal: Principal, refs: Sequence[str]) -> None:
     """Deletes every trait or none (a missing, folder or used trait refuses the whole call)."""
     traits = [get_trait(session, principal, ref) for ref in refs]
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     if any(t.trait_type == FOLDER_TRAIT for t in traits):
         raise BadRequest("folder traits are deleted with their folder")
     _refuse_if_used(session, principal.tenant_id, [t.id for t in traits])
@@ -682,7 +692,7 @@ def _apply_segment(segment: Segment, body: SegmentIn) -> None:
 def create_segment(
     session: Session, principal: Principal, body: SegmentIn, now: datetime
 ) -> Segment:
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     _check_segment_body(session, principal.tenant_id, body, None)
     segment = Segment(tenant_id=principal.tenant_id, create_time=now, update_time=now)
     _apply_segment(segment, body)
@@ -696,7 +706,7 @@ def update_segment(
     session: Session, principal: Principal, ref: str, body: SegmentIn, now: datetime
 ) -> Segment:
     segment = get_segment(session, principal, ref)
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     _check_segment_body(session, principal.tenant_id, body, segment.id)
     _apply_segment(segment, body)
     segment.update_time = now
@@ -706,7 +716,7 @@ def update_segment(
 
 def delete_segments(session: Session, principal: Principal, refs: Sequence[str]) -> None:
     segments = [get_segment(session, principal, ref) for ref in refs]
-    principal.require(Capability.WRITE)
+    _require_write(principal)
     for segment in segments:
         session.delete(segment)
     session.flush()
