@@ -118,3 +118,50 @@ async def test_catalog_routes_are_in_docs_catalog(app: Any) -> None:
             if documented not in text:
                 missing.append(documented)
     assert not missing, f"document these routes in docs/catalog.md: {missing}"
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+async def test_every_reference_resolves(http: Any) -> None:
+    document = await _document(http)
+    refs = set(_refs(document))
+    assert "#/components/schemas/OfferLocation" in refs  # activity bodies' nested models
+    unresolved = []
+    for ref in sorted(refs):
+        node: Any = document
+        for part in ref.removeprefix("#/").split("/"):
+            node = node.get(part) if isinstance(node, dict) else None
+        if not ref.startswith("#/") or node is None:
+            unresolved.append(ref)
+    assert not unresolved, f"$refs that do not resolve: {unresolved}"
+    assert "$defs" not in str(document)
+
+
+async def test_error_statuses_are_declared(http: Any) -> None:
+    paths = (await _document(http))["paths"]
+    offers = paths["/{tenant}/target/offers/content"]["post"]["responses"]
+    for status in ("400", "401", "403", "404", "406", "409", "413", "415", "429"):
+        assert "AdminError" in str(offers[status]["content"]["application/json"]), status
+    assert "422" not in offers
+    delivery = paths["/rest/v1/delivery"]["post"]["responses"]
+    assert "DeliveryError" in str(delivery["400"]["content"]["application/json"])
+    # Every operation that takes input declares how it refuses bad input.
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if path in {"/health", "/metrics"} or method == "options":
+                continue
+            assert any(s.startswith("4") for s in operation["responses"]), (method, path)
+
+
+async def test_metrics_are_declared_as_text(http: Any) -> None:
+    paths = (await _document(http))["paths"]
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    response = await http.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")

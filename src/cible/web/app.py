@@ -34,7 +34,7 @@ from cible.reports import routes as reports
 from cible.store import Database
 from cible.ui import mount_ui
 from cible.ui import mount_ui
-from cible.web import apidocs, ims, ops
+from cible.web import apidocs, ims, openapi, ops
 from cible.web.bodylimit import BodyLimitMiddleware
 from cible.web.context import RequestContextMiddleware
 from cible.web.envelope import on_cible_error, on_http_error, on_validation_error
@@ -90,4 +90,5 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
+    openapi.install(app)
     return app
