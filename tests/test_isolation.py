@@ -216,6 +216,8 @@ async def scene(scene_url: str) -> AsyncIterator[Scene]:
     ids["environment"] = await scene.post("/environments", {"name": "Hidden-env"})
     ids["ab"] = await scene.post("/activities/ab", _ab(ids["content"], ws), 3)
     ids["xt"] = await scene.post("/activities/xt", _xt(ids["content"], ids["audience"], ws), 3)
+    auto = {**_ab(ids["content"], ws, "Hidden auto"), "autoAllocateTraffic": {}}
+    ids["autoallocate"] = await scene.post("/activities/autoallocate", auto, 1)
     ids["mbox"] = "hidden-mbox"
     ids["attribute"] = "hiddenAttribute"
     now = datetime.now(UTC)
@@ -313,6 +315,25 @@ def _activity_cases(kind: str) -> dict[tuple[str, str], Case]:
             for name, b in SUB_BODIES.items()
         }
     return cases
+
+
+def _autoallocate_cases() -> dict[tuple[str, str], Case]:
+    def body(s: Scene) -> Any:
+        return {
+            **_ab(s.ids["content"], s.ids["workspace"], "Taken over"),
+            "autoAllocateTraffic": {"successEvaluationCriteria": "conversion_rate"},
+        }
+
+    base = f"{PREFIX}/activities/autoallocate"
+    item = base + "/{activity_id}"
+    params = _param("activity_id", "autoallocate")
+    return {
+        ("POST", base): Case("create", body=body),
+        ("GET", item): Case("item", params=params),
+        ("PUT", item): Case("item", params=params, body=body),
+        ("DELETE", item): Case("item", params=params),
+        ("GET", item + "/allocations"): Case("item", params=params),
+    }
 
 
 SUB_BODIES: dict[str, Any] = {
@@ -429,6 +450,7 @@ CASES: dict[tuple[str, str], Case] = {
         for kind in ("ab", "xt")
         for report in ("performance", "orders")
     },
+    **_autoallocate_cases(),
     ("POST", f"{PREFIX}/batch"): Case("batch", body=_batch),
 }
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
+from cible.activities.autoallocate import routes as autoallocate
 from cible.reports import routes
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
@@ -15,7 +16,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "reports.md"
 def test_every_route_is_documented() -> None:
     text = DOC.read_text()
     missing = []
-    for route in routes.router.routes:
+    for route in [*routes.router.routes, *autoallocate.router.routes]:
         assert isinstance(route, APIRoute)
         path = route.path.removeprefix("/{tenant}/target").replace("{activity_id}", "{id}")
         for method in sorted(route.methods):

@@ -192,7 +192,11 @@ def _compile_activity(
     else:
         bands = [_band(0, entry_share) if entry_share < 100 else None] * len(experiences)
 
-    result = _Compiled(priority, remote=False, uses_geo=False)
+    # Auto-allocate activities are decided server-side, where each visitor's assignment is
+    # kept: their weights change hourly and only new visitors may move (docs/reports.md).
+    auto = activity.get("autoAllocate")
+    remote = isinstance(auto, Mapping) and auto.get("enabled") is True
+    result = _Compiled(priority, remote=remote, uses_geo=False)
     seen: set[int] = set()
     for e, experience in enumerate(experiences):
         epath = f"{path}.experiences[{e}]"

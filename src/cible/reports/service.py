@@ -282,9 +282,9 @@ def performance_report(
     defined = [e for e in body.get("experiences") or [] if "experienceLocalId" in e]
     order = [e["experienceLocalId"] for e in defined]
     order += sorted(set(counts) - set(order))
-    weights = {
-        e["experienceLocalId"]: e.get("visitorPercentage") for e in defined if activity.type == "ab"
-    }
+    # The SRM check needs a fixed split: A/B only, and not while auto-allocate moves it.
+    fixed = activity.type == "ab" and not (body.get("autoAllocate") or {}).get("enabled")
+    weights = {e["experienceLocalId"]: e.get("visitorPercentage") for e in defined if fixed}
 
     def unit_totals(exp: int | None, field: int) -> dict[str, int]:
         chosen = counts.values() if exp is None else [counts.get(exp, {})]

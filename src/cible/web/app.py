@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from cible import __version__
 from cible.activities.abxt import routes as activities
 from cible.activities.audiences import routes as audiences
+from cible.activities.autoallocate import routes as autoallocate
 from cible.activities.environments import routes as environments
 from cible.activities.mboxes import routes as mboxes
 from cible.activities.offers import routes as offers
@@ -48,7 +49,7 @@ ROUTERS += [activities.router, mboxes.router, artifacts.router]
 ROUTERS += [delivery.router, profiles.router]
 ROUTERS += [notify_routes.router]
 ROUTERS += [dmp.router]
-ROUTERS += [reports.router]
+ROUTERS += [reports.router, autoallocate.router]
 
 
 def _utc_now() -> datetime:

@@ -119,6 +119,8 @@ class AutoAllocate(_Closed):
         default="conversion_rate", alias="successEvaluationCriteria"
     )
     metric_local_id: LocalId | None = Field(default=None, alias="metricLocalId")
+    # Cible: Adobe's documented bandit, or Thompson sampling (docs/reports.md, "Auto-allocate").
+    algorithm: Literal["adobe", "thompson"] | None = None
 
 
 class _ActivityBody(_Closed):
