@@ -276,3 +276,33 @@ def test_run_awaits_without_blocking_the_event_loop(
 
     assert asyncio.run(main()) == "done"
     assert log_keys(engine) == ["async"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_awaiting_tasks_share_commits_fail_alone_and_can_be_cancelled(
+    engine: Engine, committer: GroupCommitter
+) -> None:
+    def raises(conn: Connection) -> None:
+        append_records(conn, [rec("bad")])
+        raise ValueError("unit failed on purpose")
+
+    async def main() -> tuple[list[object], bool]:
+        release, blocked = hold_writer(committer)
+        tasks = [asyncio.ensure_future(committer.run(appender(rec(f"a{i}")))) for i in range(50)]
+        failing = asyncio.ensure_future(committer.run(raises))
+        cancelled = asyncio.ensure_future(committer.run(appender(rec("cancelled"))))
+        await asyncio.sleep(0)  # every task queues its unit and waits
+        cancelled.cancel()
+        release.set()
+        results = await asyncio.gather(*tasks, failing, return_exceptions=True)
+        await asyncio.wrap_future(blocked)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        return results, cancelled.cancelled()
+
+    results, was_cancelled = asyncio.run(main())
+    assert results[:50] == [f"a{i}" for i in range(50)]
+    assert isinstance(results[50], ValueError)
+    assert was_cancelled
+    assert sorted(log_keys(engine)) == sorted(f"a{i}" for i in range(50))
+    assert committer.commits == 2

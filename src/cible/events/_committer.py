@@ -13,13 +13,15 @@ with :class:`DatabaseUnavailable`; the batch is rolled back whole and the next b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Union
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.pool import NullPool
@@ -28,6 +30,7 @@ from cible.errors import CibleError
 from cible.events._log import LOCK_HELD, take_log_lock
 
 T = TypeVar("T")
+log = logging.getLogger("cible.events")
 
 # Primary result codes that mean "the database, not the unit, failed"
 # (https://sqlite.org/rescode.html): BUSY, LOCKED, NOMEM, READONLY, IOERR, CORRUPT, FULL,
@@ -80,7 +83,6 @@ _SAVEPOINT = "SAVEPOINT cible_unit"
 _RELEASE = "RELEASE SAVEPOINT cible_unit"
 _ROLLBACK_TO = "ROLLBACK TO SAVEPOINT cible_unit"
 
-_Item = tuple[Callable[[Connection], Any], "Future[Any]"]
 _STOP: Any = object()
 
 
@@ -173,15 +175,26 @@ class GroupCommitter:
     def submit(self, unit: Callable[[Connection], T]) -> Future[T]:
         """Queues ``unit``; its future resolves with its result once its batch has committed."""
         future: Future[T] = Future()
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the group committer is closed")
-            self._queue.put((unit, future))
+        self._put(unit, future)
         return future
 
     async def run(self, unit: Callable[[Connection], T]) -> T:
-        """Awaits ``unit``'s durable result without blocking the event loop."""
-        return await asyncio.wrap_future(self.submit(unit))
+        """Awaits ``unit``'s durable result without blocking the event loop.
+
+        The writer resolves every awaiting coroutine of a batch with one
+        ``call_soon_threadsafe`` per event loop (rather than a wrapped thread future each),
+        which keeps the per-request cost of waking the loop out of the hot path.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._put(unit, _AsyncSlot(loop, future))
+        return await future
+
+    def _put(self, unit: Callable[[Connection], Any], slot: _Slot) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            self._queue.put((unit, slot))
 
     def close(self) -> None:
         """Runs every unit already submitted, then stops the writer thread."""
@@ -214,7 +227,12 @@ class GroupCommitter:
                         stopping = True
                         break
                     batch.append(item)
-                self._run_batch(batch)
+                try:
+                    self._run_batch(batch)
+                except BaseException as error:
+                    # Never leave a caller waiting on a future nobody will resolve.
+                    log.exception("group commit batch failed")
+                    self._fail(batch, error)
         finally:
             self._disconnect()
             self._engine.dispose()
@@ -254,7 +272,7 @@ class GroupCommitter:
         raise AssertionError("unreachable")
 
     def _run_batch(self, batch: list[_Item]) -> None:
-        items = [item for item in batch if item[1].set_running_or_notify_cancel()]
+        items = [item for item in batch if _start(item[1])]
         if not items:
             return
         try:
@@ -262,48 +280,44 @@ class GroupCommitter:
         except Exception as error:
             self._fail(items, error)
             return
-        done: list[tuple[Future[Any], Any]] = []
+        outcomes: list[_Outcome] = []
         # Savepoints go straight to the driver: SQLAlchemy compiles a new SAVEPOINT statement
         # for each begin_nested(), which cost more than a unit's own SQL (benchmarks/event_log.py).
         raw: Any = conn.connection.dbapi_connection if len(items) > 1 else None
-        for unit, future in items:
+        for index, (unit, slot) in enumerate(items):
             try:
                 if raw is not None:
                     raw.execute(_SAVEPOINT)
-                    try:
-                        value = unit(conn)
-                    except Exception as error:
-                        if is_unavailable(error):
-                            raise
-                        raw.execute(_ROLLBACK_TO)
-                        raw.execute(_RELEASE)
-                        future.set_exception(error)
-                        continue
-                    raw.execute(_RELEASE)
-                else:
-                    try:
-                        value = unit(conn)
-                    except Exception as error:
-                        if is_unavailable(error):
-                            raise
+                try:
+                    value = unit(conn)
+                except Exception as error:
+                    if is_unavailable(error):
+                        raise
+                    if raw is None:
+                        # A lone unit: its transaction is the batch's.
                         self._rollback(conn)
-                        future.set_exception(error)
+                        _settle([(slot, error, None)])
                         return
-            except Exception as error:
-                self._fail([i for i in items if not i[1].done()], error)
+                    raw.execute(_ROLLBACK_TO)
+                    raw.execute(_RELEASE)
+                    outcomes.append((slot, error, None))
+                    continue
+                if raw is not None:
+                    raw.execute(_RELEASE)
+            except BaseException as error:
+                self._fail(items[index:], error, outcomes)
                 return
-            done.append((future, value))
+            outcomes.append((slot, None, value))
         try:
             conn.commit()
         except Exception as error:
-            self._fail([i for i in items if not i[1].done()], error)
+            self._fail([], error, outcomes)
             return
         finally:
             conn.info.pop(LOCK_HELD, None)
         self.commits += 1
-        self.units += len(done)
-        for future, value in done:
-            future.set_result(value)
+        self.units += sum(1 for outcome in outcomes if outcome[1] is None)
+        _settle(outcomes)
 
     def _rollback(self, conn: Connection) -> None:
         conn.info.pop(LOCK_HELD, None)
@@ -312,11 +326,70 @@ class GroupCommitter:
         except Exception:
             self._disconnect()
 
-    def _fail(self, items: list[_Item], error: BaseException) -> None:
-        """Rolls the batch back, drops the connection and fails every unit left in it."""
+    def _fail(self, items: list[_Item], error: BaseException, ran: Sequence[_Outcome] = ()) -> None:
+        """Drops the connection (rolling the batch back) and fails every unit of the batch.
+
+        Units that ran keep their own error if they raised one; every other unit, and every
+        unit that succeeded but was not committed, fails with :class:`DatabaseUnavailable`:
+        whatever broke the batch itself left nothing applied.
+        """
         self._disconnect()
-        # Whatever broke the batch itself (not one unit) left nothing applied: to the callers
-        # the database was unavailable for this attempt.
-        failure = _unavailable(error, self.deadline_seconds)
-        for _unit, future in items:
-            future.set_exception(failure)
+        outcomes: list[_Outcome] = []
+        for slot, own_error, _value in ran:
+            failure = own_error or _unavailable(error, self.deadline_seconds)
+            outcomes.append((slot, failure, None))
+        for _unit, slot in items:
+            outcomes.append((slot, _unavailable(error, self.deadline_seconds), None))
+        _settle(outcomes)
+
+
+class _AsyncSlot:
+    """Where the writer puts the result of a unit awaited through :meth:`GroupCommitter.run`."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
+        self.loop = loop
+        self.future = future
+
+
+_Slot = Union["Future[Any]", _AsyncSlot]
+_Item = tuple[Callable[[Connection], Any], _Slot]
+_Outcome = tuple[_Slot, BaseException | None, Any]
+
+
+def _start(slot: _Slot) -> bool:
+    """Marks a unit as running; False when its caller cancelled it before it ran."""
+    if isinstance(slot, _AsyncSlot):
+        # Read from the writer thread: a cancellation that races this check only means the
+        # unit runs and its result is dropped (_resolve skips futures already done).
+        return not slot.future.cancelled()
+    return slot.set_running_or_notify_cancel()
+
+
+def _settle(outcomes: Sequence[_Outcome]) -> None:
+    """Resolves thread futures directly and each event loop's futures with one wake-up."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, Any]]] = {}
+    for slot, error, value in outcomes:
+        if isinstance(slot, _AsyncSlot):
+            by_loop.setdefault(slot.loop, []).append((slot.future, error, value))
+        elif slot.done():
+            continue
+        elif error is None:
+            slot.set_result(value)
+        else:
+            slot.set_exception(error)
+    for loop, entries in by_loop.items():
+        # A closed loop raises RuntimeError: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_resolve, entries)
+
+
+def _resolve(entries: list[tuple[asyncio.Future[Any], Any, Any]]) -> None:
+    for future, error, value in entries:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
