@@ -75,6 +75,7 @@ def test_every_display_counted_once_across_a_crash(
             "notification_flush_interval": 3600,
             "notification_backoff": 0.001,
             "notification_concurrency": 1,  # posts in a known order, so the crash hits one batch
+            "notification_endpoint": "single",  # Adobe's one-visitor calls: several posts a flush
             "session_cache_size": 0,
         }
     )

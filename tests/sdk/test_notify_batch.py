@@ -58,6 +58,7 @@ def options(transport: Any, endpoint: str | None, **extra: Any) -> dict[str, Any
         "artifact_payload": scenario.artifact_json(remote=False),
         "polling_interval": 0,
         "notification_flush_interval": 3600,
+        "notification_batch_size": 10_000,  # the sender waits for flush() or close()
         "notification_backoff": 0.001,
         "session_cache_size": 0,
         "transport": transport,
@@ -270,4 +271,35 @@ async def test_async_client_batches_too(cible_app: Any, database: Any) -> None:
     await client.aclose()
     assert transport.paths() == [BATCH]
     assert client.stats["notifications"]["accepted"] == 24
+    assert stored(database) == (24, 12)
+
+
+def test_a_batch_lost_in_a_crash_is_resent_and_counted_once(
+    app: Any, settings: Any, database: Any, clock: Any
+) -> None:
+    from cible.web.app import create_app
+    from tests.sdk.test_delivery_once import DyingServer
+
+    with database.session() as session:
+        tenants.create_tenant(session, scenario.CLIENT)
+    loaded = load_artifact(scenario.artifact_json(remote=False))
+    scenario.install(app, loaded)
+
+    def restarted() -> Any:
+        fresh = create_app(settings, database=database, clock=clock)
+        scenario.install(fresh, loaded)
+        return fresh
+
+    server = DyingServer(app, restarted)
+    client = TargetClient.create(options(server, "batch", notification_concurrency=1))
+    for n in range(12):
+        visit(client, n)
+        if n % 4 == 3:
+            client.flush_notifications()  # one batch of four visitors per flush
+    client.close()
+    stats = client.stats["notifications"]
+    assert (stats["sent"], stats["failed"], stats["retries"]) == (24, 0, 3)
+    # The post whose answer was lost went again with the same notification ids, three times.
+    assert server.ids_sent[1] == server.ids_sent[2] == server.ids_sent[3] == server.ids_sent[4]
+    assert server.posts == 6
     assert stored(database) == (24, 12)
