@@ -126,3 +126,32 @@ async def test_segments_for_resolves_declared_ids_and_ecids(
         assert segments_for(conn, 1, [(str(ds), "crm-1")], now) == {segment}
         assert segments_for(conn, 1, [("mid", "1" * 38), ("uuid", "bad")], now) == set()
         assert segments_for(conn, 2, [("mid", mid)], now) == set()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_calls_prepared_from_the_same_read_both_count(
+    http: Any, acme: Credential, database: Database
+) -> None:
+    """Two /event calls computed from the same read of a device: the second write finds the
+    version moved, re-reads and re-applies, so both realizations count (new and existing
+    device)."""
+    from cible.dmp import dcs
+
+    aam = Aam(http, acme)
+    ds = await aam.data_source()
+    tf = await aam.folder()
+    trait = await aam.trait('c_a == "1"', ds, tf)
+    uuid = "6" * 38
+    for expected in (2, 4):
+        calls = [dcs.parse([("c_a", "1"), ("d_uuid", uuid)], {}, None, None) for _ in range(2)]
+        with database.engine.connect() as conn:
+            prepared = [dcs.prepare(conn, 1, call, 1_000) for call in calls]
+        with database.engine.begin() as conn:
+            results = [
+                dcs.unit(conn, 1, c, 1_000, 7, p) for c, p in zip(calls, prepared, strict=True)
+            ]
+        assert all(r.uuid == uuid for r in results)
+        with database.engine.connect() as conn:
+            state = orjson.loads(conn.execute(text("SELECT state FROM dmp_devices")).scalar_one())
+        assert state["r"][str(trait)][0] == expected

@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import Connection, Table, select
 
 from cible.dmp import devices
+from cible.dmp.qualify import DeviceState, Outcome, RuleSet, apply_call
 from cible.dmp.rules import rules_for
 from cible.dmp.tables import DataSource
 from cible.dmp.traitrule import parse_value
@@ -209,43 +210,86 @@ def declared_ids(conn: Connection, tenant_id: int, call: DcsCall) -> list[tuple[
     return out
 
 
-def unit(conn: Connection, tenant_id: int, call: DcsCall, now_ms: int, region: int) -> DcsResult:
-    """One ``/event`` call's reads and writes, inside the caller's transaction."""
-    tid = transaction_id()
-    declared = declared_ids(conn, tenant_id, call)
-    ids = list(declared)
+@dataclass
+class Prepared:
+    """What :func:`prepare` read and computed before the writing transaction."""
+
+    uuid: str | None  # None: the device or one of its ids opted out
+    ids: list[tuple[str, str]]
+    rules: RuleSet
+    data_source: int | None
+    attempt: devices.Attempt | None
+
+
+def _opted_out_ids(conn: Connection, tenant_id: int, uuid: str, ids: list[tuple[str, str]]) -> bool:
+    return devices.opted_out(conn, tenant_id, [(devices.UUID_NAMESPACE, uuid), *ids])
+
+
+def prepare(conn: Connection, tenant_id: int, call: DcsCall, now_ms: int) -> Prepared:
+    """The call's reads and its qualification, computed without writing (any connection).
+
+    :func:`unit` writes the result if the device has not changed since, else re-applies the call.
+    """
+    ids = declared_ids(conn, tenant_id, call)
     if call.mid:
         ids.append((devices.MID, call.mid))
-    if call.uuid and devices.opted_out(conn, tenant_id, [(devices.UUID_NAMESPACE, call.uuid)]):
-        return _opted_out(call)
-    if ids and devices.opted_out(conn, tenant_id, ids):
-        return _opted_out(call)
     uuid = call.uuid or devices.lookup(conn, tenant_id, ids) or devices.new_uuid()
-    if call.uuid is None and devices.opted_out(conn, tenant_id, [(devices.UUID_NAMESPACE, uuid)]):
-        return _opted_out(call)
     rules = rules_for(conn, tenant_id)
+    if _opted_out_ids(conn, tenant_id, uuid, ids):
+        return Prepared(None, ids, rules, None, None)
     data_source = _data_source(conn, tenant_id, call.tdpid, by_code=False)
     if data_source is None and call.tdpid_ic:
         data_source = _data_source(conn, tenant_id, call.tdpid_ic, by_code=True)
+    attempt = devices.compute(conn, tenant_id, uuid, _change(call, rules, data_source, now_ms))
+    return Prepared(uuid, ids, rules, data_source, attempt)
+
+
+def _change(call: DcsCall, rules: RuleSet, data_source: int | None, now_ms: int) -> devices.Change:
     evaluated = {**call.signals, **call.private}
-    state, outcome = devices.qualify(
+
+    def change(state: DeviceState) -> tuple[DeviceState, Outcome]:
+        return apply_call(
+            rules, state, evaluated, now_ms, data_source=data_source, direct=call.direct
+        )
+
+    return change
+
+
+def unit(
+    conn: Connection,
+    tenant_id: int,
+    call: DcsCall,
+    now_ms: int,
+    region: int,
+    prepared: Prepared | None = None,
+) -> DcsResult:
+    """One ``/event`` call's writes (and, without ``prepared``, its reads), in the caller's
+    transaction."""
+    if prepared is None:
+        prepared = prepare(conn, tenant_id, call, now_ms)
+    uuid = prepared.uuid
+    # Checked again here: an opt-out committed after prepare() must still win.
+    if uuid is None or _opted_out_ids(conn, tenant_id, uuid, prepared.ids):
+        return _opted_out(call)
+    tid = transaction_id()
+    rules = prepared.rules
+    state, outcome = devices.update_state(
         conn,
         tenant_id,
         uuid,
         rules,
-        evaluated,
+        _change(call, rules, prepared.data_source, now_ms),
         now_ms,
-        data_source=data_source,
-        direct=call.direct,
-    )
-    devices.map_ids(conn, tenant_id, uuid, ids, now_ms)
+        first=prepared.attempt,
+    ) or (DeviceState(), Outcome())
+    devices.map_ids(conn, tenant_id, uuid, prepared.ids, now_ms)
     # p_ keys are never stored (AAM, "Trait variable prefixes"): only call.signals is logged.
     payload = {
         "uuid": uuid,
         "tid": tid,
         "at": now_ms,
         "signals": call.signals,
-        "ids": [list(i) for i in ids],
+        "ids": [list(i) for i in prepared.ids],
         "realized": outcome.realized,
         "entered": outcome.entered,
         "exited": outcome.exited,

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 from fastapi import APIRouter, Request
 from sqlalchemy import Connection, Table, select
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from cible.dmp import dcs, devices
@@ -193,8 +194,18 @@ async def _event(request: Request) -> Response:
     now = _now_ms(request)
     region = request.app.state.settings.dcs_region
 
+    db: Database = request.app.state.db
+
+    def read() -> dcs.Prepared:
+        with db.engine.connect() as conn:
+            return dcs.prepare(conn, tenant, call, now)
+
+    # Reads and rule evaluation run outside the group commit; the unit only writes, by
+    # compare-and-set, and re-applies the call if the device moved in between.
+    prepared = await run_in_threadpool(read)
+
     def unit(conn: Connection) -> dcs.DcsResult:
-        return dcs.unit(conn, tenant, call, now, region)
+        return dcs.unit(conn, tenant, call, now, region, prepared)
 
     result: dcs.DcsResult = await _run(runtime, unit)
     extra = {"X-Error": ",".join(str(e.code) for e in result.errors)} if result.errors else {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -160,6 +161,55 @@ def read_state(conn: Connection, tenant_id: int, uuid: str) -> tuple[int, Device
 Change = Callable[[DeviceState], tuple[DeviceState, Outcome]]
 
 
+@dataclass
+class Attempt:
+    """A change computed from a state read earlier, outside the writing transaction.
+
+    ``version`` is the version read (None: the device did not exist).
+    """
+
+    version: int | None
+    state: DeviceState
+    outcome: Outcome
+
+
+def compute(conn: Connection, tenant_id: int, uuid: str, change: Change) -> Attempt:
+    """Reads the device and applies ``change`` without writing (the optimistic first step)."""
+    current = read_state(conn, tenant_id, uuid)
+    state, outcome = change(current[1] if current else DeviceState())
+    return Attempt(current[0] if current else None, state, outcome)
+
+
+def _write(
+    conn: Connection, tenant_id: int, uuid: str, rules: RuleSet, attempt: Attempt, now_ms: int
+) -> bool:
+    """Writes ``attempt`` if the device is still at the version it was computed from."""
+    values = {
+        "state": attempt.state.encode(),
+        "last_seen_ms": now_ms,
+        "expires_ms": next_expiry(rules, attempt.state),
+    }
+    if attempt.version is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    DEVICES.insert().values(tenant_id=tenant_id, uuid=uuid, version=1, **values)
+                )
+        except IntegrityError:
+            return False  # another call created the device first
+        return True
+    written = conn.execute(
+        update(DEVICES)
+        .where(
+            DEVICES.c.tenant_id == tenant_id,
+            DEVICES.c.uuid == uuid,
+            DEVICES.c.version == attempt.version,
+        )
+        .values(version=attempt.version + 1, **values)
+    )
+    return written.rowcount == 1
+
+
 def update_state(
     conn: Connection,
     tenant_id: int,
@@ -169,42 +219,22 @@ def update_state(
     now_ms: int,
     *,
     create: bool = True,
+    first: Attempt | None = None,
 ) -> tuple[DeviceState, Outcome] | None:
     """Applies ``change`` to the device's state with compare-and-set; None if absent and not
-    ``create``. Membership changes are recorded in ``dmp_membership_changes``."""
+    ``create``. ``first`` is a change computed earlier from a read outside this transaction:
+    it is written if the device has not moved since, else the state is read again and
+    ``change`` re-applied. Membership changes are recorded in ``dmp_membership_changes``."""
+    attempt = first
     for _ in range(CAS_ATTEMPTS):
-        current = read_state(conn, tenant_id, uuid)
-        if current is None and not create:
+        if attempt is None:
+            attempt = compute(conn, tenant_id, uuid, change)
+        if attempt.version is None and not create:
             return None
-        state = current[1] if current else DeviceState()
-        state, outcome = change(state)
-        values = {
-            "state": state.encode(),
-            "last_seen_ms": now_ms,
-            "expires_ms": next_expiry(rules, state),
-        }
-        if current is None:
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        DEVICES.insert().values(tenant_id=tenant_id, uuid=uuid, version=1, **values)
-                    )
-            except IntegrityError:
-                continue  # another call created the device first: apply on top of it
-        else:
-            written = conn.execute(
-                update(DEVICES)
-                .where(
-                    DEVICES.c.tenant_id == tenant_id,
-                    DEVICES.c.uuid == uuid,
-                    DEVICES.c.version == current[0],
-                )
-                .values(version=current[0] + 1, **values)
-            )
-            if written.rowcount != 1:
-                continue
-        _record_changes(conn, tenant_id, uuid, outcome, now_ms)
-        return state, outcome
+        if _write(conn, tenant_id, uuid, rules, attempt, now_ms):
+            _record_changes(conn, tenant_id, uuid, attempt.outcome, now_ms)
+            return attempt.state, attempt.outcome
+        attempt = None
     raise RuntimeError(f"device {uuid}: state kept changing under {CAS_ATTEMPTS} attempts")
 
 
@@ -232,12 +262,13 @@ def qualify(
     *,
     data_source: int | None = None,
     direct: Sequence[int] = (),
+    first: Attempt | None = None,
 ) -> tuple[DeviceState, Outcome]:
     """One DCS call's realizations and memberships, written for ``uuid``."""
 
     def change(state: DeviceState) -> tuple[DeviceState, Outcome]:
         return apply_call(rules, state, signals, now_ms, data_source=data_source, direct=direct)
 
-    result = update_state(conn, tenant_id, uuid, rules, change, now_ms)
+    result = update_state(conn, tenant_id, uuid, rules, change, now_ms, first=first)
     assert result is not None
     return result
