@@ -79,9 +79,15 @@ def _unavailable(error: BaseException, deadline: float) -> DatabaseUnavailable:
     return unavailable
 
 
+# One savepoint, released and taken again between units (the last one is committed with the
+# transaction); PostgreSQL gets both statements in one round trip (psycopg sends a query without
+# parameters with the simple protocol, which allows several statements).
 _SAVEPOINT = "SAVEPOINT cible_unit"
-_RELEASE = "RELEASE SAVEPOINT cible_unit"
 _ROLLBACK_TO = "ROLLBACK TO SAVEPOINT cible_unit"
+_NEXT_SAVEPOINT = {
+    "sqlite": ("RELEASE SAVEPOINT cible_unit", _SAVEPOINT),
+    "postgresql": ("RELEASE SAVEPOINT cible_unit; SAVEPOINT cible_unit",),
+}
 
 _STOP: Any = object()
 
@@ -165,6 +171,7 @@ class GroupCommitter:
         self.units = 0
         self._engine = _writer_engine(engine, deadline_seconds)
         self._postgres = self._engine.dialect.name == "postgresql"
+        self._next_savepoint = _NEXT_SAVEPOINT[self._engine.dialect.name]
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
@@ -284,10 +291,15 @@ class GroupCommitter:
         # Savepoints go straight to the driver: SQLAlchemy compiles a new SAVEPOINT statement
         # for each begin_nested(), which cost more than a unit's own SQL (benchmarks/event_log.py).
         raw: Any = conn.connection.dbapi_connection if len(items) > 1 else None
+        last = len(items) - 1
+        if raw is not None:
+            try:
+                raw.execute(_SAVEPOINT)
+            except Exception as error:
+                self._fail(items, error)
+                return
         for index, (unit, slot) in enumerate(items):
             try:
-                if raw is not None:
-                    raw.execute(_SAVEPOINT)
                 try:
                     value = unit(conn)
                 except Exception as error:
@@ -298,12 +310,13 @@ class GroupCommitter:
                         self._rollback(conn)
                         _settle([(slot, error, None)])
                         return
+                    # The savepoint survives ROLLBACK TO, so the next unit runs inside it.
                     raw.execute(_ROLLBACK_TO)
-                    raw.execute(_RELEASE)
                     outcomes.append((slot, error, None))
                     continue
-                if raw is not None:
-                    raw.execute(_RELEASE)
+                if raw is not None and index < last:
+                    for statement in self._next_savepoint:
+                        raw.execute(statement)
             except BaseException as error:
                 self._fail(items[index:], error, outcomes)
                 return
