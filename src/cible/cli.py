@@ -498,5 +498,54 @@ def users_create(
     emit(data, as_json, text=text)
 
 
+reports_app = typer.Typer(help="Activity reports (docs/reports.md).", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("rebuild")
+def reports_rebuild(
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant client code; default: every tenant.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Recompute report aggregates from raw events with DuckDB (writes pause meanwhile)."""
+    from rich.progress import Progress
+
+    from cible.reports.backfill import rebuild
+    from cible.tenants import service as tenants
+
+    db = Database(get_settings().database_url)
+    try:
+        tenant_id = None
+        if tenant is not None:
+            with db.session() as s:
+                tenant_id = tenants.get_tenant(s, tenant).id
+        with Progress(console=Console(stderr=True), disable=as_json) as bar:
+            tasks: dict[str, Any] = {}
+
+            def step(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total or None)
+                bar.update(tasks[name], completed=done)
+
+            result = rebuild(db, tenant_id, progress=step)
+    except CibleError as exc:
+        fail(exc.message)
+    finally:
+        db.dispose()
+    data = {
+        "events": result.events,
+        "visitors": result.visitors,
+        "dailyRows": result.daily_rows,
+        "orders": result.orders,
+    }
+    text = (
+        f"rebuilt from {result.events} events: {result.visitors} visitor rows, "
+        f"{result.daily_rows} daily rows, {result.orders} orders"
+    )
+    emit(data, as_json, text=text)
+
+
 def main() -> None:
     app()
