@@ -298,3 +298,13 @@ def test_the_app_metrics_and_the_drain_fixture_use_the_registry(
         assert b'cible_event_consumer_lag{consumer="test.registry"} 0.0' in metrics.render()
     finally:
         CONSUMERS.pop(sinker.name, None)
+
+
+def test_records_appended_together_keep_their_order(engine: Engine) -> None:
+    for count in (1, 3, 8, 9, 20):
+        append(engine, *[rec(f"n{count}-{i}", f'{{"i": {i}}}') for i in range(count)])
+    expected = [f"n{count}-{i}" for count in (1, 3, 8, 9, 20) for i in range(count)]
+    assert log_keys(engine) == expected
+    sinker = SinkConsumer()
+    drain(engine, consumers=[sinker])
+    assert sink(engine)["n20-19"][1] == '{"i": 19}'

@@ -26,10 +26,14 @@ LOCK_HELD = "cible.events.log_lock_held"
 
 _LOCK = text(f"SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})")
 _COLUMNS = 'INSERT INTO event_log (topic, tenant_id, "key", payload, created_ms) VALUES '
+_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # sqlite3, psycopg
+# Up to this many records go in one multi-row INSERT (one statement, one round trip); more are
+# sent with executemany.
+_MULTI_ROW = 8
 _INSERT_SQL = {
-    "qmark": _COLUMNS + "(?, ?, ?, ?, ?)",  # sqlite3
-    "format": _COLUMNS + "(%s, %s, %s, %s, %s)",  # psycopg
-    "pyformat": _COLUMNS + "(%s, %s, %s, %s, %s)",
+    (style, rows): _COLUMNS + ", ".join(["(" + ", ".join([mark] * 5) + ")"] * rows)
+    for style, mark in _MARKS.items()
+    for rows in range(1, _MULTI_ROW + 1)
 }
 
 
@@ -80,12 +84,19 @@ def append_records(conn: Connection, records: Sequence[Record], now_ms: int | No
         return
     stamp = now_ms if now_ms is not None else time.time_ns() // 1_000_000
     take_log_lock(conn)
-    rows = [(r.topic, r.tenant_id, r.key, r.payload, stamp) for r in records]
+    style = conn.dialect.paramstyle
     # Straight to the driver, inside the transaction SQLAlchemy opened: this runs for every
     # request, and SQLAlchemy's per-statement bookkeeping cost more than the insert itself
     # (benchmarks/event_log.py). The SQL is rendered once per paramstyle, at import.
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_INSERT_SQL[conn.dialect.paramstyle], rows)
+        if len(records) <= _MULTI_ROW:
+            flat: list[object] = []
+            for r in records:
+                flat += (r.topic, r.tenant_id, r.key, r.payload, stamp)
+            cursor.execute(_INSERT_SQL[style, len(records)], flat)
+        else:
+            rows = [(r.topic, r.tenant_id, r.key, r.payload, stamp) for r in records]
+            cursor.executemany(_INSERT_SQL[style, 1], rows)
     finally:
         cursor.close()
