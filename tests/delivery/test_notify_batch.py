@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from cible.artifacts import compile_artifact, event_token
 from cible.engine import Artifact, load_artifact
 from cible.events import drain, load_consumers
 from cible.tenants.tables import Tenant
+from cible.web.app import create_app
 from tests.conftest import BACKENDS, count_rows
 
 from . import _scenario as sc
@@ -263,3 +265,37 @@ async def test_cors_as_the_delivery_api(acme_app: Any, http: httpx.AsyncClient) 
     assert preflight.status_code == 204
     assert "POST" in preflight.headers["access-control-allow-methods"]
     assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+
+
+async def test_a_locked_database_is_a_503_then_the_resent_batch_counts_once(
+    world: Any, settings: Any, database: Any, clock: Any, backend: str, database_url: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the lock is taken with SQLite's BEGIN EXCLUSIVE")
+    world.tenant("acme")
+    quick = settings.model_copy(update={"database_deadline_seconds": 0.3})
+    app = create_app(quick, database=database, clock=clock)
+    app.state.artifact_source = PerTenantSource({"acme": sc.artifact()})
+    token = event_token(101, 0)
+    body = {"notifications": [display(f"n-{i}", f"v{i}", token) for i in range(5)]}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cible.test"
+    ) as client:
+        blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0.1)
+        blocker.isolation_level = None
+        blocker.execute("BEGIN EXCLUSIVE")
+        blocker.execute("INSERT INTO event_consumers VALUES ('lock', 0, 0)")
+        try:
+            locked = await client.post(URL, json=body)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert locked.status_code == 503
+        assert locked.json()["status"] == 503 and locked.json()["message"]
+        assert locked.headers["x-cible-notifications"] == "batch"
+        assert stored(database) == 0
+        recovered = await client.post(URL, json=body)
+        assert recovered.status_code == 200
+        assert {r["status"] for r in recovered.json()["results"]} == {200}
+        await client.post(URL, json=body)
+    assert len(events(database, "WHERE kind = 'display'")) == 5
