@@ -287,9 +287,15 @@ async def test_preview_and_audience_tester_decide_with_the_engine(
     no = await http.post("/ui/acme/audiences/test", data={**rule, "parameters": "tier=silver"})
     assert "Matches" in yes.text
     assert "Does not match" in no.text
+    ana = await _sign_in(http, "ana")
+    saved = await http.post("/ui/acme/audiences", data={**rule, "csrf_token": ana, "name": "Gold"})
+    assert saved.status_code == 303
+    edit = await http.get(saved.headers["location"])
+    assert 'name="attribute" value="tier"' in edit.text
+    assert 'name="values" value="gold"' in edit.text
     broken = await http.post(
         "/ui/acme/audiences/test",
-        data={**rule, "operator": ["between"], "parameters": "tier=1"},
+        data={**rule, "csrf_token": ana, "operator": ["between"], "parameters": "tier=1"},
     )
     assert "between" in broken.text
 
