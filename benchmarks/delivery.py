@@ -280,12 +280,13 @@ def run_server(
     )
     try:
         wait_ready(port, process, path)
+        # Warm-up: one call per visitor, so every visitor of the measured run is a returning one.
+        warm = argparse.Namespace(**{**vars(args), "requests": args.visitors})
+        asyncio.run(load(port, warm))
         if args.generator == "wrk":
-            load_wrk(port, args, args.warmup)  # warm: every visitor becomes a returning one
+            load_wrk(port, args, args.warmup)
             result = load_wrk(port, args, args.seconds)
         else:
-            warm = argparse.Namespace(**{**vars(args), "requests": args.visitors})
-            asyncio.run(load(port, warm))
             result = asyncio.run(load(port, args))
         result["consumer_lag_zero_after_s"] = lag_drain_seconds(database_url)
         return result
@@ -300,7 +301,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--visitors", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="cible serve --workers")
-    parser.add_argument("--warmup", type=float, default=4.0, help="wrk warm-up seconds")
+    parser.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up seconds")
     parser.add_argument(
         "--only", choices=("cible", "bare"), default=None, help="run one server only"
     )

@@ -117,20 +117,22 @@ async def test_two_processes_lose_no_update_of_one_visitor(two_servers: list[str
         )
         tnt_id = first.json()["id"]["tntId"]
 
-        async def deliver(index: int) -> int:
+        async def deliver(index: int) -> tuple[int, str]:
             base = two_servers[index % 2]
             url = f"{base}/rest/v1/delivery?client=acme&sessionId=s{index}"
-            return (await client.post(url, json=_call(tnt_id, index))).status_code
+            response = await client.post(url, json=_call(tnt_id, index))
+            return response.status_code, response.text
 
-        async def update(index: int) -> int:
+        async def update(index: int) -> tuple[int, str]:
             base = two_servers[index % 2]
             url = f"{base}/m2/acme/profile/update?mboxPC={tnt_id}&profile.m{index}=v{index}"
-            return (await client.get(url)).status_code
+            response = await client.get(url)
+            return response.status_code, response.text
 
-        statuses = await asyncio.gather(
+        answers = await asyncio.gather(
             *(deliver(i) for i in range(CALLS)), *(update(i) for i in range(UPDATES))
         )
-        assert statuses == [200] * (CALLS + UPDATES)
+        assert [a for a in answers if a[0] != 200] == []
         for base in two_servers:
             response = await client.get(f"{base}/rest/v1/profiles/{tnt_id}?client=acme")
             stored = response.json()["profileAttributes"]
@@ -144,3 +146,32 @@ async def test_two_processes_lose_no_update_of_one_visitor(two_servers: list[str
         for base in two_servers:
             response = await client.get(f"{base}/rest/v1/profiles/{tnt_id}?client=acme")
             assert {"p1000", "p1001"} <= response.json()["profileAttributes"].keys()
+
+
+async def test_a_bulk_update_beside_delivery_calls_loses_nothing(
+    acme_app: Any, http: httpx.AsyncClient, database: Any
+) -> None:
+    from cible.jobs import run_pending
+
+    visitors = []
+    for index in range(30):
+        answer = await http.post("/rest/v1/delivery?client=acme&sessionId=s", json=_call(None, 0))
+        visitors.append(answer.json()["id"]["tntId"])
+    rows = "\n".join(f"{visitor},yes" for visitor in visitors)
+    accepted = await http.post(
+        "/m2/acme/profile/batchUpdate", content=f"batch=pcId,bulk\n{rows}".encode()
+    )
+    assert accepted.status_code == 200, accepted.text
+
+    async def deliver(index: int) -> int:
+        visitor = visitors[index % len(visitors)]
+        url = f"/rest/v1/delivery?client=acme&sessionId=s{index}"
+        return (await http.post(url, json=_call(visitor, 100 + index))).status_code
+
+    job = asyncio.to_thread(run_pending, database)
+    results = await asyncio.gather(job, *(deliver(i) for i in range(90)))
+    assert results[1:] == [200] * 90
+    for index, visitor in enumerate(visitors):
+        stored = await _attributes(http, f"/rest/v1/profiles/{visitor}?client=acme")
+        assert stored["bulk"]["value"] == "yes"
+        assert {f"p{100 + index}", f"p{130 + index}", f"p{160 + index}"} <= stored.keys()

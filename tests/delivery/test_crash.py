@@ -136,7 +136,8 @@ async def test_sigkill_under_load_keeps_every_acknowledged_write(
             for visitor in VISITORS:  # every visitor exists before the Profile API updates
                 body = {"context": {"channel": "web"}, "id": {"tntId": visitor}}
                 body["prefetch"] = sc.mboxes("hero")
-                answer = await c.post(f"{server.base}/rest/v1/delivery?client=acme", json=body)
+                url = f"{server.base}/rest/v1/delivery?client=acme&sessionId=warm"
+                answer = await c.post(url, json=body)
                 assert answer.status_code == 200
             token = answer.json()["prefetch"]["mboxes"][0]["options"][0]["eventToken"]
             load = Load(server.base, token)

@@ -10,6 +10,6 @@ table registry in ``cible.store.models``):
 - ``cible.delivery.validate``: ``check_request``, ``check_session_id``, ``InvalidRequest`` and the
   limits;
 - ``cible.delivery.events``: ``EventBatch``, ``store_events``, ``decode_tokens``;
-- ``cible.delivery.sticky``: ``sticky_view``; ``cible.delivery.cache``: ``DecisionCache``;
+- ``cible.delivery.sticky``: ``StickyIndex``; ``cible.delivery.cache``: ``DecisionCache``;
   ``cible.delivery.seen``: ``SeenNames``; ``cible.delivery.routes``: the router.
 """

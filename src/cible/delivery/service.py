@@ -21,7 +21,8 @@ HTTP route: no thread hop when the visitor's state is cached) or in the calling 
 from __future__ import annotations
 
 import asyncio
-import uuid
+import random
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,17 +40,21 @@ from cible.delivery.recording import record_executed, record_notifications
 from cible.delivery.response import analytics_payload, build_response, located_decisions
 from cible.delivery.seen import SeenNames
 from cible.delivery.source import EMPTY_ARTIFACT, ArtifactSource
-from cible.delivery.sticky import experiences_by_activity, sticky_view
+from cible.delivery.sticky import StickyIndex
 from cible.engine import EXTRA_KEY, Artifact, decide
 from cible.events import DatabaseUnavailable, GroupCommitter, Record, append_records
+from cible.ids import random_uuid
 from cible.profiles import service as profiles
 from cible.profiles import state
 from cible.store import Database
 
 __all__ = ["Delivery", "DeliveryRejected", "TenantRef", "analytics_payload"]
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 30
 """Reads and decisions of one call before it gives up on a visitor whose state keeps moving."""
+BACKOFF_SECONDS = 0.002
+"""First pause after a lost compare-and-set; it doubles (with jitter) up to ``MAX_BACKOFF``."""
+MAX_BACKOFF_SECONDS = 0.1
 
 
 class DeliveryRejected(ValueError):
@@ -67,7 +72,7 @@ class _ArtifactFacts:
     """What the service derives once per loaded artifact."""
 
     artifact: Artifact
-    experiences: dict[int, set[int]]
+    sticky: StickyIndex
     served: frozenset[tuple[int, int]]
 
 
@@ -80,13 +85,20 @@ class _Load:
 
 
 @dataclass(frozen=True, slots=True)
+class _Pause:
+    """The flow lost a compare-and-set to another writer: wait before reading again."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Commit:
     """The flow needs this unit run in a group commit; it answers ``(profile id, version)``."""
 
     unit: Callable[[Connection], tuple[int, int]]
 
 
-_Step = _Load | _Commit
+_Step = _Load | _Pause | _Commit
 _Flow = Generator[_Step, Any, dict[str, Any]]
 
 
@@ -198,7 +210,7 @@ class Delivery:
         if facts is None or facts.artifact is not artifact:
             if len(self._facts) > 256:
                 self._facts.clear()
-            facts = _ArtifactFacts(artifact, experiences_by_activity(artifact), _served(artifact))
+            facts = _ArtifactFacts(artifact, StickyIndex(artifact), _served(artifact))
             self._facts[id(artifact)] = facts
         return facts
 
@@ -227,6 +239,8 @@ class Delivery:
             try:
                 if isinstance(step, _Load):
                     reply = self._load(step)
+                elif isinstance(step, _Pause):
+                    time.sleep(step.seconds)
                 else:
                     reply = self.committer.submit(step.unit).result()
             except (state.Conflict, DatabaseUnavailable) as exc:
@@ -270,6 +284,8 @@ class Delivery:
                     try:
                         if isinstance(step, _Load):
                             reply = await anyio.to_thread.run_sync(self._load, step)
+                        elif isinstance(step, _Pause):
+                            await asyncio.sleep(step.seconds)
                         else:
                             reply = await self.committer.run(step.unit)
                     except (state.Conflict, DatabaseUnavailable) as exc:
@@ -342,7 +358,7 @@ class Delivery:
         facts: _ArtifactFacts,
     ) -> _Flow:
         now = self.clock()
-        request_id = request.get("requestId") or str(uuid.uuid4())
+        request_id = request.get("requestId") or random_uuid()
         updates = _profile_updates(request)
         ids = profiles.VisitorIds.from_request(request.get("id"))
         keys = ids.keys()
@@ -371,6 +387,10 @@ class Delivery:
                 profile_id, version = yield _Commit(partial(_write, change, batch.records(), now))
             except state.Conflict:
                 self.states.forget(tenant.id, [*keys, *visit.known_keys])
+                if attempt:
+                    # Another process keeps winning: spread the retries out (jittered backoff).
+                    ceiling = min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)
+                    yield _Pause(random.uniform(0, ceiling))
                 continue
             self.states.put(tenant.id, profiles.snapshot_after(visit, profile_id, version))
             return build_response(
@@ -421,7 +441,7 @@ class Delivery:
         if cached is not None:
             decision = dict(cached)
         else:
-            artifact = sticky_view(facts.artifact, visit.assignments, facts.experiences)
+            artifact = facts.sticky.view(visit.assignments)
             decision = decide(
                 artifact,
                 engine_request,

@@ -6,7 +6,8 @@ visitor's stored assignments: in an A/B activity he was assigned to, the rules o
 experiences never match, and the rule of his experience matches when its condition holds for
 some allocation inside that experience's band (the audience and schedule parts still apply).
 Activities whose stored experience no longer exists are decided afresh (and reassigned).
-The view shares every other rule with the artifact; it costs one dict copy per affected list.
+The view shares every other rule with the artifact; ``StickyIndex`` keeps the views made per
+combination of assignments, so a returning visitor's view is usually a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from cible.engine import Artifact
 
-__all__ = ["AB_TYPE", "experiences_by_activity", "sticky_view"]
+__all__ = ["AB_TYPE", "StickyIndex", "experiences_by_activity"]
 
 AB_TYPE = "ab"
 
@@ -82,37 +83,66 @@ def experiences_by_activity(artifact: Artifact) -> dict[int, set[int]]:
     return found
 
 
-def sticky_view(
-    artifact: Artifact,
-    assignments: Mapping[int, int],
-    experiences: Mapping[int, set[int]],
-) -> Artifact:
-    """``artifact`` as this visitor sees it, his A/B assignments pinned."""
-    pinned = {
-        activity: experience
-        for activity, experience in assignments.items()
-        if experience in experiences.get(activity, ())
-    }
-    if not pinned:
-        return artifact
+class StickyIndex:
+    """What ``sticky_view`` needs of one artifact, computed once, and the views it made.
 
-    def pin(rule_lists: Mapping[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]] | None:
-        changed: dict[str, tuple[Any, ...]] = {}
-        for name, rules in rule_lists.items():
-            if not any(_is_ab(r) and int(r.activity_id) in pinned for r in rules):
-                continue
-            changed[name] = tuple(_pin_rule(rule, pinned) for rule in rules)
-        if not changed:
-            return None
-        return {**rule_lists, **changed}
+    Visitors share few combinations of assignments, so views are kept per combination (at most
+    ``max_views``, least recently made first out); each keeps the artifact's unpinned rules.
+    """
 
-    mbox_rules = pin(artifact.mbox_rules)
-    view_rules = pin(artifact.view_rules)
-    return dataclasses.replace(
-        artifact,
-        mbox_rules=artifact.mbox_rules if mbox_rules is None else mbox_rules,
-        view_rules=artifact.view_rules if view_rules is None else view_rules,
-    )
+    def __init__(self, artifact: Artifact, max_views: int = 4096) -> None:
+        self.artifact = artifact
+        self.experiences = experiences_by_activity(artifact)
+        self.max_views = max_views
+        self._mbox_lists: dict[int, set[str]] = {}
+        self._view_lists: dict[int, set[str]] = {}
+        for lists, kind in (
+            (artifact.mbox_rules, self._mbox_lists),
+            (artifact.view_rules, self._view_lists),
+        ):
+            for name, rules in lists.items():
+                for rule in rules:
+                    if _is_ab(rule):
+                        kind.setdefault(int(rule.activity_id), set()).add(name)
+        self._views: dict[frozenset[tuple[int, int]], Artifact] = {}
+
+    def view(self, assignments: Mapping[int, int]) -> Artifact:
+        """``artifact`` as a visitor with these assignments sees it."""
+        pinned = frozenset(
+            (activity, experience)
+            for activity, experience in assignments.items()
+            if experience in self.experiences.get(activity, ())
+        )
+        if not pinned:
+            return self.artifact
+        found = self._views.get(pinned)
+        if found is None:
+            found = self._pin(dict(pinned))
+            if len(self._views) >= self.max_views:
+                self._views.clear()  # simpler than an LRU, and rare: combinations are few
+            self._views[pinned] = found
+        return found
+
+    def _pin(self, pinned: dict[int, int]) -> Artifact:
+        artifact = self.artifact
+
+        def pin(
+            rule_lists: Mapping[str, tuple[Any, ...]], names: set[str]
+        ) -> Mapping[str, tuple[Any, ...]]:
+            if not names:
+                return rule_lists
+            changed = {
+                name: tuple(_pin_rule(rule, pinned) for rule in rule_lists[name]) for name in names
+            }
+            return {**rule_lists, **changed}
+
+        mbox_names = set().union(*(self._mbox_lists.get(a, set()) for a in pinned))
+        view_names = set().union(*(self._view_lists.get(a, set()) for a in pinned))
+        return dataclasses.replace(
+            artifact,
+            mbox_rules=pin(artifact.mbox_rules, mbox_names),
+            view_rules=pin(artifact.view_rules, view_names),
+        )
 
 
 def _pin_rule(rule: Any, pinned: Mapping[int, int]) -> Any:

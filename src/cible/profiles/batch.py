@@ -18,7 +18,9 @@ from datetime import datetime
 from urllib.parse import unquote_plus
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from cible.jobs import enqueue
 from cible.profiles import service as profiles
@@ -37,6 +39,7 @@ __all__ = [
 
 MAX_ROWS = 500_000  # Adobe: at most 500,000 rows per upload (the body limit applies too)
 CHUNK_ROWS = 1000
+MAX_ATTEMPTS = 10  # compare-and-set retries of one chunk while delivery calls write its profiles
 KEY_KINDS = {"pcId": "tnt", "mboxPC": "tnt", "thirdPartyId": "3p", "mbox3rdPartyId": "3p"}
 SUCCESS, NOT_FOUND, FAILED = "success", "notFound", "failed"
 
@@ -147,8 +150,17 @@ def process_batch(db: Database, batch_id: str, now: datetime | None = None) -> N
         chunk = [row for _, row in zip(range(CHUNK_ROWS), pending, strict=False)]
         if not chunk:
             break
-        with db.session() as session:
-            _apply_chunk(session, tenant_id, parsed.kind, create, chunk, batch_id, now or utcnow())
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                with db.session() as session:
+                    when = now or utcnow()
+                    _apply_chunk(session, tenant_id, parsed.kind, create, chunk, batch_id, when)
+                break
+            except (StaleDataError, IntegrityError):
+                # A delivery call changed one of these profiles (or created one of these ids)
+                # since the chunk read them: the chunk rolled back whole; read it again.
+                if attempt == MAX_ATTEMPTS - 1:
+                    raise
     with db.session() as session:
         batch = session.get(ProfileBatch, batch_id)
         assert batch is not None

@@ -14,9 +14,8 @@ assignments overwrite the others', every id is pointed at the winner and the oth
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from cible.ids import random_hex
 from cible.profiles import state
 from cible.profiles.state import ProfileRow
 from cible.profiles.tables import Assignment, Profile, ProfileId
@@ -72,7 +72,7 @@ def new_tnt_id() -> str:
     ``mboxedge<cluster>.tt.omtrdc.net`` instead of the configured server (sdk-facts,
     ``extract_cluster_from_device_id``); ``.0`` carries no cluster.
     """
-    return f"{uuid.uuid4().hex}.0"
+    return f"{random_hex()}.0"
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,7 @@ class Visit:
     known_keys: frozenset[tuple[str, str]] = frozenset()
     losers: list[tuple[int, int]] = field(default_factory=list)
     attributes_bytes: int = 2
+    attributes_text: str | None = None  # the JSON of ``attributes`` once serialized
 
     def set_attributes(self, updates: Mapping[str, str], now_ms: int) -> bool:
         """Store ``updates`` (names without ``profile.``); True when a value changed."""
@@ -143,7 +144,8 @@ class Visit:
                 self.attributes[name] = [value, now_ms]
                 changed = True
         if changed:
-            self.attributes_bytes = len(orjson.dumps(self.attributes))
+            self.attributes_text = orjson.dumps(self.attributes).decode()
+            self.attributes_bytes = len(self.attributes_text)
             if self.attributes_bytes > MAX_PROFILE_BYTES:
                 raise ProfileTooLarge(f"profile attributes exceed {MAX_PROFILE_BYTES} bytes")
             self.attributes_changed = self.dirty = True
@@ -273,7 +275,8 @@ def _merge(visit: Visit, loser: state.Snapshot) -> None:
     assert other.id is not None
     visit.losers.append((other.id, other.version))
     visit.known_keys = visit.known_keys | loser.keys
-    visit.attributes_bytes = len(orjson.dumps(visit.attributes))
+    visit.attributes_text = orjson.dumps(visit.attributes).decode()
+    visit.attributes_bytes = len(visit.attributes_text)
     visit.attributes_changed = visit.dirty = True
 
 
@@ -301,7 +304,7 @@ def change_of(tenant_id: int, visit: Visit, now: datetime) -> state.Change:
     """What ``state.write`` must store for this call."""
     attributes_json = None
     if visit.attributes_changed or visit.created:
-        attributes_json = orjson.dumps(visit.attributes).decode()
+        attributes_json = visit.attributes_text or orjson.dumps(visit.attributes).decode()
         visit.profile.modified_at = now
     return state.Change(
         tenant_id=tenant_id,
@@ -317,7 +320,8 @@ def change_of(tenant_id: int, visit: Visit, now: datetime) -> state.Change:
 
 def snapshot_after(visit: Visit, profile_id: int, version: int) -> state.Snapshot:
     """The visitor's state as stored once ``change_of(visit)`` committed with ``version``."""
-    row = replace(visit.profile, id=profile_id, version=version)
+    row = visit.profile.copy()
+    row.id, row.version = profile_id, version
     keys = visit.known_keys | frozenset(visit.missing_keys)
     size = state.estimate_size(visit.attributes_bytes, len(keys), len(visit.assignments))
     return state.Snapshot(row, visit.attributes, visit.assignments, keys, size)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from cible.profiles.tables import Assignment, Profile, ProfileId
+from cible.store.prepared import Prepared
 
 __all__ = [
     "Conflict",
@@ -80,6 +81,23 @@ class ProfileRow:
     created_at: datetime
     modified_at: datetime
 
+    def copy(self) -> ProfileRow:
+        # Spelled out: dataclasses.replace costs several times more on the hot path.
+        return ProfileRow(
+            self.id,
+            self.version,
+            self.tnt_id,
+            self.third_party_id,
+            self.session_id,
+            self.visit_count,
+            self.first_session_start,
+            self.session_start,
+            self.last_seen,
+            self.days_since_last_visit,
+            self.created_at,
+            self.modified_at,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -92,7 +110,7 @@ class Snapshot:
     size: int
 
     def copy_row(self) -> ProfileRow:
-        return replace(self.row)
+        return self.row.copy()
 
 
 def estimate_size(attributes_bytes: int, keys: int, assignments: int) -> int:
@@ -267,17 +285,30 @@ _SET_COLUMNS = (
     "modified_at",
 )
 # Bound names differ from column names: SQLAlchemy reserves those for its own SET parameters.
-_CAS = (
+_CAS_STATEMENT = (
     update(_profiles)
     .where(_profiles.c.id == bindparam("b_id"), _profiles.c.version == bindparam("b_expected"))
     .values(
         version=bindparam("b_version"), **{name: bindparam(f"b_{name}") for name in _SET_COLUMNS}
     )
 )
-_CAS_WITH_ATTRIBUTES = _CAS.values(attributes=bindparam("b_attributes"))
-_VERSION = select(_profiles.c.version).where(_profiles.c.id == bindparam("b_id"))
-_INSERT_PROFILE = insert(_profiles).returning(_profiles.c.id)
-_INSERT_ID = insert(_ids)
+# The statements every delivery call runs go straight to the driver (cible.store.prepared).
+_CAS = Prepared(_CAS_STATEMENT)
+_CAS_WITH_ATTRIBUTES = Prepared(_CAS_STATEMENT.values(attributes=bindparam("b_attributes")))
+_VERSION = Prepared(select(_profiles.c.version).where(_profiles.c.id == bindparam("b_id")))
+_INSERT_PROFILE = Prepared(
+    insert(_profiles)
+    .values(
+        tenant_id=bindparam("b_tenant_id"),
+        version=bindparam("b_version"),
+        tnt_id=bindparam("b_tnt_id"),
+        attributes=bindparam("b_attributes"),
+        created_at=bindparam("b_created_at"),
+        **{name: bindparam(f"b_{name}") for name in _SET_COLUMNS},
+    )
+    .returning(_profiles.c.id)
+)
+_INSERT_ID = Prepared(insert(_ids))
 _MOVE_IDS = (
     update(_ids)
     .where(_ids.c.profile_id == bindparam("b_loser"))
@@ -300,7 +331,7 @@ def _upsert_assignment(dialect: str) -> Any:
     )
 
 
-_UPSERT_ASSIGNMENT = {name: _upsert_assignment(name) for name in ("postgresql", "sqlite")}
+_UPSERT_ASSIGNMENT = {name: Prepared(_upsert_assignment(name)) for name in ("postgresql", "sqlite")}
 
 
 def write(conn: Connection, change: Change, now: datetime) -> tuple[int, int]:
@@ -312,12 +343,15 @@ def write(conn: Connection, change: Change, now: datetime) -> tuple[int, int]:
     row = change.row
     try:
         if change.created:
-            values = _row_values(row)
-            values.pop("id")
-            values["tenant_id"] = change.tenant_id
-            values["version"] = 1
-            values["attributes"] = change.attributes_json or "{}"
-            profile_id = int(conn.execute(_INSERT_PROFILE, values).scalar_one())
+            params = {f"b_{name}": getattr(row, name) for name in _SET_COLUMNS}
+            params.update(
+                b_tenant_id=change.tenant_id,
+                b_tnt_id=row.tnt_id,
+                b_attributes=change.attributes_json or "{}",
+                b_created_at=row.created_at,
+                b_version=1,
+            )
+            profile_id = int(_INSERT_PROFILE.execute(conn, params).fetchone()[0])
             version = 1
         else:
             profile_id = row.id if row.id is not None else 0
@@ -327,15 +361,15 @@ def write(conn: Connection, change: Change, now: datetime) -> tuple[int, int]:
                 params.update(b_id=profile_id, b_expected=row.version, b_version=version)
                 if change.attributes_json is not None:
                     params["b_attributes"] = change.attributes_json
-                    result = conn.execute(_CAS_WITH_ATTRIBUTES, params)
+                    cursor = _CAS_WITH_ATTRIBUTES.execute(conn, params)
                 else:
-                    result = conn.execute(_CAS, params)
-                if result.rowcount != 1:
+                    cursor = _CAS.execute(conn, params)
+                if cursor.rowcount != 1:
                     raise Conflict(f"profile {profile_id} changed since it was read")
             else:
                 version = row.version
-                stored = conn.execute(_VERSION, {"b_id": profile_id}).scalar()
-                if stored != version:
+                found = _VERSION.execute(conn, {"b_id": profile_id}).fetchone()
+                if found is None or found[0] != version:
                     raise Conflict(f"profile {profile_id} changed since it was read")
         for loser, expected in change.losers:
             conn.execute(_MOVE_IDS, {"b_loser": loser, "b_winner": profile_id})
@@ -344,16 +378,16 @@ def write(conn: Connection, change: Change, now: datetime) -> tuple[int, int]:
             if dropped.rowcount != 1:
                 raise Conflict(f"profile {loser} changed while being merged")
         if change.new_keys:
-            conn.execute(
-                _INSERT_ID,
+            _INSERT_ID.executemany(
+                conn,
                 [
                     {"tenant_id": change.tenant_id, "kind": k, "value": v, "profile_id": profile_id}
                     for k, v in change.new_keys
                 ],
             )
         if change.new_assignments:
-            conn.execute(
-                _UPSERT_ASSIGNMENT[conn.dialect.name],
+            _UPSERT_ASSIGNMENT[conn.dialect.name].executemany(
+                conn,
                 [
                     {
                         "profile_id": profile_id,
@@ -365,11 +399,7 @@ def write(conn: Connection, change: Change, now: datetime) -> tuple[int, int]:
                     for activity, experience in change.new_assignments.items()
                 ],
             )
-    except IntegrityError as error:
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as error:
         # Another request created the profile or claimed one of these ids first.
         raise Conflict("an id of this visitor was stored by a concurrent request") from error
     return profile_id, version
-
-
-def _row_values(row: ProfileRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in _ROW_COLUMNS}

@@ -34,7 +34,6 @@ from cible.profiles import routes as profiles
 from cible.reports import routes as reports
 from cible.store import Database
 from cible.ui import mount_ui
-from cible.ui import mount_ui
 from cible.web import apidocs, ims, openapi, ops
 from cible.web.bodylimit import BodyLimitMiddleware
 from cible.web.context import RequestContextMiddleware
@@ -43,11 +42,12 @@ from cible.web.headers import SecurityHeadersMiddleware
 from cible.web.metrics import Metrics
 from cible.web.throttle import TokenBucketThrottle
 
-ROUTERS = [ops.router, apidocs.router, ims.router, offers.router, batch.router]
+# Delivery first: Starlette tries routes in order, and it is the route called on every page.
+ROUTERS = [delivery.router, notify_routes.router]
+ROUTERS += [ops.router, apidocs.router, ims.router, offers.router, batch.router]
 ROUTERS += [m.router for m in (audiences, properties, workspaces, environments, profileattrs)]
 ROUTERS += [activities.router, mboxes.router, artifacts.router]
-ROUTERS += [delivery.router, profiles.router]
-ROUTERS += [notify_routes.router]
+ROUTERS += [profiles.router]
 ROUTERS += [dmp.router]
 ROUTERS += [reports.router, autoallocate.router]
 
@@ -82,7 +82,6 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
-    mount_ui(app, settings)
     mount_ui(app, settings)
     app.add_exception_handler(CibleError, on_cible_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

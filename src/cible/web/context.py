@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cible.errors import ErrorItem
+from cible.ids import random_uuid
 from cible.web.envelope import envelope_response
 from cible.web.metrics import Metrics
 
@@ -32,7 +32,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = str(uuid.uuid4())
+        request_id = random_uuid()
         token = REQUEST_ID.set(request_id)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
