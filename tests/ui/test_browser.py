@@ -30,9 +30,12 @@ def _seed_activity(ui: UiSession, name: str) -> int:
         with db.session() as s:
             principal = users.principal_for(s, users.get_user(s, "ana"), "acme")
             offer = offers.create_offer(
-                s, principal, "content",
-                ContentOfferIn(name=f"{name} offer", content="<p>seeded</p>"), utcnow(),
-            )  # fmt: skip
+                s,
+                principal,
+                "content",
+                ContentOfferIn(name=f"{name} offer", content="<p>seeded</p>"),
+                utcnow(),
+            )
             body = ActivityIn.model_validate(
                 {
                     "name": name,
@@ -186,8 +189,16 @@ def test_the_main_flow_works_with_the_keyboard_alone(ui: UiSession) -> None:
     expect(page.locator("#preview")).to_contain_text("Experience: Only")
 
 
-PAGES = ("activities", "offers", "audiences", "mboxes", "environments", "properties",
-         "clients", "jobs")  # fmt: skip
+PAGES = (
+    "activities",
+    "offers",
+    "audiences",
+    "mboxes",
+    "environments",
+    "properties",
+    "clients",
+    "jobs",
+)
 
 
 def test_main_pages_pass_axe_and_fit_a_phone(ui: UiSession) -> None:
