@@ -155,3 +155,32 @@ async def test_calls_prepared_from_the_same_read_both_count(
         with database.engine.connect() as conn:
             state = orjson.loads(conn.execute(text("SELECT state FROM dmp_devices")).scalar_one())
         assert state["r"][str(trait)][0] == expected
+
+
+@pytest.mark.anyio
+async def test_privacy_export_and_erase_by_declared_id(
+    http: Any, acme: Credential, database: Database
+) -> None:
+    from cible.dmp import device_data, erase_devices
+
+    aam = Aam(http, acme)
+    ds = await aam.data_source()
+    tf = await aam.folder()
+    sf = await aam.folder("segments")
+    trait = await aam.trait('c_a == "1"', ds, tf)
+    segment = await aam.segment(f"{trait}T", ds, sf)
+    uuid = (await aam.event({"c_a": "1", "d_cid": f"{ds}\x01crm-9"})).json()["uuid"]
+    await aam.event({"c_a": "1"}, "8" * 38)  # someone else
+    with database.engine.connect() as conn:
+        (exported,) = device_data(conn, 1, [(str(ds), "crm-9")])
+        assert device_data(conn, 2, [(str(ds), "crm-9")]) == []
+    assert exported["uuid"] == uuid
+    assert exported["traits"][str(trait)]["count"] == 1
+    assert list(exported["segments"]) == [str(segment)]
+    assert exported["ids"][0]["id"] == "crm-9"
+    assert exported["segmentChanges"][0]["segmentId"] == segment
+    with database.engine.begin() as conn:
+        assert erase_devices(conn, 1, [(str(ds), "crm-9")]) == [uuid]
+    with database.engine.connect() as conn:
+        assert device_data(conn, 1, [("uuid", uuid)]) == []
+    assert count_rows(database, "dmp_devices") == 1

@@ -4,6 +4,8 @@ Public API for other domains:
 
 * :func:`segments_for` -- the segments a visitor is in now, for targeting (delivery reads it
   server-side; a client never sends its segment list).
+* :func:`device_data`, :func:`erase_devices` -- a device's audience manager data, for privacy
+  requests (export, delete) by device or declared id.
 * :func:`compile_trait_rule`, :func:`compile_segment_rule` -- AAM's rule languages.
 
 See docs/audience-manager.md.
@@ -12,31 +14,29 @@ See docs/audience-manager.md.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
 from cible.dmp import devices
-from cible.dmp.qualify import apply_call
+from cible.dmp.qualify import DeviceState, apply_call
 from cible.dmp.rules import rules_for
 from cible.dmp.segmentrule import compile_segment_rule
 from cible.dmp.tables import DeviceId
 from cible.dmp.traitrule import compile_trait_rule
 
-__all__ = ["compile_segment_rule", "compile_trait_rule", "segments_for"]
+__all__ = [
+    "compile_segment_rule",
+    "compile_trait_rule",
+    "device_data",
+    "erase_devices",
+    "segments_for",
+]
 
 _IDS: Table = DeviceId.__table__  # type: ignore[assignment]
 
 
-def segments_for(
-    conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]], now_ms: int
-) -> set[int]:
-    """The segment ids the visitor named by ``device_ids`` is in at ``now_ms``.
-
-    ``device_ids`` are ``(namespace, id)`` pairs: ``("uuid", <AAM UUID>)`` (the DCS ``uuid``),
-    ``("mid", <ECID>)`` (``id.marketingCloudVisitorId``) or ``("<DPID>", <declared id>)``. The
-    memberships of every device they resolve to are re-evaluated at ``now_ms`` (recency windows
-    and TTLs move with time) without writing anything, and united.
-    """
+def _resolve(conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]]) -> set[str]:
     uuids: set[str] = set()
     for namespace, external in device_ids:
         if namespace == devices.UUID_NAMESPACE:
@@ -52,6 +52,71 @@ def segments_for(
         ).scalar_one_or_none()
         if found is not None:
             uuids.add(str(found))
+    return uuids
+
+
+def device_data(
+    conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Everything the audience manager keeps on the devices ``device_ids`` name (pairs as in
+    :func:`segments_for`): realizations, segments, mapped ids, membership changes."""
+    changes_table = devices.CHANGES
+    out = []
+    for uuid in sorted(_resolve(conn, tenant_id, device_ids)):
+        current = devices.read_state(conn, tenant_id, uuid)
+        ids = conn.execute(
+            select(_IDS.c.namespace, _IDS.c.external_id, _IDS.c.updated_ms).where(
+                _IDS.c.tenant_id == tenant_id, _IDS.c.uuid == uuid
+            )
+        ).all()
+        changes = conn.execute(
+            select(changes_table.c.segment_id, changes_table.c.status, changes_table.c.at_ms)
+            .where(changes_table.c.tenant_id == tenant_id, changes_table.c.uuid == uuid)
+            .order_by(changes_table.c.id)
+        ).all()
+        if current is None and not ids and not changes:
+            continue
+        state = current[1] if current else DeviceState()
+        out.append(
+            {
+                "uuid": uuid,
+                "traits": {
+                    str(sid): {"count": entry[0], "realizedMs": entry[1]}
+                    for sid, entry in state.realizations.items()
+                },
+                "segments": {str(k): v for k, v in state.segments.items()},
+                "ids": [{"namespace": n, "id": i, "updatedMs": u} for n, i, u in ids],
+                "segmentChanges": [
+                    {"segmentId": seg, "status": st, "atMs": at} for seg, st, at in changes
+                ],
+            }
+        )
+    return out
+
+
+def erase_devices(
+    conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]]
+) -> list[str]:
+    """Deletes the state, id mappings and membership changes of the devices ``device_ids`` name
+    (a privacy deletion, not an opt-out: later calls may qualify them again); returns their
+    UUIDs."""
+    uuids = sorted(_resolve(conn, tenant_id, device_ids))
+    for uuid in uuids:
+        devices.erase_device(conn, tenant_id, uuid)
+    return uuids
+
+
+def segments_for(
+    conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]], now_ms: int
+) -> set[int]:
+    """The segment ids the visitor named by ``device_ids`` is in at ``now_ms``.
+
+    ``device_ids`` are ``(namespace, id)`` pairs: ``("uuid", <AAM UUID>)`` (the DCS ``uuid``),
+    ``("mid", <ECID>)`` (``id.marketingCloudVisitorId``) or ``("<DPID>", <declared id>)``. The
+    memberships of every device they resolve to are re-evaluated at ``now_ms`` (recency windows
+    and TTLs move with time) without writing anything, and united.
+    """
+    uuids = _resolve(conn, tenant_id, device_ids)
     if not uuids:
         return set()
     rules = rules_for(conn, tenant_id)
