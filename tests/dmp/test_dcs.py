@@ -216,3 +216,33 @@ async def test_throttled_dcs_answers_429(world: World, app: Any, http: Any) -> N
         for _ in range(3)
     ]
     assert statuses == [200, 200, 429]
+
+
+async def test_data_source_filter_direct_realization_and_legacy_cts(
+    http: Any, acme: Credential
+) -> None:
+    aam, ds, tf, sf = await _setup(http, acme)
+    other = await aam.data_source("Partner", integrationCode="PARTNER")
+    mine = await aam.trait('c_a == "1"', ds, tf)
+    theirs = await aam.trait('c_a == "1"', other, tf)
+    onboarded = await aam.trait('ic == "77"', ds, tf, traitType="ON_BOARDED_TRAIT")
+    segment = await aam.segment(f"{onboarded}T AND {mine}T", ds, sf)
+    only_partner = (await aam.event({"c_a": "1", "d_tdpid_ic": "PARTNER"}, "1" * 38)).json()
+    assert only_partner["traits"] == [theirs]
+    only_mine = (await aam.event({"c_a": "1", "d_tdpid": str(ds)}, "2" * 38)).json()
+    assert only_mine["traits"] == [mine]
+    both = (await aam.event({"c_a": "1", "d_sid": f"{onboarded},999999"}, "3" * 38)).json()
+    assert both["traits"] == sorted([mine, theirs, onboarded])
+    assert both["segments"] == [segment]
+    legacy = await http.get(
+        "/event",
+        params={"d_rtbd": "json", "d_cts": "1", "d_uuid": "3" * 38},
+        headers={"Host": HOST},
+    )
+    assert legacy.json()["segments"] == [segment]
+    plain = await http.get(
+        "/event",
+        params={"d_rtbd": "json", "d_uuid": "3" * 38, "d_cb": "alert(1)"},
+        headers={"Host": HOST},
+    )
+    assert "segments" not in plain.json()  # no d_cts; an invalid callback name is ignored
