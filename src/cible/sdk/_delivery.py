@@ -28,6 +28,7 @@ __all__ = [
 
 SDK_NAME = "CiblePython"
 SDK_VERSION = "0.1.0"
+BATCH_TIMEOUT = 30.0  # seconds a batch notification request may take, at least
 
 
 class DeliveryError(Exception):
@@ -46,10 +47,15 @@ def notifications_request(config: Config, content: bytes) -> httpx.Request:
     """Cible's batch endpoint, `POST /rest/v1/notifications?imsOrgId=&client=`; `content` is
     the encoded `{"notifications": [...]}` body (docs/delivery.md)."""
     params = {"imsOrgId": config.organization_id, "client": config.client}
-    return _post(config, config.notifications_url, params, content)
+    # Background work, unlike a decision a page waits for: a thousand notifications may take a
+    # loaded server longer than the `timeout` budget of a delivery call (docs/sdk.md).
+    timeout = max(config.timeout, BATCH_TIMEOUT)
+    return _post(config, config.notifications_url, params, content, timeout)
 
 
-def _post(config: Config, url: str, params: dict[str, str], content: bytes) -> httpx.Request:
+def _post(
+    config: Config, url: str, params: dict[str, str], content: bytes, timeout: float | None = None
+) -> httpx.Request:
     return httpx.Request(
         "POST",
         url,
@@ -62,7 +68,7 @@ def _post(config: Config, url: str, params: dict[str, str], content: bytes) -> h
             "X-EXC-SDK-Version": SDK_VERSION,
             "X-Request-Id": str(uuid.uuid4()),
         },
-        extensions={"timeout": httpx.Timeout(config.timeout).as_dict()},
+        extensions={"timeout": httpx.Timeout(timeout or config.timeout).as_dict()},
     )
 
 
