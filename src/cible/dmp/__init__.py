@@ -13,6 +13,7 @@ See docs/audience-manager.md.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -107,9 +108,12 @@ def erase_devices(
 
 
 def segments_for(
-    conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]], now_ms: int
+    conn: Connection,
+    tenant_id: int,
+    device_ids: Iterable[tuple[str, str]],
+    now_ms: int | None = None,
 ) -> set[int]:
-    """The segment ids the visitor named by ``device_ids`` is in at ``now_ms``.
+    """The segment ids the visitor named by ``device_ids`` is in at ``now_ms`` (default: now).
 
     ``device_ids`` are ``(namespace, id)`` pairs: ``("uuid", <AAM UUID>)`` (the DCS ``uuid``),
     ``("mid", <ECID>)`` (``id.marketingCloudVisitorId``) or ``("<DPID>", <declared id>)``. The
@@ -119,6 +123,8 @@ def segments_for(
     uuids = _resolve(conn, tenant_id, device_ids)
     if not uuids:
         return set()
+    if now_ms is None:
+        now_ms = time.time_ns() // 1_000_000
     rules = rules_for(conn, tenant_id)
     members: set[int] = set()
     for uuid in sorted(uuids):
