@@ -71,5 +71,9 @@ def mount(app: FastAPI, settings: Settings) -> None:
         return RedirectResponse("/ui/", status_code=307)
 
     app.add_api_route(
-        "/", to_ui, methods=["GET"], summary="Redirect to the admin web UI", tags=["ui"]
+        "/",
+        to_ui,
+        methods=["GET"],
+        summary="Redirect to the admin web UI",
+        include_in_schema=False,
     )
