@@ -32,9 +32,9 @@ def engine(database: Database) -> Engine:
     return database.engine
 
 
-@pytest.fixture
-def committer(engine: Engine) -> Iterator[GroupCommitter]:
-    with GroupCommitter(engine, deadline_seconds=0.5) as gc:
+@pytest.fixture(params=[True, False], ids=["optimistic", "savepoints"])
+def committer(engine: Engine, request: pytest.FixtureRequest) -> Iterator[GroupCommitter]:
+    with GroupCommitter(engine, deadline_seconds=0.5, optimistic=request.param) as gc:
         yield gc
 
 
@@ -125,6 +125,44 @@ def test_a_failing_unit_fails_alone(engine: Engine, committer: GroupCommitter) -
     assert not isinstance(raised.value, DatabaseUnavailable)
     assert log_keys(engine) == ["ok1", "ok2"]
     assert committer.commits == 2
+    assert committer.reruns == (1 if committer.optimistic else 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_units_run_again_only_when_another_unit_failed(
+    engine: Engine, committer: GroupCommitter
+) -> None:
+    runs: list[str] = []
+
+    def counted(key: str, fail: bool = False) -> Callable[[Connection], str]:
+        def unit(conn: Connection) -> str:
+            runs.append(key)
+            append_records(conn, [rec(key)])
+            if fail:
+                raise ValueError("unit failed on purpose")
+            return key
+
+        return unit
+
+    release, _blocked = hold_writer(committer)
+    clean = [committer.submit(counted(f"c{i}")) for i in range(3)]
+    release.set()
+    assert [f.result(WAIT) for f in clean] == ["c0", "c1", "c2"]
+    assert runs == ["c0", "c1", "c2"]
+    runs.clear()
+    release, _blocked = hold_writer(committer)
+    mixed = [committer.submit(counted("m0")), committer.submit(counted("m1", fail=True))]
+    mixed.append(committer.submit(counted("m2")))
+    release.set()
+    assert mixed[0].result(WAIT) == "m0"
+    assert mixed[2].result(WAIT) == "m2"
+    with pytest.raises(ValueError):
+        mixed[1].result(WAIT)
+    if committer.optimistic:
+        assert runs == ["m0", "m1", "m0", "m1", "m2"]
+    else:
+        assert runs == ["m0", "m1", "m2"]
+    assert log_keys(engine) == ["c0", "c1", "c2", "m0", "m2"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)

@@ -2,9 +2,12 @@
 
 A commit that waits for the disk costs milliseconds, so a request path that committed once per
 request would be bounded by the disk. One writer thread owning one connection takes every unit of
-work queued while it was busy, runs each in its own SAVEPOINT (a unit that raises fails alone),
+work queued while it was busy, runs them in one transaction (a unit that raises fails alone),
 and commits them all at once; each caller's future resolves only after that COMMIT returned, so a
 request answers once its writes are durable (docs/events.md, "Group commit").
+
+A batch runs without savepoints first and again with a savepoint per unit only when a unit
+failed, so a unit may run twice (its first run rolled back).
 
 A database that is locked past the deadline, full or unreachable fails every unit of the batch
 with :class:`DatabaseUnavailable`; the batch is rolled back whole and the next batch reconnects.
@@ -155,11 +158,23 @@ class GroupCommitter:
     >>> await committer.run(unit)        # the same from async code, without blocking the loop
     >>> committer.close()
 
-    ``commits`` and ``units`` count successful commits and the units they carried.
+    A batch first runs without savepoints (a SAVEPOINT is a subtransaction on PostgreSQL and
+    cost more than a unit's own writes, benchmarks/event_log.py); when one of its units raises,
+    the batch is rolled back and runs again with each unit in its own savepoint, so the failing
+    unit fails alone. A unit may therefore run twice, the first run's writes rolled back: a unit
+    must act only through ``conn`` (``optimistic=False`` always uses savepoints).
+
+    ``commits`` and ``units`` count successful commits and the units they carried; ``reruns``
+    the batches run again with savepoints.
     """
 
     def __init__(
-        self, engine: Engine, *, max_batch: int = 512, deadline_seconds: float = 2.0
+        self,
+        engine: Engine,
+        *,
+        max_batch: int = 512,
+        deadline_seconds: float = 2.0,
+        optimistic: bool = True,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -167,8 +182,10 @@ class GroupCommitter:
             raise ValueError("deadline_seconds must be positive")
         self.max_batch = max_batch
         self.deadline_seconds = deadline_seconds
+        self.optimistic = optimistic
         self.commits = 0
         self.units = 0
+        self.reruns = 0
         self._engine = _writer_engine(engine, deadline_seconds)
         self._postgres = self._engine.dialect.name == "postgresql"
         self._next_savepoint = _NEXT_SAVEPOINT[self._engine.dialect.name]
@@ -282,22 +299,37 @@ class GroupCommitter:
         items = [item for item in batch if _start(item[1])]
         if not items:
             return
+        if len(items) == 1:
+            self._attempt(items, savepoints=False)
+        elif not self.optimistic:
+            self._attempt(items, savepoints=True)
+        elif not self._attempt(items, savepoints=False):
+            self.reruns += 1
+            self._attempt(items, savepoints=True)
+
+    def _attempt(self, items: list[_Item], *, savepoints: bool) -> bool:
+        """Runs ``items`` in one transaction and commits, settling every future.
+
+        Without savepoints, a unit that raises rolls the whole transaction back and nothing is
+        settled: returns False so the batch runs again, each unit in a savepoint. (A lone unit
+        needs no savepoint: its transaction is the batch's.)
+        """
         try:
             conn = self._begin()
         except Exception as error:
             self._fail(items, error)
-            return
+            return True
         outcomes: list[_Outcome] = []
         # Savepoints go straight to the driver: SQLAlchemy compiles a new SAVEPOINT statement
         # for each begin_nested(), which cost more than a unit's own SQL (benchmarks/event_log.py).
-        raw: Any = conn.connection.dbapi_connection if len(items) > 1 else None
+        raw: Any = conn.connection.dbapi_connection if savepoints else None
         last = len(items) - 1
         if raw is not None:
             try:
                 raw.execute(_SAVEPOINT)
             except Exception as error:
                 self._fail(items, error)
-                return
+                return True
         for index, (unit, slot) in enumerate(items):
             try:
                 try:
@@ -306,10 +338,11 @@ class GroupCommitter:
                     if is_unavailable(error):
                         raise
                     if raw is None:
-                        # A lone unit: its transaction is the batch's.
                         self._rollback(conn)
-                        _settle([(slot, error, None)])
-                        return
+                        if len(items) == 1:
+                            _settle([(slot, error, None)])
+                            return True
+                        return False
                     # The savepoint survives ROLLBACK TO, so the next unit runs inside it.
                     raw.execute(_ROLLBACK_TO)
                     outcomes.append((slot, error, None))
@@ -319,18 +352,19 @@ class GroupCommitter:
                         raw.execute(statement)
             except BaseException as error:
                 self._fail(items[index:], error, outcomes)
-                return
+                return True
             outcomes.append((slot, None, value))
         try:
             conn.commit()
         except Exception as error:
             self._fail([], error, outcomes)
-            return
+            return True
         finally:
             conn.info.pop(LOCK_HELD, None)
         self.commits += 1
         self.units += sum(1 for outcome in outcomes if outcome[1] is None)
         _settle(outcomes)
+        return True
 
     def _rollback(self, conn: Connection) -> None:
         conn.info.pop(LOCK_HELD, None)
