@@ -6,8 +6,9 @@ printed as JSON.
 - `group_commit`: N submitters (threads blocking on ``submit(unit).result()``, or asyncio tasks
   awaiting ``run(unit)`` in one event loop, as the delivery route does) each submit units back to
   back for ``--seconds``. A unit mimics a delivery call's write: one compare-and-set style UPDATE
-  of a visitor row (a random one of 2,000) and two appended log records of ~300 bytes. Reported:
-  units/s, commits/s, mean units per commit, and the p50/p99 time from submit to the durable
+  of a visitor row (a random one of 2,000) and two appended log records of ~300 bytes. The last
+  run repeats 64 tasks with a savepoint around every unit (``optimistic=False``) for comparison.
+  Reported: units/s, commits/s, mean units per commit, and the p50/p99 time from submit to the durable
   result.
 - `consumer`: 100,000 records are appended, then ``drain`` applies them with a consumer that
   upserts each record into a table keyed by its key (records/s), and with one that does nothing
@@ -218,6 +219,11 @@ def main() -> None:
             runs.append(run_threads(committer, threads, seconds))
         for tasks in (64, 256):
             runs.append(run_tasks(committer, tasks, seconds))
+    # For comparison: every unit in its own savepoint (GroupCommitter(optimistic=False)).
+    with GroupCommitter(engine, optimistic=False) as committer:
+        always = run_tasks(committer, 64, seconds)
+        always["submitters"] += ", a savepoint per unit"
+        runs.append(always)
     consumers = consumer_rate(engine, records)
     with engine.begin() as conn:
         for table in ("bench_state", "bench_sink"):
