@@ -17,21 +17,25 @@ to equal counts. Definitions (docs/reports.md, "Counting"):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 __all__ = [
+    "DAILY_COLUMNS",
     "DAY_MS",
     "ENTRY",
     "ORDER",
+    "VISITOR_COLUMNS",
     "DailyKey",
     "DailyTotals",
     "Event",
     "VisitorState",
     "apply_event",
+    "daily_rows",
     "metric_of",
     "parse_event",
 ]
@@ -58,8 +62,52 @@ class Event:
     environment_id: int
 
 
+class _Payload(msgspec.Struct, gc=False):
+    """The fields of a ``delivery`` payload that reports read (others are skipped)."""
+
+    kind: str | None = None
+    activity_id: int | None = None
+    visitor: str | None = None
+    event_key: str | None = None
+    experience_id: int | None = None
+    mbox: str | None = None
+    session_id: str | None = None
+    order_id: str | None = None
+    revenue: float | None = None
+    occurred_ms: int | None = None
+    environment_id: int | None = None
+    qa: bool | None = None
+
+
+_DECODE = msgspec.json.Decoder(_Payload).decode
+
+
 def parse_event(tenant_id: int, key: str, payload: bytes) -> Event | None:
     """The report's view of one ``delivery`` record; None when it does not count."""
+    try:
+        p = _DECODE(payload)
+    except msgspec.MsgspecError:
+        return _parse_loosely(tenant_id, key, payload)
+    if p.qa or p.activity_id is None or p.visitor is None or p.kind is None:
+        return None
+    return Event(
+        tenant_id=tenant_id,
+        key=p.event_key or key,
+        kind=p.kind,
+        activity_id=p.activity_id,
+        experience_id=p.experience_id,
+        mbox=p.mbox or None,
+        visitor=p.visitor[:128],
+        session_id=p.session_id or None,
+        order_id=p.order_id or None,
+        revenue=p.revenue,
+        occurred_ms=p.occurred_ms or 0,
+        environment_id=p.environment_id or 0,
+    )
+
+
+def _parse_loosely(tenant_id: int, key: str, payload: bytes) -> Event | None:
+    """A payload whose fields do not all have the expected types: what can be read of it."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -122,38 +170,58 @@ class VisitorState:
     conversions: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: Mapping[Any, Any]) -> VisitorState:
+    def from_row(cls, row: Sequence[Any]) -> VisitorState:
+        """From a ``report_visitors`` row without its key, ``VISITOR_COLUMNS[3:]`` order."""
         return cls(
-            experience_id=row["experience_id"],
-            environment_id=row["environment_id"],
-            first_ms=row["first_ms"],
-            last_ms=row["last_ms"],
-            session_id=row["session_id"],
-            visits=row["visits"],
-            impressions=row["impressions"],
-            orders=row["orders"],
-            revenue=row["revenue"],
-            pre_value=row["pre_value"],
-            conversions=orjson.loads(row["conversions"]),
+            experience_id=row[0],
+            environment_id=row[1],
+            first_ms=row[2],
+            last_ms=row[3],
+            session_id=row[4],
+            visits=row[5],
+            impressions=row[6],
+            orders=row[7],
+            revenue=row[8],
+            pre_value=row[9],
+            conversions=orjson.loads(row[10]),
         )
 
-    def row(self, tenant_id: int, activity_id: int, visitor: str) -> dict[str, Any]:
-        return {
-            "tenant_id": tenant_id,
-            "activity_id": activity_id,
-            "visitor": visitor,
-            "experience_id": self.experience_id,
-            "environment_id": self.environment_id,
-            "first_ms": self.first_ms,
-            "last_ms": self.last_ms,
-            "session_id": self.session_id,
-            "visits": self.visits,
-            "impressions": self.impressions,
-            "orders": self.orders,
-            "revenue": self.revenue,
-            "pre_value": self.pre_value,
-            "conversions": orjson.dumps(self.conversions).decode(),
-        }
+    def row(self, tenant_id: int, activity_id: int, visitor: str) -> tuple[Any, ...]:
+        """The ``report_visitors`` row, in ``VISITOR_COLUMNS`` order."""
+        return (
+            tenant_id,
+            activity_id,
+            visitor,
+            self.experience_id,
+            self.environment_id,
+            self.first_ms,
+            self.last_ms,
+            self.session_id,
+            self.visits,
+            self.impressions,
+            self.orders,
+            self.revenue,
+            self.pre_value,
+            orjson.dumps(self.conversions).decode(),
+        )
+
+
+VISITOR_COLUMNS = (
+    "tenant_id",
+    "activity_id",
+    "visitor",
+    "experience_id",
+    "environment_id",
+    "first_ms",
+    "last_ms",
+    "session_id",
+    "visits",
+    "impressions",
+    "orders",
+    "revenue",
+    "pre_value",
+    "conversions",
+)
 
 
 # (tenant, activity, environment, experience, metric, day)
@@ -235,18 +303,22 @@ def _totals(
     return totals
 
 
-def daily_rows(daily: Mapping[DailyKey, DailyTotals]) -> Iterable[dict[str, Any]]:
-    for (tenant, activity, environment, experience, metric, day), t in daily.items():
-        yield {
-            "tenant_id": tenant,
-            "activity_id": activity,
-            "environment_id": environment,
-            "experience_id": experience,
-            "metric": metric,
-            "day": day,
-            "visitors": t.visitors,
-            "visits": t.visits,
-            "impressions": t.impressions,
-            "value_sum": t.value_sum,
-            "value_sq_sum": t.value_sq_sum,
-        }
+DAILY_COLUMNS = (
+    "tenant_id",
+    "activity_id",
+    "environment_id",
+    "experience_id",
+    "metric",
+    "day",
+    "visitors",
+    "visits",
+    "impressions",
+    "value_sum",
+    "value_sq_sum",
+)
+
+
+def daily_rows(daily: Mapping[DailyKey, DailyTotals]) -> Iterable[tuple[Any, ...]]:
+    """``report_daily`` rows in ``DAILY_COLUMNS`` order."""
+    for key, t in daily.items():
+        yield (*key, t.visitors, t.visits, t.impressions, t.value_sum, t.value_sq_sum)

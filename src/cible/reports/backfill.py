@@ -116,15 +116,20 @@ WITH conv AS (
            count(*) FILTER (WHERE metric = 'order') AS orders,
            coalesce(sum(coalesce(revenue, 0)) FILTER (WHERE metric = 'order'), 0) AS revenue
     FROM prepared GROUP BY ALL
+), pre AS (
+    SELECT b.tenant_id, b.activity_id, b.visitor, sum(o.revenue) AS pre_value
+    FROM base b JOIN buyers o
+      ON o.tenant_id = b.tenant_id AND o.visitor = b.visitor
+     AND o.occurred_ms < b.first_ms AND o.occurred_ms >= b.first_ms - $pre_ms
+    GROUP BY ALL
 )
 SELECT b.tenant_id, b.activity_id, b.visitor, b.experience_id, 0 AS environment_id, b.first_ms,
        b.last_ms, b.session_id, b.visits, b.impressions, b.orders, b.revenue,
-       (SELECT coalesce(sum(o.revenue), 0) FROM buyers o
-        WHERE o.tenant_id = b.tenant_id AND o.visitor = b.visitor
-          AND o.occurred_ms < b.first_ms
-          AND o.occurred_ms >= b.first_ms - $pre_ms) AS pre_value,
+       coalesce(p.pre_value, 0) AS pre_value,
        coalesce(j.conversions, '{}') AS conversions
-FROM base b LEFT JOIN conv_json j USING (tenant_id, activity_id, visitor)
+FROM base b
+LEFT JOIN conv_json j USING (tenant_id, activity_id, visitor)
+LEFT JOIN pre p USING (tenant_id, activity_id, visitor)
 """
 
 _DAILY = """

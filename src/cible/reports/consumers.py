@@ -3,7 +3,11 @@
 Each batch is applied in the consumer's transaction (``cible.events.run_once``), with its offset:
 a crash mid-batch leaves neither. Keys already counted are skipped (``report_keys``), so a
 re-sent notification, a repeated order id or a replayed stretch of the log counts once.
-Statements are built once; each batch costs a handful of multi-row statements whatever its size.
+
+Each batch costs a handful of multi-row statements whatever its size. They are plain SQL run
+through the driver (``exec_driver_sql``): Core's per-row parameter processing cost more than
+SQLite's own work here (BENCHMARKS.md, "Reports"). The upserts are the same on SQLite and
+PostgreSQL; only the placeholder differs.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection
 
 from cible.events import StoredRecord, register
 from cible.reports._aggregate import (
+    DAILY_COLUMNS,
     ORDER,
+    VISITOR_COLUMNS,
     DailyKey,
     DailyTotals,
     Event,
@@ -26,82 +31,84 @@ from cible.reports._aggregate import (
     daily_rows,
     parse_event,
 )
-from cible.reports.tables import report_daily, report_keys, report_orders, report_visitors
 
-__all__ = ["TOPIC", "ReportsConsumer"]
+__all__ = ["TOPIC", "ReportsConsumer", "apply_events", "new_events"]
 
 TOPIC = "delivery"
 CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
+_PLACEHOLDER = {"sqlite": "?", "postgresql": "%s"}
+_ORDER_COLUMNS = (
+    "tenant_id",
+    "activity_id",
+    "order_id",
+    "experience_id",
+    "environment_id",
+    "visitor",
+    "occurred_ms",
+    "total",
+)
+_ADDED = ("visitors", "visits", "impressions", "value_sum", "value_sq_sum")
 
-_DIALECTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+def _values(p: str, columns: Sequence[str]) -> str:
+    names = ", ".join('"key"' if c == "key" else c for c in columns)
+    return f"({names}) VALUES ({', '.join([p] * len(columns))})"
 
 
-def _statements(dialect: str) -> dict[str, Any]:
-    insert = _DIALECTS[dialect]
-    visitors = insert(report_visitors)
-    daily = insert(report_daily)
+def _statements(p: str) -> dict[str, str]:
+    visitor_updates = ", ".join(f"{c} = excluded.{c}" for c in VISITOR_COLUMNS[3:])
+    daily_updates = ", ".join(f"{c} = report_daily.{c} + excluded.{c}" for c in _ADDED)
     return {
-        "keys": insert(report_keys).on_conflict_do_nothing(),
-        "orders": insert(report_orders).on_conflict_do_nothing(),
-        "visitors": visitors.on_conflict_do_update(
-            index_elements=["tenant_id", "activity_id", "visitor"],
-            set_={
-                c.name: visitors.excluded[c.name]
-                for c in report_visitors.columns
-                if c.name not in ("tenant_id", "activity_id", "visitor")
-            },
+        "keys": (
+            f"INSERT INTO report_keys {_values(p, ('tenant_id', 'key'))} ON CONFLICT DO NOTHING"
         ),
-        "daily": daily.on_conflict_do_update(
-            index_elements=[
-                "tenant_id",
-                "activity_id",
-                "environment_id",
-                "experience_id",
-                "metric",
-                "day",
-            ],
-            set_={
-                name: report_daily.c[name] + daily.excluded[name]
-                for name in ("visitors", "visits", "impressions", "value_sum", "value_sq_sum")
-            },
+        "visitors": (
+            f"INSERT INTO report_visitors {_values(p, VISITOR_COLUMNS)} "
+            f"ON CONFLICT (tenant_id, activity_id, visitor) DO UPDATE SET {visitor_updates}"
+        ),
+        "daily": (
+            f"INSERT INTO report_daily {_values(p, DAILY_COLUMNS)} ON CONFLICT "
+            "(tenant_id, activity_id, environment_id, experience_id, metric, day) "
+            f"DO UPDATE SET {daily_updates}"
+        ),
+        "orders": f"INSERT INTO report_orders {_values(p, _ORDER_COLUMNS)} ON CONFLICT DO NOTHING",
+        "seen": f'SELECT "key" FROM report_keys WHERE tenant_id = {p} AND "key" IN ',
+        "states": (
+            f"SELECT visitor, {', '.join(VISITOR_COLUMNS[3:])} FROM report_visitors "
+            f"WHERE tenant_id = {p} AND activity_id = {p} AND visitor IN "
         ),
     }
 
 
-_STATEMENTS = {name: _statements(name) for name in _DIALECTS}
-_SEEN = select(report_keys.c["key"]).where(
-    report_keys.c.tenant_id == bindparam("tenant"),
-    report_keys.c["key"].in_(bindparam("keys", expanding=True)),
-)
-_VISITORS = select(report_visitors).where(
-    and_(
-        report_visitors.c.tenant_id == bindparam("tenant"),
-        report_visitors.c.activity_id == bindparam("activity"),
-        report_visitors.c.visitor.in_(bindparam("visitors", expanding=True)),
-    )
-)
+_SQL = {dialect: _statements(p) for dialect, p in _PLACEHOLDER.items()}
 
 
 def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
     return [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
+def _in(dialect: str, count: int) -> str:
+    return f"({', '.join([_PLACEHOLDER[dialect]] * count)})"
+
+
 def new_events(conn: Connection, records: Sequence[StoredRecord]) -> list[Event]:
     """The batch's countable events whose keys were not counted before, in log order."""
     events: list[Event] = []
-    fresh: dict[tuple[int, str], None] = {}
+    fresh: set[tuple[int, str]] = set()
     for record in records:
         event = parse_event(record.tenant_id, record.key, record.payload)
         if event is not None and (event.tenant_id, event.key) not in fresh:
-            fresh[(event.tenant_id, event.key)] = None
+            fresh.add((event.tenant_id, event.key))
             events.append(event)
     by_tenant: dict[int, list[str]] = defaultdict(list)
     for tenant, key in fresh:
         by_tenant[tenant].append(key)
+    dialect = conn.dialect.name
     seen: set[tuple[int, str]] = set()
     for tenant, keys in by_tenant.items():
         for chunk in _chunks(keys):
-            rows = conn.execute(_SEEN, {"tenant": tenant, "keys": list(chunk)})
+            sql = _SQL[dialect]["seen"] + _in(dialect, len(chunk))
+            rows = conn.exec_driver_sql(sql, (tenant, *chunk))
             seen.update((tenant, k) for (k,) in rows)
     return [e for e in events if (e.tenant_id, e.key) not in seen]
 
@@ -110,20 +117,19 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
     """Counts ``events`` (already deduplicated) into the report tables."""
     if not events:
         return
-    statements = _STATEMENTS[conn.dialect.name]
-    conn.execute(
-        statements["keys"], [{"tenant_id": e.tenant_id, "key": e.key[:400]} for e in events]
-    )
+    dialect = conn.dialect.name
+    sql = _SQL[dialect]
+    conn.exec_driver_sql(sql["keys"], [(e.tenant_id, e.key[:400]) for e in events])
     groups: dict[tuple[int, int], dict[str, VisitorState | None]] = defaultdict(dict)
     for e in events:
         groups[(e.tenant_id, e.activity_id)].setdefault(e.visitor, None)
     for (tenant, activity), states in groups.items():
         for chunk in _chunks(list(states)):
-            params = {"tenant": tenant, "activity": activity, "visitors": list(chunk)}
-            for row in conn.execute(_VISITORS, params).mappings():
-                states[row["visitor"]] = VisitorState.from_row(row)
+            query = sql["states"] + _in(dialect, len(chunk))
+            for row in conn.exec_driver_sql(query, (tenant, activity, *chunk)):
+                states[row[0]] = VisitorState.from_row(row[1:])
     daily: dict[DailyKey, DailyTotals] = {}
-    orders: list[dict[str, Any]] = []
+    orders: list[tuple[Any, ...]] = []
     touched: set[tuple[int, int, str]] = set()
     for e in events:
         states = groups[(e.tenant_id, e.activity_id)]
@@ -134,16 +140,16 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
         touched.add((e.tenant_id, e.activity_id, e.visitor))
         if e.kind == ORDER and e.order_id:
             orders.append(
-                {
-                    "tenant_id": e.tenant_id,
-                    "activity_id": e.activity_id,
-                    "order_id": e.order_id[:250],
-                    "experience_id": state.experience_id,
-                    "environment_id": state.environment_id,
-                    "visitor": e.visitor,
-                    "occurred_ms": e.occurred_ms,
-                    "total": e.revenue,
-                }
+                (
+                    e.tenant_id,
+                    e.activity_id,
+                    e.order_id[:250],
+                    state.experience_id,
+                    state.environment_id,
+                    e.visitor,
+                    e.occurred_ms,
+                    e.revenue,
+                )
             )
     rows = []
     for tenant, activity, visitor in touched:
@@ -151,11 +157,11 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
         assert state is not None
         rows.append(state.row(tenant, activity, visitor))
     if rows:
-        conn.execute(statements["visitors"], rows)
+        conn.exec_driver_sql(sql["visitors"], rows)
     if daily:
-        conn.execute(statements["daily"], list(daily_rows(daily)))
+        conn.exec_driver_sql(sql["daily"], list(daily_rows(daily)))
     if orders:
-        conn.execute(statements["orders"], orders)
+        conn.exec_driver_sql(sql["orders"], orders)
 
 
 class ReportsConsumer:
@@ -167,11 +173,6 @@ class ReportsConsumer:
 
     def apply(self, conn: Connection, records: Sequence[StoredRecord]) -> None:
         apply_events(conn, new_events(conn, records))
-
-
-def tables() -> tuple[Table, ...]:
-    """The tables this consumer writes (a rebuild empties them first)."""
-    return (report_keys, report_visitors, report_daily, report_orders)
 
 
 register(ReportsConsumer())
