@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -73,16 +73,43 @@ def map_ids(
         )
 
 
+_LOOKUP = select(DEVICE_IDS.c.uuid, DEVICE_IDS.c.updated_ms).where(
+    DEVICE_IDS.c.tenant_id == bindparam("tenant"),
+    DEVICE_IDS.c.namespace == bindparam("namespace"),
+    DEVICE_IDS.c.external_id == bindparam("external"),
+)
+# Hot-path statements are built once: building and hashing a statement per call costs more
+# than running it on SQLite.
+_OPTED_OUT = select(OPT_OUTS.c.created_ms).where(
+    OPT_OUTS.c.tenant_id == bindparam("tenant"),
+    OPT_OUTS.c.namespace == bindparam("namespace"),
+    OPT_OUTS.c.external_id == bindparam("external"),
+)
+_READ = select(DEVICES.c.version, DEVICES.c.state).where(
+    DEVICES.c.tenant_id == bindparam("tenant"), DEVICES.c.uuid == bindparam("uuid")
+)
+_WRITE = (
+    update(DEVICES)
+    .where(
+        DEVICES.c.tenant_id == bindparam("tenant"),
+        DEVICES.c.uuid == bindparam("device"),
+        DEVICES.c.version == bindparam("expected"),
+    )
+    .values(
+        version=bindparam("next"),
+        state=bindparam("new_state"),
+        last_seen_ms=bindparam("seen"),
+        expires_ms=bindparam("expires"),
+    )
+)
+
+
 def lookup(conn: Connection, tenant_id: int, ids: Sequence[tuple[str, str]]) -> str | None:
     """The UUID most recently mapped to one of ``ids``, if any."""
     best: tuple[int, str] | None = None
     for namespace, external_id in ids:
         row = conn.execute(
-            select(DEVICE_IDS.c.uuid, DEVICE_IDS.c.updated_ms).where(
-                DEVICE_IDS.c.tenant_id == tenant_id,
-                DEVICE_IDS.c.namespace == namespace,
-                DEVICE_IDS.c.external_id == external_id,
-            )
+            _LOOKUP, {"tenant": tenant_id, "namespace": namespace, "external": external_id}
         ).first()
         if row is not None and (best is None or row.updated_ms > best[0]):
             best = (int(row.updated_ms), str(row.uuid))
@@ -92,11 +119,7 @@ def lookup(conn: Connection, tenant_id: int, ids: Sequence[tuple[str, str]]) -> 
 def opted_out(conn: Connection, tenant_id: int, ids: Sequence[tuple[str, str]]) -> bool:
     for namespace, external_id in ids:
         found = conn.execute(
-            select(OPT_OUTS.c.created_ms).where(
-                OPT_OUTS.c.tenant_id == tenant_id,
-                OPT_OUTS.c.namespace == namespace,
-                OPT_OUTS.c.external_id == external_id,
-            )
+            _OPTED_OUT, {"tenant": tenant_id, "namespace": namespace, "external": external_id}
         ).first()
         if found is not None:
             return True
@@ -148,11 +171,7 @@ def erase_device(conn: Connection, tenant_id: int, uuid: str) -> None:
 
 
 def read_state(conn: Connection, tenant_id: int, uuid: str) -> tuple[int, DeviceState] | None:
-    row = conn.execute(
-        select(DEVICES.c.version, DEVICES.c.state).where(
-            DEVICES.c.tenant_id == tenant_id, DEVICES.c.uuid == uuid
-        )
-    ).first()
+    row = conn.execute(_READ, {"tenant": tenant_id, "uuid": uuid}).first()
     if row is None:
         return None
     return int(row.version), DeviceState.decode(row.state)
@@ -199,13 +218,16 @@ def _write(
             return False  # another call created the device first
         return True
     written = conn.execute(
-        update(DEVICES)
-        .where(
-            DEVICES.c.tenant_id == tenant_id,
-            DEVICES.c.uuid == uuid,
-            DEVICES.c.version == attempt.version,
-        )
-        .values(version=attempt.version + 1, **values)
+        _WRITE,
+        {
+            "tenant": tenant_id,
+            "device": uuid,
+            "expected": attempt.version,
+            "next": attempt.version + 1,
+            "new_state": values["state"],
+            "seen": now_ms,
+            "expires": values["expires_ms"],
+        },
     )
     return written.rowcount == 1
 

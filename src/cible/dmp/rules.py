@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table, bindparam, select
 
 from cible.dmp.qualify import FolderDef, RuleSet, SegmentDef, TraitDef
 from cible.dmp.tables import Folder, RulesVersion, Segment, Trait
 
 _LOCK = threading.Lock()
-_CACHE: dict[tuple[str, int], tuple[int, RuleSet]] = {}
+_CACHE: dict[tuple[str, int], tuple[int, RuleSet]] = {}  # (database, tenant) -> rules
 
 _T: Table = Trait.__table__  # type: ignore[assignment]
 _S: Table = Segment.__table__  # type: ignore[assignment]
 _F: Table = Folder.__table__  # type: ignore[assignment]
 _V: Table = RulesVersion.__table__  # type: ignore[assignment]
+_VERSION = select(_V.c.version).where(_V.c.tenant_id == bindparam("tenant"))
 
 
 def load_rules(conn: Connection, tenant_id: int) -> RuleSet:
@@ -67,10 +68,9 @@ def load_rules(conn: Connection, tenant_id: int) -> RuleSet:
 
 def rules_for(conn: Connection, tenant_id: int) -> RuleSet:
     """The tenant's rules, rebuilt only when ``dmp_rules.version`` moved since the last build."""
-    version = conn.execute(
-        select(_V.c.version).where(_V.c.tenant_id == tenant_id)
-    ).scalar_one_or_none()
-    key = (str(conn.engine.url), tenant_id)
+    version = conn.execute(_VERSION, {"tenant": tenant_id}).scalar_one_or_none()
+    url = conn.engine.url
+    key = (f"{url.drivername}:{url.host}:{url.port}:{url.database}", tenant_id)
     current = int(version or 0)
     with _LOCK:
         cached = _CACHE.get(key)
