@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from cible.events import (
     CONSUMERS,
     ConsumerRunner,
+    GroupCommitter,
     LagCollector,
     append_records,
     compact,
@@ -308,3 +309,22 @@ def test_records_appended_together_keep_their_order(engine: Engine) -> None:
     sinker = SinkConsumer()
     drain(engine, consumers=[sinker])
     assert sink(engine)["n20-19"][1] == '{"i": 19}'
+
+
+def test_the_runner_can_apply_through_the_group_committer(engine: Engine) -> None:
+    sinker = SinkConsumer()
+    with GroupCommitter(engine) as committer:
+        runner = ConsumerRunner(engine, consumers=[sinker], committer=committer)
+        assert runner.batch_size == 500
+        runner.start()
+        try:
+            for i in range(20):
+                committer.submit(lambda conn, i=i: append_records(conn, [rec(f"g{i}")]))
+            waited = time.monotonic() + 30
+            while len(sink(engine)) < 20 and time.monotonic() < waited:
+                time.sleep(0.02)
+        finally:
+            runner.stop()
+        assert committer.commits >= 2
+    assert set(sink(engine)) == {f"g{i}" for i in range(20)}
+    assert lag(engine, consumers=[sinker]) == {"test.sink": 0}

@@ -167,34 +167,42 @@ def _claim(conn: Connection, name: str, now: int) -> int:
 
 
 def step(engine: Engine, consumer: Consumer, batch_size: int) -> tuple[int, bool]:
-    """Applies the next batch; returns (records applied, whether the offset moved)."""
+    """Applies the next batch in a transaction of its own; see :func:`apply_next`."""
     with engine.begin() as conn:
-        now = now_ms()
-        after = _claim(conn, consumer.name, now)
-        # The highest offset is read BEFORE the batch: every record at or below it has
-        # committed (offsets are in commit order), so the offset may move up to it even when
-        # the last records are other topics'.
-        high = conn.execute(_HIGH).scalar()
-        if high is None or high <= after:
-            return 0, False
-        rows = (
-            conn.execute(
-                _BATCH,
-                {
-                    "after": after,
-                    "high": high,
-                    "topics": sorted(consumer.topics),
-                    "limit": batch_size,
-                },
-            ).all()
-            if consumer.topics
-            else []
-        )
-        new_offset = rows[-1][0] if len(rows) == batch_size else high
-        if rows:
-            consumer.apply(conn, [StoredRecord(*row) for row in rows])
-        conn.execute(_STORE, {"b_name": consumer.name, "b_offset": new_offset, "b_now": now})
-        return len(rows), True
+        return apply_next(conn, consumer, batch_size)
+
+
+def apply_next(conn: Connection, consumer: Consumer, batch_size: int) -> tuple[int, bool]:
+    """Applies ``consumer``'s next batch and stores its offset in ``conn``'s transaction.
+
+    Returns (records applied, whether the offset moved).
+    """
+    now = now_ms()
+    after = _claim(conn, consumer.name, now)
+    # The highest offset is read BEFORE the batch: every record at or below it has committed
+    # (offsets are in commit order), so the offset may move up to it even when the last records
+    # are other topics'.
+    high = conn.execute(_HIGH).scalar()
+    if high is None or high <= after:
+        return 0, False
+    rows = (
+        conn.execute(
+            _BATCH,
+            {
+                "after": after,
+                "high": high,
+                "topics": sorted(consumer.topics),
+                "limit": batch_size,
+            },
+        ).all()
+        if consumer.topics
+        else []
+    )
+    new_offset = rows[-1][0] if len(rows) == batch_size else high
+    if rows:
+        consumer.apply(conn, [StoredRecord(*row) for row in rows])
+    conn.execute(_STORE, {"b_name": consumer.name, "b_offset": new_offset, "b_now": now})
+    return len(rows), True
 
 
 def run_once(engine: Engine | Database, consumer: Consumer, batch_size: int = 5000) -> int:

@@ -2,7 +2,12 @@
 
 It polls with one cheap read (the log's last offset against the stored offsets) every
 ``idle_seconds`` and runs at once again while a consumer has work, so the lag goes back to zero
-within a poll interval of the load stopping (docs/events.md, "Running consumers").
+within a poll interval of the load stopping (docs/events.md, "Consumers").
+
+Given the process's :class:`GroupCommitter`, it applies each batch as a unit of the group commit
+instead of in a transaction of its own. On SQLite that keeps one writer per process: a second
+writer would make the committer wait for the write lock, and SQLite's busy handler sleeps up to
+100 ms between retries (https://sqlite.org/c3ref/busy_timeout.html).
 """
 
 from __future__ import annotations
@@ -12,9 +17,17 @@ import threading
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from cible.events._consumers import Consumer, as_engine, behind, chosen_consumers, step
+from cible.events._committer import GroupCommitter
+from cible.events._consumers import (
+    Consumer,
+    apply_next,
+    as_engine,
+    behind,
+    chosen_consumers,
+    step,
+)
 from cible.store import Database
 
 log = logging.getLogger("cible.events")
@@ -23,9 +36,12 @@ log = logging.getLogger("cible.events")
 class ConsumerRunner:
     """Applies the registered consumers (or ``consumers``) on a daemon thread.
 
-    >>> runner = ConsumerRunner(database.engine)
+    >>> runner = ConsumerRunner(database.engine)          # or committer=the process's one
     >>> runner.start()
     >>> runner.stop()            # waits for the batch in progress
+
+    ``batch_size`` defaults to 5,000 records per transaction, and to 500 through a committer,
+    where a batch delays the requests' units queued behind it.
     """
 
     def __init__(
@@ -33,13 +49,15 @@ class ConsumerRunner:
         engine: Engine | Database,
         *,
         consumers: Iterable[Consumer] | None = None,
-        batch_size: int = 5000,
+        committer: GroupCommitter | None = None,
+        batch_size: int | None = None,
         idle_seconds: float = 0.05,
         error_backoff_seconds: float = 1.0,
     ) -> None:
         self._engine = as_engine(engine)
         self._given = None if consumers is None else list(consumers)
-        self.batch_size = batch_size
+        self._committer = committer
+        self.batch_size = batch_size or (500 if committer is not None else 5000)
         self.idle_seconds = idle_seconds
         self.error_backoff_seconds = error_backoff_seconds
         self.passes = 0
@@ -78,13 +96,23 @@ class ConsumerRunner:
             if self._retry_at.get(each.name, 0.0) > time.monotonic():
                 continue
             try:
-                moved = step(self._engine, each, self.batch_size)[1] or moved
+                moved = self._step(each) or moved
             except Exception:
                 self.errors += 1
                 self._retry_at[each.name] = time.monotonic() + self.error_backoff_seconds
                 log.exception("event consumer %s failed; retrying", each.name)
         self.passes += 1
         return moved
+
+    def _step(self, consumer: Consumer) -> bool:
+        if self._committer is None:
+            return step(self._engine, consumer, self.batch_size)[1]
+        size = self.batch_size
+
+        def unit(conn: Connection) -> bool:
+            return apply_next(conn, consumer, size)[1]
+
+        return self._committer.submit(unit).result()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
