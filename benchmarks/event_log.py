@@ -8,8 +8,11 @@ printed as JSON.
   back for ``--seconds``. A unit mimics a delivery call's write: one compare-and-set style UPDATE
   of a visitor row (a random one of 2,000) and two appended log records of ~300 bytes. The last
   run repeats 64 tasks with a savepoint around every unit (``optimistic=False``) for comparison.
-  Reported: units/s, commits/s, mean units per commit, and the p50/p99 time from submit to the durable
-  result.
+  Reported: units/s, commits/s, mean units per commit, and the p50/p99 time from submit to
+  the durable result.
+- `one_batch`: 2,000 such units queued behind a blocked writer, then released into one batch:
+  wall and Python CPU time per unit, with savepoints only on failure (the default) and around
+  every unit (best of three).
 - `consumer`: 100,000 records are appended, then ``drain`` applies them with a consumer that
   upserts each record into a table keyed by its key (records/s), and with one that does nothing
   (the cost of reading the log and storing offsets).
@@ -177,6 +180,39 @@ class Nothing:
         pass
 
 
+def batch_cost(engine: Engine, units: int, optimistic: bool) -> dict[str, Any]:
+    """Per-unit cost inside one batch: units queued behind a blocked writer, then released."""
+    best: dict[str, Any] = {}
+    with GroupCommitter(engine, max_batch=units, optimistic=optimistic) as committer:
+        for _ in range(3):
+            running, release = threading.Event(), threading.Event()
+
+            def blocker(
+                _conn: Connection,
+                running: threading.Event = running,
+                release: threading.Event = release,
+            ) -> None:
+                running.set()
+                release.wait()
+
+            committer.submit(blocker)
+            running.wait()
+            counter = [0]
+            futures = [committer.submit(make_unit(counter)) for _ in range(units)]
+            cpu, wall = time.process_time(), time.perf_counter()
+            release.set()
+            futures[-1].result()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            if not best or wall < best["wall_us_per_unit"] * units / 1e6:
+                best = {
+                    "savepoints": "on failure" if optimistic else "every unit",
+                    "units": units,
+                    "wall_us_per_unit": round(wall / units * 1e6, 1),
+                    "python_cpu_us_per_unit": round(cpu / units * 1e6, 1),
+                }
+    return best
+
+
 def consumer_rate(engine: Engine, records: int) -> dict[str, Any]:
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM event_log"))
@@ -224,6 +260,7 @@ def main() -> None:
         always = run_tasks(committer, 64, seconds)
         always["submitters"] += ", a savepoint per unit"
         runs.append(always)
+    batches = [batch_cost(engine, 2000, optimistic) for optimistic in (True, False)]
     consumers = consumer_rate(engine, records)
     with engine.begin() as conn:
         for table in ("bench_state", "bench_sink"):
@@ -243,6 +280,7 @@ def main() -> None:
                 "unit": "1 UPDATE of a visitor row + 2 appended records",
                 "seconds_per_run": seconds,
                 "group_commit": runs,
+                "one_batch": batches,
                 "consumer": consumers,
                 "median_units_per_second": statistics.median(r["units_per_second"] for r in runs),
             },
