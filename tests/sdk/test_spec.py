@@ -112,8 +112,11 @@ async def test_server_side_gives_the_spec_decision(
     result = await client.get_offers(case["request"], session_id="spec")
     await client.aclose()
     error = result["meta"].get("error", "")
-    if "HTTP 400" in error:
-        pytest.skip(f"the delivery API refuses this request: {error}")
+    # The API may refuse what the case marks as refused ("deliveryStatus"); the SDK completes
+    # some requests (a missing context) before sending, and those must then decide as specified.
+    if error and case.get("deliveryStatus") == 400:
+        assert "HTTP 400" in error, error
+        return
     assert not error
     assert_decision_matches(server_side_expectation(case), result["response"])
 
