@@ -196,6 +196,8 @@ PAGES = (
     "mboxes",
     "environments",
     "properties",
+    "traits",
+    "segments",
     "clients",
     "jobs",
 )
@@ -204,7 +206,8 @@ PAGES = (
 def test_main_pages_pass_axe_and_fit_a_phone(ui: UiSession) -> None:
     desk = ui.page("ana")
     phone = ui.page("ana", width=390, height=844)
-    for name in PAGES:
+    report = f"activities/{_seed_activity(ui, 'Reported')}/report"
+    for name in (*PAGES, report):
         desk.goto(ui.url(f"/acme/{name}"))
         _no_serious_axe(ui, desk)
         phone.goto(ui.url(f"/acme/{name}"))

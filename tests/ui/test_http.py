@@ -385,6 +385,20 @@ async def test_headers_forbid_framing_and_inline_script(
     assert "frame-ancestors 'self'" in frame.headers["content-security-policy"]
 
 
+async def test_report_and_audience_manager_pages(
+    http: httpx.AsyncClient, people: None, database: Database
+) -> None:
+    _, activity_id = _seed(database, "Reported")
+    await _sign_in(http, "olga")
+    report = await http.get(f"/ui/acme/activities/{activity_id}/report?countingMethod=visit")
+    assert report.status_code == 200
+    assert "Only (control)" in report.text
+    wrong = await http.get(f"/ui/acme/activities/{activity_id}/report?countingMethod=pages")
+    assert "countingMethod" in wrong.text
+    for path in ("/ui/acme/traits", "/ui/acme/segments"):
+        assert (await http.get(path)).status_code == 200
+
+
 def test_every_ui_route_is_documented(app: Any) -> None:
     text = DOCS.read_text()
     ui_app = next(r for r in app.routes if getattr(r, "path", "") == "/ui").app

@@ -24,6 +24,28 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { drawSparklines(document); });
+  function drawBarCharts(root) {
+    if (typeof uPlot === "undefined") { return; }
+    root.querySelectorAll(".barchart[data-values]").forEach(function (el) {
+      var ys = el.dataset.values.split(",").map(function (v) { return Number(v) * 100; });
+      var labels = el.dataset.labels.split("|");
+      var xs = ys.map(function (_, i) { return i; });
+      var opts = {
+        width: Math.min(el.clientWidth || 600, 640),
+        height: 200,
+        legend: { show: false },
+        cursor: { show: false },
+        scales: { x: { time: false, range: [-0.5, ys.length - 0.5] }, y: { range: [0, Math.max(1, Math.max.apply(null, ys) * 1.2)] } },
+        axes: [
+          { values: function (_, ticks) { return ticks.map(function (t) { return Number.isInteger(t) ? "Exp. " + (labels[t] || "") : ""; }); } },
+          { values: function (_, ticks) { return ticks.map(function (t) { return t.toFixed(1) + " %"; }); } },
+        ],
+        series: [{}, { label: "Conversion rate", fill: "rgba(11, 87, 208, 0.35)", stroke: "#0b57d0", paths: uPlot.paths.bars({ size: [0.6, 80] }), points: { show: false } }],
+      };
+      new uPlot(opts, [xs, ys], el);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { drawSparklines(document); drawBarCharts(document); });
   document.addEventListener("htmx:afterSwap", function (event) { drawSparklines(event.target); });
 })();

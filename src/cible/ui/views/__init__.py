@@ -1,5 +1,28 @@
 """The UI's pages, one module per area; ``ROUTERS`` is what ``cible.ui.app`` mounts."""
 
-from cible.ui.views import activities, audiences, auth, catalog, clients, jobs, offers
+from cible.ui.views import (
+    activities,
+    audience_manager,
+    audiences,
+    auth,
+    catalog,
+    clients,
+    jobs,
+    offers,
+    reports,
+)
 
-ROUTERS = [m.router for m in (auth, activities, offers, audiences, catalog, clients, jobs)]
+ROUTERS = [
+    m.router
+    for m in (
+        auth,
+        activities,
+        reports,
+        offers,
+        audiences,
+        catalog,
+        audience_manager,
+        clients,
+        jobs,
+    )
+]
