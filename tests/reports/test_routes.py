@@ -148,6 +148,20 @@ async def test_v3_interval_counting_and_csv(
     }
     assert body["report"]["analysis"]["countingMethod"] == "visit"
     assert body["report"]["analysis"]["srm"] is None  # visits are not the assigned unit
+    daily = (await _report(http, acme, activity, resolution="day")).json()
+    assert daily["reportParameters"]["resolution"] == "day"
+    series = {
+        e["experienceLocalId"]: e["analysis"]["series"]
+        for e in daily["report"]["statistics"]["experiences"]
+    }
+    assert [(p["date"], p["entries"], p["conversions"]) for p in series[1]] == [
+        ("2026-01-03", 1, 1)
+    ]
+    assert [(p["date"], p["entries"], p["conversions"]) for p in series[0]] == [
+        ("2026-01-01", 1, 0)
+    ]
+    assert series[2] == []
+    assert (await _report(http, acme, activity, resolution="hour")).status_code == 400
     response = await _report(http, acme, activity, accept="text/csv")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")

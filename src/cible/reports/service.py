@@ -51,6 +51,7 @@ class ReportQuery:
     winsorize: float | None = None
     cuped: bool = False
     minimum_lift: float = 0.05
+    resolution: str | None = None
 
 
 def _int(params: Mapping[str, str], name: str, problems: list[tuple[str, str]]) -> int | None:
@@ -108,6 +109,9 @@ def parse_query(params: Mapping[str, str]) -> ReportQuery:
     cuped = params.get("cuped", "false").lower()
     if cuped not in ("true", "false"):
         problems.append(("cuped", "true or false is expected"))
+    resolution = params.get("resolution")
+    if resolution not in (None, "day"):
+        problems.append(("resolution", "only day is supported"))
     if "reportingAudienceLocalId" in params:
         problems.append(
             (
@@ -128,6 +132,7 @@ def parse_query(params: Mapping[str, str]) -> ReportQuery:
         winsorize=_float(params, "winsorizePercentile", 0.0, 100.0, problems),
         cuped=cuped == "true",
         minimum_lift=_float(params, "minimumDetectableLift", 0.0, 10.0, problems) or 0.05,
+        resolution=resolution,
     )
     if problems:
         raise BadRequest.fields(problems)
@@ -326,11 +331,17 @@ def performance_report(
     per_experience, overall = analyse(arms, options)
     if query.cuped and query.counting == "visitor":
         _cuped(session, scope, control, per_experience, order)
+    if query.resolution == "day":
+        series = _series(session, scope, keys, COUNTING.index(query.counting))
+        for exp, analysis in zip(order, per_experience, strict=True):
+            analysis["series"] = series.get(exp, [])
     overall["countingMethod"] = query.counting
     overall["metricLocalId"] = None if metric is None else metric.get("metricLocalId")
     parameters = _parameters(activity, scope, query)
     parameters["conversionMetricLocalIds"] = [] if metric is None else [metric["metricLocalId"]]
     parameters["countingMethod"] = query.counting
+    if query.resolution is not None:
+        parameters["resolution"] = query.resolution
     return {
         "reportParameters": parameters,
         "activity": _activity_json(activity, body),
@@ -345,6 +356,49 @@ def performance_report(
             "analysis": overall,
         },
     }
+
+
+def _series(
+    session: Session, scope: _Scope, keys: list[str], field: int
+) -> dict[int, list[dict[str, Any]]]:
+    """Per experience and UTC day: cumulative entries, conversions and conversion rate with its
+    95 % interval (the report's ``resolution=day``)."""
+    d = report_daily.c
+    column = (d.visitors, d.visits, d.impressions)[field]
+    rows = session.execute(
+        select(d.experience_id, d.day, d.metric, func.sum(column))
+        .where(scope.daily(), d.metric.in_([ENTRY, *keys]))
+        .group_by(d.experience_id, d.day, d.metric)
+        .order_by(d.experience_id, d.day)
+    ).all()
+    days: dict[int, dict[int, list[float]]] = {}
+    for exp, day, metric, total in rows:
+        cell = days.setdefault(exp, {}).setdefault(day, [0.0, 0.0])
+        cell[0 if metric == ENTRY else 1] += float(total or 0)
+    out: dict[int, list[dict[str, Any]]] = {}
+    for exp, by_day in days.items():
+        entries = conversions = 0.0
+        points = []
+        for day in sorted(by_day):
+            entries += by_day[day][0]
+            conversions += by_day[day][1]
+            rate = conversions / entries if entries else 0.0
+            p = min(max(rate, 0.0), 1.0)
+            low, high = stats.mean_interval(rate, p * (1 - p), entries)
+            points.append(
+                {
+                    "date": datetime.fromtimestamp(day * 86_400, UTC).date().isoformat(),
+                    "entries": round(entries),
+                    "conversions": round(conversions),
+                    "conversionRate": {
+                        "value": rate,
+                        "lower": float(low) if entries else None,
+                        "upper": float(high) if entries else None,
+                    },
+                }
+            )
+        out[exp] = points
+    return out
 
 
 def _revenue(
