@@ -24,6 +24,7 @@ from cible.store import Database
 from cible.ui import users
 from cible.ui._context import SESSION_COOKIE
 from cible.ui.tables import User
+from cible.web.app import create_app
 from tests.conftest import BACKENDS, FakeClock, World, count_rows
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("backend", BACKENDS, indirect=True)]
@@ -135,6 +136,26 @@ async def test_sign_in_checks_the_password_and_its_form_token(
     )
     assert forged.status_code == 403
     assert SESSION_COOKIE not in forged.cookies
+
+
+async def test_password_guessing_is_throttled_per_username(
+    settings: Any, database: Database, people: None
+) -> None:
+    slow = settings.model_copy(update={"token_throttle_rate": 0.001, "token_throttle_burst": 2})
+    transport = httpx.ASGITransport(app=create_app(slow, database=database))
+    async with httpx.AsyncClient(transport=transport, base_url="http://cible.test") as http:
+        statuses = []
+        for _ in range(3):
+            page = await http.get("/ui/signin")
+            guess = {"csrf_token": _csrf(page.text), "username": "ana", "password": "guess-guess"}
+            statuses.append((await http.post("/ui/signin", data=guess)).status_code)
+        assert statuses == [401, 401, 429]
+        page = await http.get("/ui/signin")
+        right = {"csrf_token": _csrf(page.text), "username": "ana", "password": PASSWORD}
+        assert (await http.post("/ui/signin", data=right)).status_code == 429
+        page = await http.get("/ui/signin")
+        other = {"csrf_token": _csrf(page.text), "username": "ed", "password": PASSWORD}
+        assert (await http.post("/ui/signin", data=other)).status_code == 303
 
 
 async def test_session_cookie_flags_and_sign_out(http: httpx.AsyncClient, people: None) -> None:

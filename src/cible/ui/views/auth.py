@@ -25,6 +25,7 @@ from cible.ui._context import (
     new_signin_token,
     signed_page,
 )
+from cible.web.throttle import TokenBucketThrottle
 
 router = APIRouter()
 
@@ -74,6 +75,13 @@ async def signin(request: Request) -> Response:
     username, password = form.get("username"), form.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return _signin_page(request, "Enter a username and a password.", 400)
+    # Per username, before the password is checked, with the bucket that slows guessing of API
+    # client secrets (CIBLE_TOKEN_THROTTLE_*): wherever the guesses come from.
+    wait = host_state(request).token_throttle.take(f"ui-user:{username.strip()}")
+    if wait > 0:
+        response = _signin_page(request, "Too many sign-in attempts; wait and try again.", 429)
+        response.headers["retry-after"] = str(TokenBucketThrottle.retry_after(wait))
+        return response
     try:
         token = await run_in_threadpool(_check, request, username.strip(), password)
     except Unauthorized:
