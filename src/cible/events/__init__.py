@@ -22,7 +22,14 @@ from cible.events._consumers import (
     reset,
     run_once,
 )
-from cible.events._log import LOG_LOCK_KEY, Record, StoredRecord, append_records, now_ms
+from cible.events._log import (
+    LOG_LOCK_KEY,
+    Record,
+    StoredRecord,
+    append_records,
+    now_ms,
+    take_log_lock,
+)
 from cible.events._metrics import LagCollector
 from cible.events._retention import compact
 from cible.events._runner import ConsumerRunner
@@ -51,4 +58,5 @@ __all__ = [
     "register",
     "reset",
     "run_once",
+    "take_log_lock",
 ]

@@ -65,6 +65,10 @@ def is_unavailable(error: BaseException) -> bool:
         return code is not None and (code & 0xFF) in _SQLITE_UNAVAILABLE
     import psycopg
 
+    if str(getattr(orig, "sqlstate", "") or "").startswith("40"):
+        # A deadlock victim or serialization failure (SQLSTATE class 40) is the unit's failure:
+        # rolled back alone, the rest of the batch commits.
+        return False
     # Lock and statement timeouts, disk full, lost connections and shutdowns are all
     # psycopg.OperationalError (SQLSTATE classes 08, 53, 55P03, 57).
     return isinstance(orig, psycopg.OperationalError)

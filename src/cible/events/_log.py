@@ -69,7 +69,10 @@ def now_ms() -> int:
 def take_log_lock(conn: Connection) -> None:
     """Takes the log's commit-order lock for the rest of ``conn``'s transaction (PostgreSQL).
 
-    Nothing to do on SQLite, whose single writer already orders commits.
+    ``append_records`` takes it; a transaction that also updates rows the group committer's
+    units update (visitor state) must take it FIRST, before those rows: the committer holds it
+    while its units wait for row locks, so the opposite order deadlocks. Nothing to do on
+    SQLite, whose single writer already orders commits.
     """
     if conn.dialect.name == "postgresql" and not conn.info.get(LOCK_HELD):
         conn.execute(_LOCK)
