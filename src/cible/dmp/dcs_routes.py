@@ -38,6 +38,36 @@ OPT_OUT_VALUE = "NOTARGET"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _DS: Table = DataSource.__table__  # type: ignore[assignment]
 
+# DCS answers most problems with HTTP 200 and codes in the body; these are the statuses it uses.
+_DCS_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "title": "DcsError",
+                "type": "object",
+                "properties": {
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"code": {"type": "integer"}, "msg": {"type": "string"}},
+                        },
+                    }
+                },
+            }
+        }
+    }
+}
+_THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many DCS calls for this tenant", **_DCS_ERROR},
+    503: {"description": "The database is unavailable; retry later"},
+}
+_EVENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_THROTTLED,
+    413: {"description": "POST body over 32 KiB (DCS error 0)", **_DCS_ERROR},
+    414: {"description": "Query string over 8 KiB (DCS error 0)", **_DCS_ERROR},
+}
+
 
 class _Tenants:
     """Host label or organization id -> tenant id, remembered per process (tenants never move)."""
@@ -154,12 +184,12 @@ async def _run(runtime: _Runtime, unit: Any) -> Any:
     return await runtime.committer.run(unit)
 
 
-@router.get("/event", summary="DCS real-time event call")
+@router.get("/event", summary="DCS real-time event call", responses=_EVENT_ERRORS)
 async def event(request: Request) -> Response:
     return await _event(request)
 
 
-@router.post("/event", summary="DCS real-time event call, form-encoded")
+@router.post("/event", summary="DCS real-time event call, form-encoded", responses=_EVENT_ERRORS)
 async def event_form(request: Request) -> Response:
     return await _event(request)
 
@@ -343,11 +373,11 @@ async def _opt_out(request: Request, pixel: bool) -> Response:
     return _with_cookie(request, response, OPT_OUT_VALUE)
 
 
-@router.get("/demoptout.jpg", summary="DCS opt-out (pixel)")
+@router.get("/demoptout.jpg", summary="DCS opt-out (pixel)", responses=_THROTTLED)
 async def opt_out_pixel(request: Request) -> Response:
     return await _opt_out(request, pixel=True)
 
 
-@router.get("/demoptout", summary="DCS opt-out")
+@router.get("/demoptout", summary="DCS opt-out", responses=_THROTTLED)
 async def opt_out(request: Request) -> Response:
     return await _opt_out(request, pixel=False)
