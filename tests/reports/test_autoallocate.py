@@ -158,3 +158,43 @@ async def test_reallocation_moves_traffic_and_keeps_history(
         f"/acme/target/activities/ab/{activity}/report/performance", headers=acme.headers
     )
     assert report.json()["report"]["analysis"]["srm"] is None
+
+
+async def test_a_new_split_moves_new_visitors_only(
+    http: httpx.AsyncClient, acme: Credential, database: Database
+) -> None:
+    from cible.jobs import run_pending
+
+    created = await _create(http, acme)
+    run_pending(database)
+
+    async def content(visitor: str) -> str:
+        response = await http.post(
+            f"/rest/v1/delivery?client=acme&sessionId={visitor}",
+            json={
+                "context": {"channel": "web"},
+                "id": {"tntId": f"{visitor}.0"},
+                "execute": {"mboxes": [{"index": 0, "name": "hero"}]},
+            },
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["execute"]["mboxes"][0]["options"][0]["content"])
+
+    before = {f"old{i}": await content(f"old{i}") for i in range(12)}
+    assert len(set(before.values())) > 1  # an even split at first
+    body = (
+        await http.get(f"/acme/target/activities/autoallocate/{created['id']}", headers=_v1(acme))
+    ).json()
+    for experience, share in zip(body["experiences"], (1, 1, 98), strict=True):
+        experience["visitorPercentage"] = share
+    body.pop("modifiedByName", None)
+    put = await http.put(
+        f"/acme/target/activities/autoallocate/{created['id']}", json=body, headers=_v1(acme)
+    )
+    assert put.status_code == 200, put.text
+    run_pending(database)
+    # Returning visitors keep their experience; new ones follow the new split.
+    assert {v: await content(v) for v in before} == before
+    fresh = [await content(f"new{i}") for i in range(20)]
+    favourite = max(set(fresh), key=fresh.count)
+    assert fresh.count(favourite) >= 17
