@@ -56,6 +56,19 @@ class Settings(BaseSettings):
     token_throttle_burst: int = Field(
         default=10, gt=0, description="Token requests a client id may make in one burst."
     )
+    max_learned_mboxes: int = Field(
+        default=10_000,
+        ge=0,
+        description="Mbox names a tenant's delivery traffic may add to the Admin API's list.",
+    )
+    max_learned_profile_attributes: int = Field(
+        default=1_000,
+        ge=0,
+        description="Profile attribute names a tenant's delivery traffic may add.",
+    )
+    max_learned_mbox_parameters: int = Field(
+        default=100, ge=0, description="Parameter names recorded per mbox from delivery traffic."
+    )
     session_timeout_seconds: int = Field(
         default=1800, gt=0, description="Idle seconds before a visitor's next call is a new visit."
     )

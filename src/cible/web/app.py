@@ -28,6 +28,7 @@ from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.delivery import notify_routes
 from cible.delivery import routes as delivery
+from cible.delivery.seen import SeenNames
 from cible.dmp import routes as dmp
 from cible.errors import CibleError
 from cible.profiles import routes as profiles
@@ -39,6 +40,7 @@ from cible.web.bodylimit import BodyLimitMiddleware
 from cible.web.context import RequestContextMiddleware
 from cible.web.envelope import on_cible_error, on_http_error, on_validation_error
 from cible.web.headers import SecurityHeadersMiddleware
+from cible.web.learned import LearnedNamesCollector
 from cible.web.metrics import Metrics
 from cible.web.throttle import TokenBucketThrottle
 
@@ -76,6 +78,15 @@ def create_app(
     app.state.db = database or Database(settings.database_url)
     app.state.clock = clock
     app.state.metrics = Metrics()
+    # Names learned from delivery traffic are capped by settings (docs/security.md); the delivery
+    # runtime takes this buffer, and the metric reads whichever buffer it uses.
+    app.state.seen_names = SeenNames(
+        app.state.db,
+        max_mboxes=settings.max_learned_mboxes,
+        max_attributes=settings.max_learned_profile_attributes,
+        max_parameters=settings.max_learned_mbox_parameters,
+    )
+    app.state.metrics.registry.register(LearnedNamesCollector(app.state))
     app.state.throttle = TokenBucketThrottle(settings.throttle_rate, settings.throttle_burst)
     app.state.token_throttle = TokenBucketThrottle(
         settings.token_throttle_rate, settings.token_throttle_burst

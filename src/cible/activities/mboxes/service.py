@@ -46,16 +46,52 @@ def _ensure(session: Session, tenant_id: int, names: Iterable[str]) -> dict[str,
 
 
 def record_seen(
-    session: Session, tenant_id: int, seen: Mapping[str, set[str]], now: datetime
-) -> None:
-    """Mark each mbox of ``seen`` requested at ``now`` and add the parameter names it carried."""
-    for name, mbox in _ensure(session, tenant_id, seen).items():
+    session: Session,
+    tenant_id: int,
+    seen: Mapping[str, set[str]],
+    now: datetime,
+    *,
+    max_learned: int | None = None,
+    max_parameters: int | None = None,
+) -> tuple[int, int]:
+    """Mark each mbox of ``seen`` requested at ``now`` and add the parameter names it carried.
+
+    Names come from unauthenticated traffic, so growth is capped (docs/security.md): at most
+    ``max_learned`` mboxes per tenant learned from traffic (declared ones do not count) and
+    ``max_parameters`` parameter names per mbox. Known mboxes are always updated; what is over a
+    cap is skipped. Returns the (mbox names, parameter names) skipped.
+    """
+    names = set(seen)
+    dropped = 0
+    if max_learned is not None and names:
+        known = set(
+            session.scalars(
+                select(Mbox.name).where(Mbox.tenant_id == tenant_id, Mbox.name.in_(sorted(names)))
+            )
+        )
+        new = sorted(names - known)
+        learned = session.scalar(
+            select(func.count())
+            .select_from(Mbox)
+            .where(Mbox.tenant_id == tenant_id, Mbox.declared.is_(False))
+        )
+        room = max(0, max_learned - int(learned or 0))
+        dropped = max(0, len(new) - room)
+        names = known | set(new[:room])
+    dropped_parameters = 0
+    for name, mbox in _ensure(session, tenant_id, names).items():
         if mbox.last_requested_at is None or mbox.last_requested_at < now:
             mbox.last_requested_at = now
-        known = set(orjson.loads(mbox.parameters))
-        if not seen[name] <= known:
-            mbox.parameters = orjson.dumps(sorted(known | seen[name])).decode()
+        known_parameters = set(orjson.loads(mbox.parameters))
+        added = sorted(seen[name] - known_parameters)
+        if max_parameters is not None:
+            room = max(0, max_parameters - len(known_parameters))
+            dropped_parameters += max(0, len(added) - room)
+            added = added[:room]
+        if added:
+            mbox.parameters = orjson.dumps(sorted(known_parameters | set(added))).decode()
     session.flush()
+    return dropped, dropped_parameters
 
 
 def declare(session: Session, tenant_id: int, names: Iterable[str]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,12 +19,42 @@ MAX_NAME_LENGTH = 250
 
 
 def record_profile_attributes(
-    session: Session, tenant_id: int, names: Iterable[str], now: datetime
-) -> None:
-    """Upserts ``names`` for the tenant; empty names and names over 250 characters are skipped."""
+    session: Session,
+    tenant_id: int,
+    names: Iterable[str],
+    now: datetime,
+    *,
+    max_names: int | None = None,
+) -> int:
+    """Upserts ``names`` for the tenant; empty names and names over 250 characters are skipped.
+
+    Names come from unauthenticated traffic, so at most ``max_names`` are kept per tenant
+    (docs/security.md): known names are always updated, new ones past the cap are skipped.
+    Returns how many new names were skipped.
+    """
     wanted = sorted({n for n in names if 0 < len(n) <= MAX_NAME_LENGTH})
     if not wanted:
-        return
+        return 0
+    dropped = 0
+    if max_names is not None:
+        known = set(
+            session.scalars(
+                select(ProfileAttribute.name).where(
+                    ProfileAttribute.tenant_id == tenant_id, ProfileAttribute.name.in_(wanted)
+                )
+            )
+        )
+        count = session.scalar(
+            select(func.count())
+            .select_from(ProfileAttribute)
+            .where(ProfileAttribute.tenant_id == tenant_id)
+        )
+        new = [n for n in wanted if n not in known]
+        room = max(0, max_names - int(count or 0))
+        dropped = max(0, len(new) - room)
+        wanted = sorted(known | set(new[:room]))
+        if not wanted:
+            return dropped
     rows = [
         {"tenant_id": tenant_id, "name": n, "first_seen_at": now, "last_seen_at": now}
         for n in wanted
@@ -46,6 +76,7 @@ def record_profile_attributes(
             )
         )
     session.flush()
+    return dropped
 
 
 def profile_attribute_names(session: Session, tenant_id: int) -> list[str]:
