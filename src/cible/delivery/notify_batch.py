@@ -46,6 +46,10 @@ VISITOR_KEYS = ("tntId", "marketingCloudVisitorId", "thirdPartyId", "customerIds
 # Keys of a batch item that are not part of Adobe's notification object.
 BATCH_KEYS = frozenset({"visitorId", "sessionId", "property"})
 
+# Calls in flight at once: enough to share group commits, few enough that the visitor-state
+# reads of new visitors do not outnumber the database pool's connections (SQLAlchemy's default
+# pool: 5 kept, 10 more opened and closed on demand).
+CONCURRENT_CALLS = 16
 ACCEPTED = 200
 INVALID = 400
 REJECTED = 422
@@ -173,11 +177,11 @@ async def record_batch(
     """Record the valid entries, one ``Delivery.deliver_async`` call per visitor (and session
     and property token), at most ``MAX_NOTIFICATIONS`` notifications each; results in order.
 
-    The calls run concurrently, so they share the delivery path's group commits; calls of one
-    visitor run one after another (the service's per-visitor lock). A database failure
-    (``DatabaseUnavailable``) is raised once every call has finished: calls recorded before it
-    stay recorded, and a resent batch counts them once (events are keyed by notification id,
-    docs/delivery.md "Events").
+    Up to ``CONCURRENT_CALLS`` calls run at once, so they share the delivery path's group
+    commits; calls of one visitor run one after another (the service's per-visitor lock). A
+    database failure (``DatabaseUnavailable``) is raised once every call has finished: calls
+    recorded before it stay recorded, and a resent batch counts them once (events are keyed
+    by notification id, docs/delivery.md "Events").
     """
     results: list[ItemResult | None] = [e if isinstance(e, ItemResult) else None for e in entries]
     valid = [(i, e) for i, e in enumerate(entries) if isinstance(e, Item)]
@@ -187,7 +191,14 @@ async def record_batch(
             chunk = indexes[start : start + MAX_NOTIFICATIONS]
             items = [entries[i] for i in chunk]
             calls.append((chunk, _record(delivery, tenant, items, session_id, token)))
-    outcomes = await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
+    limit = asyncio.Semaphore(CONCURRENT_CALLS)
+
+    async def bounded(call: Any) -> list[ItemResult]:
+        async with limit:
+            recorded: list[ItemResult] = await call
+            return recorded
+
+    outcomes = await asyncio.gather(*(bounded(call) for _, call in calls), return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
