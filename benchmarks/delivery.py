@@ -303,6 +303,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="cible serve --workers")
     parser.add_argument("--warmup", type=float, default=2.0, help="wrk warm-up seconds")
     parser.add_argument(
+        "--consumers",
+        choices=("in-process", "worker"),
+        default="in-process",
+        help="event-log consumers in cible serve's process, or in a separate cible worker",
+    )
+    parser.add_argument(
         "--only", choices=("cible", "bare"), default=None, help="run one server only"
     )
     parser.add_argument("--max-seconds", type=float, default=60.0)
@@ -351,9 +357,23 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     cible_port, bare_port = free_port(), free_port()
     serve = [sys.executable, "-m", "cible", "serve", "--port", str(cible_port)]
     serve += ["--workers", str(args.workers)]
+    worker = None
+    if args.consumers == "worker":
+        serve.append("--no-worker")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "cible", "worker", "--poll", "0.2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     cible = bare = None
-    if args.only in (None, "cible"):
-        cible = run_server(serve, env, cible_port, "/rest/v1/delivery", args, url)
+    try:
+        if args.only in (None, "cible"):
+            cible = run_server(serve, env, cible_port, "/rest/v1/delivery", args, url)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
     if args.only in (None, "bare"):
         bare_command = [sys.executable, "-c", BARE_APP, str(bare_port)]
         bare = run_server(bare_command, env, bare_port, "/rest/v1/delivery", args)
@@ -366,6 +386,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 "benchmark": "delivery execute, 2 mboxes x 10 live activities, state written",
                 "database": url.split(":", 1)[0].split("+", 1)[0],
                 "workers": args.workers,
+                "consumers": args.consumers,
                 "visitors": args.visitors,
                 "concurrency": args.concurrency,
                 "cible_over_bare": ratio,

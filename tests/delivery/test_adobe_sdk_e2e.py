@@ -33,6 +33,7 @@ from sqlalchemy import select, text
 from target_python_sdk import TargetClient
 
 from cible.engine import decide
+from cible.events import drain
 from cible.tenants.tables import Tenant
 from tests.conftest import count_rows
 
@@ -131,6 +132,7 @@ def decisioning_methods(response: Any, mode: str) -> set[Any]:
 
 
 def displays(database: Any, visitor: str) -> int:
+    drain(database)  # the events table is filled by the event log's consumer
     with database.session() as s:
         query = text("select count(*) from events where kind = 'display' and visitor = :v")
         return int(s.execute(query, {"v": visitor}).scalar_one())
@@ -217,4 +219,5 @@ def check_mode(client: Any, database: Any, method: str) -> None:
     )
     expected = engine_view("e" * 32 + ".0", "execute")["hero"][0]
     assert attributes.get_value("hero", "offer") == expected["offer"]
+    drain(database)  # the events table is filled by the event log's consumer
     assert count_rows(database, "events") > 0

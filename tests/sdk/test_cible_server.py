@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from cible.artifacts import store
 from cible.engine import load_artifact
+from cible.events import drain
 from cible.sdk import ASGITransport, TargetClient
 from cible.tenants import service as tenants
 from cible.tenants.tables import Tenant
@@ -75,6 +76,7 @@ def test_on_device_from_cibles_artifact_route(app: Any, database: Any) -> None:
     assert scenario.content(client.get_offers(request)["response"]) == {"hero": {"offer": 1}}
 
     client.close()  # flushes the second display notification to the delivery API
+    drain(database)  # the events table is filled by the event log's consumer
     with database.session() as session:
         counted = session.execute(
             text("SELECT count(*) FROM events WHERE kind = 'display'")

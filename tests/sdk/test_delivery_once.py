@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import text
 
 from cible.engine import load_artifact
+from cible.events import drain
 from cible.sdk import ASGITransport, TargetClient
 from cible.tenants import service as tenants
 from cible.tenants.tables import Tenant
@@ -94,6 +95,7 @@ def test_every_display_counted_once_across_a_crash(
     assert stats["sent"] == 12 and stats["failed"] == 0 and stats["retries"] == 3
     # A retried post carried the same notification ids as the one that was lost.
     assert server.ids_sent[1] == server.ids_sent[2] == server.ids_sent[3] == server.ids_sent[4]
+    drain(database)  # the events table is filled by the event log's consumer
     with database.session() as session:
         counted = session.execute(
             text("SELECT count(*) FROM events WHERE kind = 'display'")

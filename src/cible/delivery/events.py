@@ -53,19 +53,36 @@ _INSERT = {
 }
 
 
+_DECODED: dict[tuple[str, bytes | None], tuple[int, int] | None] = {}
+_DECODED_MAX = 8192  # tokens are few per artifact; a flood of made-up ones only clears this
+
+
+def _decoded(token: str, secret: bytes | None) -> tuple[int, int] | None:
+    key = (token, secret)
+    if key in _DECODED:
+        return _DECODED[key]
+    ref = decode_event_token(token, secret=secret)
+    pair = None if ref is None else (ref.activity_id, ref.experience_local_id)
+    if len(_DECODED) >= _DECODED_MAX:
+        _DECODED.clear()
+    _DECODED[key] = pair
+    return pair
+
+
 def decode_tokens(
     tokens: Iterable[Any], known: frozenset[tuple[int, int]], secret: bytes | None = None
 ) -> list[tuple[int, int]]:
-    """The (activity, experience) pairs of the tokens that decode to a served experience."""
+    """The (activity, experience) pairs of the tokens that decode to a served experience.
+
+    Decoded tokens are remembered (an HMAC per token per notification would cost more than the
+    rest of recording it).
+    """
     pairs: list[tuple[int, int]] = []
     for token in tokens:
         if not isinstance(token, str):
             continue
-        ref = decode_event_token(token, secret=secret)
-        if ref is None:
-            continue
-        pair = (ref.activity_id, ref.experience_local_id)
-        if pair in known and pair not in pairs:
+        pair = _decoded(token, secret)
+        if pair is not None and pair in known and pair not in pairs:
             pairs.append(pair)
     return pairs
 

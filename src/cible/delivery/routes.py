@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from cible.delivery.service import Delivery, DeliveryRejected, TenantRef
 from cible.delivery.source import StoreArtifactSource
@@ -177,6 +178,14 @@ def edge_host(request: Request) -> str:
 )
 async def deliver(request: Request) -> Response:
     return with_cors(request, await _deliver(request))
+
+
+# The same handler as a plain Starlette route, matched before the documented one above: it takes
+# no parameters to resolve, so FastAPI's per-request dependency solving is skipped on the path
+# every page calls (the APIRoute stays for the OpenAPI document).
+router.routes.insert(
+    0, Route("/rest/v1/delivery", deliver, methods=["POST"], include_in_schema=False)
+)
 
 
 @router.options("/rest/v1/delivery", summary="CORS preflight of the delivery API (at.js)")

@@ -427,6 +427,8 @@ class Delivery:
         facts: _ArtifactFacts,
         now: datetime,
     ) -> tuple[dict[str, Any], Any]:
+        if not request.get("execute") and not request.get("prefetch"):
+            return {}, {}  # notifications only: nothing to decide
         sent_ids = dict(request.get("id") or {})
         sent_ids["tntId"] = visit.tnt_id
         engine_request = _without_profile_parameters(
