@@ -70,9 +70,28 @@ def _shots(page: Page, base: str) -> None:
     page.locator("#verdict .match").wait_for()
     page.locator("#verdict").scroll_into_view_if_needed()
     shot("audience-tester")
+    shot("report", "/demo/activities/1/report")
     shot("mboxes", "/demo/mboxes")
     shot("jobs", "/demo/jobs")
     shot("clients", "/demo/clients")
+
+
+def _traffic(base: str, visitors: int = 120) -> None:
+    """Delivery calls on the demo's hero test, a share of them converting, so that the
+    sparklines and the report have something to show."""
+    with httpx.Client(base_url=base, timeout=10) as http:
+        for n in range(visitors):
+            visitor = {"tntId": f"shot-{n}.28_0"}
+            body = {
+                "context": {"channel": "web"},
+                "id": visitor,
+                "execute": {"mboxes": [{"index": 0, "name": "hero"}]},
+            }
+            http.post("/rest/v1/delivery?client=demo&sessionId=s" + str(n), json=body)
+            if n % 3 == 0 or (n % 5 == 0 and n % 2 == 1):
+                body["execute"] = {"mboxes": [{"index": 0, "name": "orderConfirmPage"}]}
+                http.post("/rest/v1/delivery?client=demo&sessionId=s" + str(n), json=body)
+    time.sleep(3)  # the worker's consumers fold the events into the report tables
 
 
 def main() -> int:
@@ -100,6 +119,7 @@ def main() -> int:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
+            _traffic(base)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
                 desk = browser.new_page(viewport={"width": 1280, "height": 800})

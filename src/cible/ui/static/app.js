@@ -37,8 +37,8 @@
         cursor: { show: false },
         scales: { x: { time: false, range: [-0.5, ys.length - 0.5] }, y: { range: [0, Math.max(1, Math.max.apply(null, ys) * 1.2)] } },
         axes: [
-          { values: function (_, ticks) { return ticks.map(function (t) { return Number.isInteger(t) ? "Exp. " + (labels[t] || "") : ""; }); } },
-          { values: function (_, ticks) { return ticks.map(function (t) { return t.toFixed(1) + " %"; }); } },
+          { splits: function () { return xs; }, values: function (_, ticks) { return ticks.map(function (t) { return labels[t] || ""; }); } },
+          { label: "Conversion rate, %", size: 60 },
         ],
         series: [{}, { label: "Conversion rate", fill: "rgba(11, 87, 208, 0.35)", stroke: "#0b57d0", paths: uPlot.paths.bars({ size: [0.6, 80] }), points: { show: false } }],
       };
