@@ -303,3 +303,24 @@ def test_a_batch_lost_in_a_crash_is_resent_and_counted_once(
     assert server.ids_sent[1] == server.ids_sent[2] == server.ids_sent[3] == server.ids_sent[4]
     assert server.posts == 6
     assert stored(database) == (24, 12)
+
+
+def test_single_requests_count_the_delivery_apis_rejections() -> None:
+    def delivery(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)["notifications"]
+        return httpx.Response(
+            200,
+            json={
+                "status": 200,
+                "notifications": [{"id": n["id"]} for n in sent[1:]],
+                "cible": {"rejectedNotifications": [{"id": sent[0]["id"], "message": "forged"}]},
+            },
+        )
+
+    recorder = Recorder(answer=delivery)
+    client = mocked(recorder, "single")
+    decide_some(client, 3)
+    client.close()
+    stats = client.stats["notifications"]
+    assert (stats["sent"], stats["accepted"], stats["rejected"]) == (3, 0, 3)
+    assert {request.url.path for request in recorder.requests} == {DELIVERY}
