@@ -6,6 +6,7 @@ Driven with httpx over the ASGI app (``tests/conftest.py``'s ``http``), no brows
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,46 @@ async def test_ui_writes_go_through_the_admin_api_services(
     assert api.json()["state"] == "approved"
     assert api.json()["modifiedByName"] == "ana"
     assert count_rows(database, "jobs") >= 1  # the rebuild the service enqueues
+
+
+async def test_json_definitions_and_deletion(
+    http: httpx.AsyncClient, people: None, database: Database
+) -> None:
+    offer_id, _ = _seed(database, "Json")
+    csrf = await _sign_in(http, "ana")
+    definition = {
+        "options": [{"optionLocalId": 0, "offerId": offer_id}],
+        "locations": {
+            "mboxes": [{"locationLocalId": 0, "name": "a"}, {"locationLocalId": 1, "name": "b"}]
+        },
+        "experiences": [
+            {
+                "experienceLocalId": 0,
+                "name": "Both",
+                "optionLocations": [
+                    {"locationLocalId": 0, "optionLocalId": 0},
+                    {"locationLocalId": 1, "optionLocalId": 0},
+                ],
+            }
+        ],
+    }
+    form = {
+        "csrf_token": csrf,
+        "type": "xt",
+        "name": "Two places",
+        "mode": "json",
+        "definition": json.dumps(definition),
+    }
+    made = await http.post("/ui/acme/activities", data=form)
+    assert made.status_code == 303, made.text
+    page = made.headers["location"]
+    edit = await http.get(page + "/edit")
+    assert 'value="json" checked' in edit.text  # two locations: only JSON can show it
+    bad = await http.post("/ui/acme/activities", data={**form, "definition": "[1]"})
+    assert bad.status_code == 400 and "definition: must be a JSON object" in bad.text
+    gone = await http.post(page + "/state", data={"csrf_token": csrf, "state": "deleted"})
+    assert gone.status_code == 303
+    assert (await http.get(page)).status_code == 404
 
 
 async def test_preview_and_audience_tester_decide_with_the_engine(
