@@ -11,7 +11,10 @@ call of ``ui.page(...)``, signed in as the user they name.
         page.goto(ui.url("/acme/offers"))
         assert ui.axe(page) == []          # serious or critical axe-core violations
 
-Users: ``ana`` (approver on acme), ``olga`` (observer on acme); ``ui.add_user`` makes more.
+Users: ``ana`` (approver on acme, editor on beta), ``olga`` (observer on acme); ``ui.add_user``
+makes more. Tests outside ``tests/ui/`` use the same session by importing the fixtures::
+
+    from tests.ui.conftest import UiSession, browser, ui, ui_server  # noqa: F401
 """
 
 from __future__ import annotations
