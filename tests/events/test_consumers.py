@@ -200,6 +200,15 @@ def test_compaction_deletes_only_old_records_every_consumer_applied(engine: Engi
         assert conn.execute(text('SELECT "offset" FROM event_log')).scalar_one() > every[-1]
 
 
+def test_compaction_deletes_in_chunks(engine: Engine) -> None:
+    sinker = SinkConsumer()
+    append(engine, *[rec(f"r{i}") for i in range(25)], now_ms=1_000)
+    append(engine, rec("young"), now_ms=50_000)
+    drain(engine, consumers=[sinker])
+    assert compact(engine, 10_000, consumers=[sinker], chunk=4) == 25
+    assert log_keys(engine) == ["young"]
+
+
 def test_compaction_with_no_consumer_keeps_everything(engine: Engine) -> None:
     append(engine, rec("a"), now_ms=1)
     assert compact(engine, 10_000, consumers=[]) == 0
