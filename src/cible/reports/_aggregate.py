@@ -46,8 +46,9 @@ ORDER = "order"
 IMPRESSION_KINDS = frozenset({"impression", "display"})
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, gc=False):
+    """One countable delivery event (a Struct: built once per event, it must be cheap)."""
+
     tenant_id: int
     key: str
     kind: str

@@ -59,9 +59,6 @@ def _statements(p: str) -> dict[str, str]:
     visitor_updates = ", ".join(f"{c} = excluded.{c}" for c in VISITOR_COLUMNS[3:])
     daily_updates = ", ".join(f"{c} = report_daily.{c} + excluded.{c}" for c in _ADDED)
     return {
-        "keys": (
-            f"INSERT INTO report_keys {_values(p, ('tenant_id', 'key'))} ON CONFLICT DO NOTHING"
-        ),
         "visitors": (
             f"INSERT INTO report_visitors {_values(p, VISITOR_COLUMNS)} "
             f"ON CONFLICT (tenant_id, activity_id, visitor) DO UPDATE SET {visitor_updates}"
@@ -72,7 +69,6 @@ def _statements(p: str) -> dict[str, str]:
             f"DO UPDATE SET {daily_updates}"
         ),
         "orders": f"INSERT INTO report_orders {_values(p, _ORDER_COLUMNS)} ON CONFLICT DO NOTHING",
-        "seen": f'SELECT "key" FROM report_keys WHERE tenant_id = {p} AND "key" IN ',
         "states": (
             f"SELECT visitor, {', '.join(VISITOR_COLUMNS[3:])} FROM report_visitors "
             f"WHERE tenant_id = {p} AND activity_id = {p} AND visitor IN "
@@ -92,34 +88,39 @@ def _in(dialect: str, count: int) -> str:
 
 
 def new_events(conn: Connection, records: Sequence[StoredRecord]) -> list[Event]:
-    """The batch's countable events whose keys were not counted before, in log order."""
+    """The batch's countable events whose keys were not counted before, in log order; their
+    keys are recorded as counted (in the caller's transaction)."""
     events: list[Event] = []
     fresh: set[tuple[int, str]] = set()
     for record in records:
         event = parse_event(record.tenant_id, record.key, record.payload)
-        if event is not None and (event.tenant_id, event.key) not in fresh:
-            fresh.add((event.tenant_id, event.key))
-            events.append(event)
-    by_tenant: dict[int, list[str]] = defaultdict(list)
-    for tenant, key in fresh:
-        by_tenant[tenant].append(key)
+        if event is not None:
+            event.key = event.key[:400]
+            if (event.tenant_id, event.key) not in fresh:
+                fresh.add((event.tenant_id, event.key))
+                events.append(event)
     dialect = conn.dialect.name
-    seen: set[tuple[int, str]] = set()
-    for tenant, keys in by_tenant.items():
-        for chunk in _chunks(keys):
-            sql = _SQL[dialect]["seen"] + _in(dialect, len(chunk))
-            rows = conn.exec_driver_sql(sql, (tenant, *chunk))
-            seen.update((tenant, k) for (k,) in rows)
-    return [e for e in events if (e.tenant_id, e.key) not in seen]
+    p = _PLACEHOLDER[dialect]
+    added: set[tuple[int, str]] = set()
+    # One statement per chunk both records the keys and says which were new: ON CONFLICT DO
+    # NOTHING ... RETURNING returns the inserted rows only (SQLite >= 3.35, PostgreSQL).
+    for chunk in _chunks(sorted(fresh)):
+        values = ", ".join([f"({p}, {p})"] * len(chunk))
+        sql = (
+            f'INSERT INTO report_keys (tenant_id, "key") VALUES {values} '
+            'ON CONFLICT DO NOTHING RETURNING tenant_id, "key"'
+        )
+        params = tuple(x for pair in chunk for x in pair)
+        added.update((int(t), k) for t, k in conn.exec_driver_sql(sql, params))
+    return [e for e in events if (e.tenant_id, e.key) in added]
 
 
 def apply_events(conn: Connection, events: Sequence[Event]) -> None:
-    """Counts ``events`` (already deduplicated) into the report tables."""
+    """Counts ``events`` (``new_events``' answer) into the report tables."""
     if not events:
         return
     dialect = conn.dialect.name
     sql = _SQL[dialect]
-    conn.exec_driver_sql(sql["keys"], [(e.tenant_id, e.key[:400]) for e in events])
     groups: dict[tuple[int, int], dict[str, VisitorState | None]] = defaultdict(dict)
     for e in events:
         groups[(e.tenant_id, e.activity_id)].setdefault(e.visitor, None)

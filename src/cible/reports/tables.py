@@ -52,6 +52,8 @@ report_keys = Table(
     _tenant(),
     Column("key", String(400), nullable=False),
     PrimaryKeyConstraint("tenant_id", "key"),
+    # SQLite: the primary key is the table (no rowid B-tree beside it): one write per row.
+    sqlite_with_rowid=False,
 )
 
 report_visitors = Table(
@@ -75,6 +77,7 @@ report_visitors = Table(
     # {metric: [conversions, visit number of the last one]} as JSON text
     Column("conversions", Text, nullable=False),
     PrimaryKeyConstraint("tenant_id", "activity_id", "visitor"),
+    sqlite_with_rowid=False,
 )
 
 report_daily = Table(
@@ -96,6 +99,7 @@ report_daily = Table(
     PrimaryKeyConstraint(
         "tenant_id", "activity_id", "environment_id", "experience_id", "metric", "day"
     ),
+    sqlite_with_rowid=False,
 )
 
 report_orders = Table(
@@ -110,6 +114,7 @@ report_orders = Table(
     Column("occurred_ms", BigInteger, nullable=False),
     Column("total", Float, nullable=True),
     PrimaryKeyConstraint("tenant_id", "activity_id", "order_id"),
+    sqlite_with_rowid=False,
 )
 
 report_allocations = Table(

@@ -33,6 +33,7 @@ def upgrade() -> None:
         *_tenant("report_keys"),
         sa.Column("key", sa.String(length=400), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "key", name=op.f("pk_report_keys")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "report_visitors",
@@ -53,6 +54,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "tenant_id", "activity_id", "visitor", name=op.f("pk_report_visitors")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "report_daily",
@@ -76,6 +78,7 @@ def upgrade() -> None:
             "day",
             name=op.f("pk_report_daily"),
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "report_orders",
@@ -90,6 +93,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "tenant_id", "activity_id", "order_id", name=op.f("pk_report_orders")
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "report_allocations",
