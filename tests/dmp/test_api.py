@@ -216,3 +216,42 @@ async def test_tenant_choice_and_roles(http: Any, world: World, database: Databa
     assert listed.json()["total"] == 0
     anonymous = await http.get("/v1/traits/")
     assert anonymous.status_code == 401
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_ids_no_table_can_hold_name_nothing(http: Any, acme: Credential) -> None:
+    aam = Aam(http, acme)
+    ds, tf, sf = await _taxonomy(aam)
+    for huge in (2**31, 2**63, 2**64 + 7):
+        for path in (
+            f"/v1/datasources/{huge}",
+            f"/v1/folders/traits/{huge}",
+            f"/v1/folders/segments/{huge}",
+            f"/v1/traits/{huge}",
+            f"/v1/traits/{huge}/trait-rule/versions",
+            f"/v1/segments/{huge}",
+        ):
+            await aam.call("GET", path, expect=404)
+        bulk = await http.post("/v1/traits/bulk-delete", json=[huge], headers=acme.headers)
+        assert bulk.status_code in (400, 404), bulk.text  # past 64 bits JSON reads a float
+        for query in (f"folderId={huge}", f"dataSourceId={huge}"):
+            await aam.call("GET", f"/v1/traits/?{query}", expect=400)
+        await aam.call("GET", f"/v1/segments/?containsTrait={huge}", expect=400)
+        trait = {
+            "name": "x",
+            "traitType": "RULE_BASED_TRAIT",
+            "traitRule": 'c_a == "1"',
+            "dataSourceId": huge,
+            "folderId": tf,
+        }
+        await aam.call("POST", "/v1/traits/", trait, 400)
+        segment = {"name": "x", "segmentRule": f"{huge}T", "dataSourceId": ds, "folderId": sf}
+        refused = await aam.call("POST", "/v1/segments/", segment, 400)
+        assert "unknown trait" in refused["errors"][0]["message"]
+        await aam.call("GET", f"/v1/traits/?page={huge}", expect=400)
+        synced = await http.get(
+            f"/ibs:dpid={huge}&dpuuid=x", headers={"Host": "acme.demdex.localhost"}
+        )
+        assert synced.headers["X-Error"] == "300"
+        event = await aam.event({"d_tdpid": str(huge), "d_sid": str(huge), "c_a": "1"})
+        assert event.status_code == 200 and event.json()["traits"] == []

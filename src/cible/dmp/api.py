@@ -31,6 +31,7 @@ from cible.web.throttle import TokenBucketThrottle
 
 M = TypeVar("M", bound=BaseModel)
 MAX_PAGE_SIZE = 1000
+MAX_PAGE = 1_000_000
 ORG_HEADER = "x-gw-ims-org-id"
 
 
@@ -77,8 +78,8 @@ class AamCall:
             raw = params.get(name)
             if raw in (None, ""):
                 values[name] = default
-            elif not raw.isdigit():
-                problems.append((name, "must be a non-negative integer"))
+            elif not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_PAGE:
+                problems.append((name, f"must be an integer between 0 and {MAX_PAGE}"))
             else:
                 values[name] = int(raw)
         if "pageSize" in values and values["pageSize"] == 0:

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Table, select
 from cible.dmp import devices
 from cible.dmp.qualify import DeviceState, Outcome, RuleSet, apply_call
 from cible.dmp.rules import rules_for
+from cible.dmp.service import parse_id
 from cible.dmp.tables import DataSource
 from cible.dmp.traitrule import parse_value
 from cible.events import Record, append_records
@@ -184,9 +185,9 @@ def _data_source(conn: Connection, tenant_id: int, ref: str | None, by_code: boo
     if not ref:
         return None
     column = _DS.c.integration_code if by_code else _DS.c.id
-    if not by_code and not ref.isdigit():
+    value: Any = ref if by_code else parse_id(ref)
+    if value is None:
         return None
-    value: Any = ref if by_code else int(ref)
     found = conn.execute(
         select(_DS.c.id).where(_DS.c.tenant_id == tenant_id, column == value)
     ).scalar_one_or_none()

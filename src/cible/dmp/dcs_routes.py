@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from cible.dmp import dcs, devices
+from cible.dmp.service import parse_id
 from cible.dmp.tables import DataSource
 from cible.events import GroupCommitter
 from cible.store import Database
@@ -291,7 +292,8 @@ async def id_sync(params: str, request: Request) -> Response:
     if cookie == OPT_OUT_VALUE:
         return _errors_response([dcs.DcsError(171, "Opt-out tag encountered")])
     errors: list[dcs.DcsError] = []
-    if not dpid.isdigit() or not dpuuid:
+    dpid_value = parse_id(dpid)
+    if dpid_value is None or not dpuuid:
         errors.append(dcs.DcsError(300, "ID sync needs dpid=<data source id>&dpuuid=<id>"))
     if (gdpr is None) != (consent is None) or (gdpr == "1" and not consent):
         # AAM, "ID sync over HTTP": gdpr and gdpr_consent go together; without consent under
@@ -308,7 +310,7 @@ async def id_sync(params: str, request: Request) -> Response:
         if problems:
             return uuid, problems
         owned = conn.execute(
-            select(_DS.c.id).where(_DS.c.tenant_id == tenant, _DS.c.id == int(dpid))
+            select(_DS.c.id).where(_DS.c.tenant_id == tenant, _DS.c.id == dpid_value)
         ).first()
         if owned is None:
             return uuid, [dcs.DcsError(302, f"Unauthorized customer ID namespace {dpid}")]

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns
+
 ID_TYPES = ("COOKIE", "DEVICE_ADVERTISING_ID", "CROSS_DEVICE")
 TRAIT_TYPES = ("RULE_BASED_TRAIT", "ON_BOARDED_TRAIT")
 MERGE_RULES = ("DEVICE_ONLY", "LAST_AUTHENTICATED", "CURRENT_AUTHENTICATED")
@@ -41,29 +43,31 @@ class DataSourceIn(_In):
 
 class FolderIn(_In):
     name: str = Field(min_length=1, max_length=255)
-    parent_folder_id: int = Field(default=0, alias="parentFolderId", ge=0)
+    parent_folder_id: int = Field(default=0, alias="parentFolderId", ge=0, le=MAX_ID)
 
 
 class TraitIn(_In):
     name: str = Field(min_length=1, max_length=255)
     trait_type: Literal["RULE_BASED_TRAIT", "ON_BOARDED_TRAIT"] = Field(alias="traitType")
-    data_source_id: int = Field(alias="dataSourceId")
-    folder_id: int = Field(alias="folderId")
+    data_source_id: int = Field(alias="dataSourceId", ge=1, le=MAX_ID)
+    folder_id: int = Field(alias="folderId", ge=1, le=MAX_ID)
     trait_rule: str = Field(default="", alias="traitRule")
     ttl: int = Field(default=120, ge=0, le=100_000)
     description: str = ""
     comments: str = ""
     integration_code: str | None = Field(default=None, alias="integrationCode", max_length=255)
-    type: int = Field(default=0, ge=0)
+    type: int = Field(default=0, ge=0, le=MAX_ID)
     status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
 
 
 class SegmentIn(_In):
     name: str = Field(min_length=1, max_length=255)
     segment_rule: str = Field(alias="segmentRule", min_length=1)
-    data_source_id: int = Field(alias="dataSourceId")
-    folder_id: int = Field(alias="folderId")
-    merge_rule_data_source_id: int | None = Field(default=None, alias="mergeRuleDataSourceId")
+    data_source_id: int = Field(alias="dataSourceId", ge=1, le=MAX_ID)
+    folder_id: int = Field(alias="folderId", ge=1, le=MAX_ID)
+    merge_rule_data_source_id: int | None = Field(
+        default=None, alias="mergeRuleDataSourceId", ge=1, le=MAX_ID
+    )
     integration_code: str | None = Field(default=None, alias="integrationCode", max_length=255)
     description: str = ""
     status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
@@ -71,8 +75,3 @@ class SegmentIn(_In):
 
 class ValidateIn(_In):
     code: str
-
-
-class BulkMergeRuleIn(_In):
-    existing: int = Field(alias="existingMergeRuleDataSourceId")
-    replacement: int = Field(alias="replaceWithMergeRuleDataSourceId")

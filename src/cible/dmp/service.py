@@ -49,6 +49,25 @@ class ListQuery:
     filters: dict[str, str]
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER columns (PostgreSQL int4)
+
+
+def parse_id(text: str) -> int | None:
+    """``text`` as an id the tables can hold, or None (never an SQL overflow)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+def _filter_id(filters: dict[str, str], name: str) -> int:
+    value = parse_id(filters[name])
+    if value is None:
+        raise BadRequest.fields([(name, f"must be an id between 1 and {MAX_ID}")])
+    return value
+
+
 def _require_write(principal: Principal) -> None:
     """Audience manager data belongs to the whole tenant: writing needs a tenant-wide role."""
     tenant_wide = {c for role in principal.grants.get(None, frozenset()) for c in GRANTS[role]}
@@ -123,9 +142,10 @@ def _ref_clause(ref: str, id_column: Any, code_column: Any) -> ColumnElement[boo
     """``123`` by id or ``ic:CODE`` by integration code (AAM's ``ic:`` lookups)."""
     if ref.startswith("ic:"):
         return code_column == ref[3:]  # type: ignore[no-any-return]
-    if not ref.isdigit():
-        raise NotFound(f"{ref!r} is neither an id nor ic:<integration code>")
-    return id_column == int(ref)  # type: ignore[no-any-return]
+    value = parse_id(ref)
+    if value is None:
+        raise NotFound(f"{ref!r} names nothing: use an id or ic:<integration code>")
+    return id_column == value  # type: ignore[no-any-return]
 
 
 def list_data_sources(
@@ -212,6 +232,8 @@ def _folders(session: Session, tenant_id: int, kind: str) -> list[Folder]:
 
 
 def _folder(session: Session, tenant_id: int, kind: str, folder_id: int) -> Folder:
+    if not 0 < folder_id <= MAX_ID:
+        raise NotFound(f"{kind[:-1]} folder {folder_id} does not exist")
     found = session.scalar(
         select(Folder).where(
             Folder.tenant_id == tenant_id, Folder.kind == kind, Folder.id == folder_id
@@ -416,9 +438,7 @@ def list_traits(session: Session, principal: Principal, q: ListQuery) -> tuple[l
     f = q.filters
     for name, column in (("folderId", Trait.folder_id), ("dataSourceId", Trait.data_source_id)):
         if name in f:
-            if not f[name].isdigit():
-                raise BadRequest.fields([(name, "must be an integer")])
-            where.append(column == int(f[name]))
+            where.append(column == _filter_id(f, name))
     if "integrationCode" in f:
         where.append(Trait.integration_code == f["integrationCode"])
     if "search" in f:
@@ -613,17 +633,13 @@ def list_segments(
         ("mergeRuleDataSourceId", Segment.merge_rule_data_source_id),
     ):
         if name in f:
-            if not f[name].isdigit():
-                raise BadRequest.fields([(name, "must be an integer")])
-            where.append(column == int(f[name]))
+            where.append(column == _filter_id(f, name))
     if "integrationCode" in f:
         where.append(Segment.integration_code == f["integrationCode"])
     if "status" in f:
         where.append(Segment.status == f["status"].upper())
     if "containsTrait" in f:
-        if not f["containsTrait"].isdigit():
-            raise BadRequest.fields([("containsTrait", "must be an integer")])
-        ids = _segments_using(session, principal.tenant_id, [int(f["containsTrait"])])
+        ids = _segments_using(session, principal.tenant_id, [_filter_id(f, "containsTrait")])
         where.append(Segment.id.in_(ids))
     query = select(Segment).where(*where).order_by(Segment.id)
     return _page(session, query, select(func.count()).select_from(Segment).where(*where), q)
@@ -634,9 +650,10 @@ def validate_segment_rule(session: Session, tenant_id: int, text: str) -> None:
         rule = compile_segment_rule(text)
     except SegmentRuleError as exc:
         raise BadRequest.fields([("segmentRule", str(exc))]) from None
+    storable = [t for t in rule.traits if 0 < t <= MAX_ID]
     known = set(
         session.scalars(
-            select(Trait.id).where(Trait.tenant_id == tenant_id, Trait.id.in_(rule.traits))
+            select(Trait.id).where(Trait.tenant_id == tenant_id, Trait.id.in_(storable))
         )
     )
     missing = sorted(rule.traits - known)
