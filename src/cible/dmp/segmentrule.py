@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from lark import Lark, Token, Transformer, UnexpectedInput, v_args
+from lark import Lark, Token, Transformer, Tree, UnexpectedInput, v_args
 
 __all__ = [
     "DAY_MS",
@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 DAY_MS = 86_400_000
+MAX_RULE_LENGTH = 200_000
+MAX_TRAITS = 5_000
 
 _GRAMMAR = r"""
 ?start: or_expr
@@ -201,15 +203,33 @@ def _describe(error: UnexpectedInput, text: str) -> str:
     return f"unexpected {shown!r}; write trait references as 123T, or frequency([123T] <= 7D) >= 2"
 
 
+MAX_DEPTH = 64
+
+
+def _too_deep(tree: Tree[Token]) -> bool:
+    """Whether ``tree`` nests past ``MAX_DEPTH`` (walked without recursion)."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return False
+
+
 @lru_cache(maxsize=4096)
 def compile_segment_rule(text: str) -> SegmentRule:
     """The compiled rule, or :class:`SegmentRuleError` with the error position."""
     if not text.strip():
         raise SegmentRuleError("the rule is empty")
+    if len(text) > MAX_RULE_LENGTH:
+        raise SegmentRuleError(f"the rule is longer than {MAX_RULE_LENGTH} characters")
     try:
         tree = _PARSER.parse(text)
     except UnexpectedInput as exc:
         raise SegmentRuleError(_describe(exc, text), exc.line or 1, exc.column or 1) from None
+    if _too_deep(tree):
+        raise SegmentRuleError(f"the rule nests deeper than {MAX_DEPTH} levels")
     try:
         evaluator, traits = _Compiler().transform(tree)
     except Exception as exc:
@@ -217,6 +237,9 @@ def compile_segment_rule(text: str) -> SegmentRule:
         if isinstance(inner, SegmentRuleError):
             raise inner from None
         raise
+    if len(traits) > MAX_TRAITS:
+        # AAM, "Segment Builder": at most 5,000 traits per segment.
+        raise SegmentRuleError(f"a segment references at most {MAX_TRAITS} traits")
     rule = SegmentRule(text=text, traits=traits, evaluator=evaluator)
     if rule.evaluate({}, 0):
         raise SegmentRuleError(

@@ -287,6 +287,20 @@ def _describe(error: UnexpectedInput, text: str) -> str:
     return f"unexpected {shown!r}" + (f"; expected {wanted}" if wanted else "")
 
 
+MAX_DEPTH = 64
+
+
+def _too_deep(tree: Tree[Token]) -> bool:
+    """Whether ``tree`` nests past ``MAX_DEPTH`` (walked without recursion)."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+    return False
+
+
 @lru_cache(maxsize=4096)
 def compile_trait_rule(text: str) -> TraitRule:
     """The compiled rule for ``text``, or :class:`TraitRuleError` with the error position."""
@@ -298,6 +312,8 @@ def compile_trait_rule(text: str) -> TraitRule:
         tree = _PARSER.parse(text)
     except UnexpectedInput as exc:
         raise TraitRuleError(_describe(exc, text), exc.line or 1, exc.column or 1) from None
+    if _too_deep(tree):
+        raise TraitRuleError(f"the rule nests deeper than {MAX_DEPTH} levels")
     try:
         predicate, keys = _Compiler().transform(tree)
     except Exception as exc:  # lark wraps errors raised by the transformer
