@@ -202,7 +202,7 @@ def test_a_locked_database_fails_the_batch_then_recovers(
     try:
         futures = [committer.submit(appender(rec(f"locked{i}"))) for i in range(5)]
         for future in futures:
-            with pytest.raises(DatabaseUnavailable, match="unavailable") as raised:
+            with pytest.raises(DatabaseUnavailable, match=r"database is locked|timeout") as raised:
                 future.result(WAIT)
         assert raised.value.status == 503
     finally:
@@ -232,7 +232,7 @@ def test_a_full_database_fails_the_whole_batch_then_recovers(
     release.set()
     blocked.result(WAIT)
     for future in (small, big):
-        with pytest.raises(DatabaseUnavailable, match="full"):
+        with pytest.raises(DatabaseUnavailable, match="database or disk is full"):
             future.result(WAIT)
     assert log_keys(engine) == []
     assert committer.submit(appender(rec("after"))).result(WAIT) == "after"
@@ -245,7 +245,7 @@ def test_an_unreachable_database_fails_fast() -> None:
         port = s.getsockname()[1]
     engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/none")
     with GroupCommitter(engine, deadline_seconds=1) as committer:
-        with pytest.raises(DatabaseUnavailable, match="unreachable"):
+        with pytest.raises(DatabaseUnavailable, match=r"(?i)connection"):
             committer.submit(appender(rec("a"))).result(WAIT)
         with pytest.raises(DatabaseUnavailable):
             committer.submit(appender(rec("b"))).result(WAIT)
