@@ -33,6 +33,7 @@ from cible.events import Record, append_records
 
 TOPIC = "dcs"
 MAX_IDS_PER_DPID = 3
+MAX_VALUES_PER_KEY = 64  # a key's values beyond these are ignored
 # Header values AAM copies into ``h_`` keys ("DCS API keys", h_ attributes), plus h_ip.
 HEADER_KEYS = ("host", "user-agent", "accept-language", "referer", "date")
 CONTROL_KEYS = frozenset(
@@ -117,7 +118,7 @@ def parse(
     for key, values in raw.items():
         if not key or key in CONTROL_KEYS or key.startswith("h_"):
             continue
-        parsed = [v for value in values for v in parse_value(value)]
+        parsed = [v for value in values for v in parse_value(value)][:MAX_VALUES_PER_KEY]
         (call.private if key.startswith("p_") else call.signals)[key] = parsed
     for name in HEADER_KEYS:
         if name in headers:

@@ -26,6 +26,7 @@ True
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -214,13 +215,21 @@ def _compare(key: str, op: str, literal: Token, op_token: Token) -> Predicate:
         return any_value(lambda v: pattern.search(v) is not None)
     compiled = _check_regex(text, literal)
 
-    def matches(v: str) -> bool:
-        try:
-            return compiled.search(v, timeout=REGEX_TIMEOUT_SECONDS) is not None
-        except TimeoutError:
-            return False
+    def matches(signals: Signals) -> bool:
+        # One time budget for all of the key's values, so many values cannot multiply it.
+        deadline = time.monotonic() + REGEX_TIMEOUT_SECONDS
+        for value in signals.get(key) or ():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                if compiled.search(value, timeout=remaining) is not None:
+                    return True
+            except TimeoutError:
+                return False
+        return False
 
-    return any_value(matches)
+    return matches
 
 
 @v_args(inline=True)
