@@ -337,3 +337,28 @@ def test_the_runner_can_apply_through_the_group_committer(engine: Engine) -> Non
         assert committer.commits >= 2
     assert set(sink(engine)) == {f"g{i}" for i in range(20)}
     assert lag(engine, consumers=[sinker]) == {"test.sink": 0}
+
+
+def test_two_runners_of_one_consumer_take_turns(engine: Engine) -> None:
+    """Two runners (threads here; hosts in production) drain the same consumer at once: each
+    batch is applied by one of them, none twice, none skipped."""
+    sinker = SinkConsumer()
+    for chunk in range(10):
+        append(engine, *[rec(f"r{chunk}-{i}") for i in range(20)])
+    errors: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            drain(engine, consumers=[sinker], batch_size=7)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    applied = [offset for batch in sinker.batches for offset in batch]
+    assert len(applied) == len(set(applied)) == 200
+    assert len(sink(engine)) == 200
