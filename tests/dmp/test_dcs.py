@@ -204,6 +204,12 @@ async def test_opt_out_erases_and_blocks(http: Any, acme: Credential, database: 
     assert by_id.json() == {"optOut": True}
     declared = (await aam.event({"d_cid": f"{ds}\x01u2"})).json()
     assert declared["errors"][-1]["code"] == 171
+    cookie = await http.get(
+        "/event",
+        params={"c_a": "1", "d_rtbd": "json"},
+        headers={"Host": HOST, "Cookie": "demdex=NOTARGET"},
+    )
+    assert cookie.json()["errors"][0]["code"] == 171
     assert count_rows(database, "dmp_devices") == 0
 
 

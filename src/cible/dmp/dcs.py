@@ -32,6 +32,7 @@ from cible.dmp.traitrule import parse_value
 from cible.events import Record, append_records
 
 TOPIC = "dcs"
+OPT_OUT_COOKIE = "NOTARGET"  # the demdex cookie's value after an opt-out
 MAX_IDS_PER_DPID = 3
 MAX_VALUES_PER_KEY = 64  # a key's values beyond these are ignored
 # Header values AAM copies into ``h_`` keys ("DCS API keys", h_ attributes), plus h_ip.
@@ -82,6 +83,7 @@ class DcsCall:
     json: bool = False
     callback: str | None = None
     cts: int = 0
+    opted_out_cookie: bool = False  # the browser carries the opt-out cookie
     errors: list[DcsError] = field(default_factory=list)
 
 
@@ -136,6 +138,7 @@ def parse(
             call.errors.append(DcsError(102, f"Invalid AAM ID {explicit!r} in d_uuid"))
     if call.uuid is None and devices.is_uuid(cookie_uuid):
         call.uuid = cookie_uuid
+    call.opted_out_cookie = call.uuid is None and cookie_uuid == OPT_OUT_COOKIE
     mid = _one(raw.get("d_mid", []))
     if mid:
         if devices.is_uuid(mid):
@@ -237,7 +240,7 @@ def prepare(conn: Connection, tenant_id: int, call: DcsCall, now_ms: int) -> Pre
         ids.append((devices.MID, call.mid))
     uuid = call.uuid or devices.lookup(conn, tenant_id, ids) or devices.new_uuid()
     rules = rules_for(conn, tenant_id)
-    if _opted_out_ids(conn, tenant_id, uuid, ids):
+    if call.opted_out_cookie or _opted_out_ids(conn, tenant_id, uuid, ids):
         return Prepared(None, ids, rules, None, None)
     data_source = _data_source(conn, tenant_id, call.tdpid, by_code=False)
     if data_source is None and call.tdpid_ic:

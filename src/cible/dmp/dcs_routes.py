@@ -35,7 +35,7 @@ GET_LIMIT = 8 * 1024  # AAM, "DCS API methods": GET 8K, POST 32K
 POST_LIMIT = 32 * 1024
 COOKIE = "demdex"
 COOKIE_MAX_AGE = 180 * 24 * 3600
-OPT_OUT_VALUE = "NOTARGET"
+OPT_OUT_VALUE = dcs.OPT_OUT_COOKIE
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _DS: Table = DataSource.__table__  # type: ignore[assignment]
 
