@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -17,7 +18,6 @@ from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from cible.delivery.service import Delivery, DeliveryRejected, TenantRef
 from cible.delivery.source import StoreArtifactSource
@@ -124,7 +124,12 @@ class SessionGate:
 
 def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
     """The app's delivery service, built on first use from ``app.state``."""
-    state = request.app.state
+    return runtime_of(request.app)
+
+
+def runtime_of(app: Any) -> tuple[Delivery, TenantDirectory]:
+    """``runtime`` for an app object (the ASGI fast path has no ``Request``)."""
+    state = app.state
     delivery = getattr(state, "delivery", None)
     if delivery is None:
         settings = state.settings
@@ -147,8 +152,8 @@ def runtime(request: Request) -> tuple[Delivery, TenantDirectory]:
             state.session_gate = SessionGate()
         # Buffered mbox names are flushed when the server stops (FastAPI runs these handlers
         # from its default lifespan), so a quiet server does not keep them forever.
-        request.app.router.on_shutdown.append(delivery.seen.flush)
-        request.app.router.on_shutdown.append(delivery.close)
+        app.router.on_shutdown.append(delivery.seen.flush)
+        app.router.on_shutdown.append(delivery.close)
     return delivery, state.tenant_directory
 
 
@@ -159,7 +164,11 @@ def edge_host(request: Request) -> str:
     dot-separated parts as ``mboxedge<cluster>.tt.omtrdc.net`` and reroutes later calls there;
     an IPv4 host (``127.0.0.1:8080``) has four, so Cible answers ``cible`` instead.
     """
-    host = request.headers.get("host", "")
+    return edge_host_of(request.headers.get("host", ""))
+
+
+def edge_host_of(host: str) -> str:
+    """``edge_host`` from the ``Host`` header's value."""
     if not host or len(host.split(".")) == 4:
         return "cible"
     return host
@@ -180,14 +189,6 @@ async def deliver(request: Request) -> Response:
     return with_cors(request, await _deliver(request))
 
 
-# The same handler as a plain Starlette route, matched before the documented one above: it takes
-# no parameters to resolve, so FastAPI's per-request dependency solving is skipped on the path
-# every page calls (the APIRoute stays for the OpenAPI document).
-router.routes.insert(
-    0, Route("/rest/v1/delivery", deliver, methods=["POST"], include_in_schema=False)
-)
-
-
 @router.options("/rest/v1/delivery", summary="CORS preflight of the delivery API (at.js)")
 async def preflight(request: Request) -> Response:
     response = Response(status_code=204)
@@ -199,39 +200,58 @@ async def preflight(request: Request) -> Response:
 
 
 async def _deliver(request: Request) -> Response:
-    params = request.query_params
+    status, body = await answer(
+        request.app, request.query_params, await request.body(), request.headers.get("host", "")
+    )
+    if body is None:
+        return Response(status_code=status, headers=BATCH_HEADER)
+    headers = BATCH_HEADER if status == 200 else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+async def answer(
+    app: Any, params: Mapping[str, str], raw: bytes, host: str
+) -> tuple[int, bytes | None]:
+    """Status and JSON body of one delivery call (``None``: no body, a beacon's 204).
+
+    Shared by the route and by ``cible.delivery.asgi``, which serves the same answers without
+    the framework's per-request layers.
+    """
     client, org_id = params.get("client"), params.get("imsOrgId")
     try:
         session_id = check_session_id(params.get("sessionId"))
         if not client and not org_id:
             raise InvalidRequest("client: client or imsOrgId is required")
-        raw = await request.body()
         try:
             body: Any = orjson.loads(raw)
         except orjson.JSONDecodeError as error:
             raise InvalidRequest(f"request: malformed JSON ({error.msg})") from None
         check_request(body)
     except InvalidRequest as error:
-        return error_response(400, str(error))
-    delivery, directory = runtime(request)
+        return _error(400, str(error))
+    delivery, directory = runtime_of(app)
     known, tenant = directory.cached(client, org_id)
     if not known:
         tenant = await run_in_threadpool(directory.find, client, org_id)
     if tenant is None:
         which = f"client {client}" if client else f"imsOrgId {org_id}"
-        return error_response(400, f"Unknown {which}")
-    gate: SessionGate = request.app.state.session_gate
+        return _error(400, f"Unknown {which}")
+    gate: SessionGate = app.state.session_gate
     key = (tenant.id, session_id)
     if not gate.enter(key):
-        return error_response(420, "Too many requests with same session ID")
+        return _error(420, "Too many requests with same session ID")
     try:
-        response = await delivery.deliver_async(tenant, body, session_id, edge_host(request))
+        response = await delivery.deliver_async(tenant, body, session_id, edge_host_of(host))
     except DeliveryRejected as error:
-        return error_response(400, str(error))
+        return _error(400, str(error))
     except DatabaseUnavailable as error:
-        return error_response(503, str(error))
+        return _error(503, str(error))
     finally:
         gate.leave(key)
     if response is None:
-        return Response(status_code=204, headers=BATCH_HEADER)
-    return Response(orjson.dumps(response), media_type="application/json", headers=BATCH_HEADER)
+        return 204, None
+    return 200, orjson.dumps(response)
+
+
+def _error(status: int, message: str) -> tuple[int, bytes]:
+    return status, orjson.dumps({"status": status, "message": message})

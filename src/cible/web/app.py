@@ -28,6 +28,7 @@ from cible.batch import routes as batch
 from cible.config import Settings, get_settings
 from cible.delivery import notify_routes
 from cible.delivery import routes as delivery
+from cible.delivery.asgi import DeliveryFastPath
 from cible.delivery.seen import SeenNames
 from cible.dmp import routes as dmp
 from cible.errors import CibleError
@@ -101,5 +102,8 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Outermost of ours: the delivery route is answered here, before the layers above
+    # (cible.delivery.asgi gives its answers what they would have added).
+    app.add_middleware(DeliveryFastPath, fastapi=app, max_bytes=settings.max_body_bytes)
     openapi.install(app)
     return app
