@@ -41,7 +41,8 @@ class ConsumerRunner:
     >>> runner.stop()            # waits for the batch in progress
 
     ``batch_size`` defaults to 5,000 records per transaction, and to 500 through a committer,
-    where a batch delays the requests' units queued behind it.
+    where a batch delays the requests' units queued behind it. Stop the runner before closing
+    the committer it uses.
     """
 
     def __init__(
@@ -98,6 +99,8 @@ class ConsumerRunner:
             try:
                 moved = self._step(each) or moved
             except Exception:
+                if self._stop.is_set():
+                    break  # shutting down: the committer may already be closed
                 self.errors += 1
                 self._retry_at[each.name] = time.monotonic() + self.error_backoff_seconds
                 log.exception("event consumer %s failed; retrying", each.name)
