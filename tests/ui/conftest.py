@@ -19,6 +19,7 @@ makes more. Tests outside ``tests/ui/`` use the same session by importing the fi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -185,25 +186,49 @@ def ui_server(
             process.wait()
 
 
+@dataclass
+class _Browser:
+    chromium: Any
+    # Playwright's sync API runs its event loop in a greenlet of this thread, and that loop
+    # stays marked as the thread's running loop between calls; every async test after it
+    # (anyio) would then refuse to start its own. The loop is marked running only while a
+    # browser test runs (the ``ui`` fixture), and unmarked in between.
+    loop: asyncio.AbstractEventLoop | None
+
+
+@contextlib.contextmanager
+def _playwright_loop(state: _Browser) -> Iterator[None]:
+    asyncio._set_running_loop(state.loop)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(None)
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[_Browser]:
     """One headless Debian chromium for the session."""
     if not CHROMIUM.exists():
         pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium (scripts/test)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    state = _Browser(chromium, asyncio._get_running_loop())
+    asyncio._set_running_loop(None)
+    try:
+        yield state
+    finally:
+        with _playwright_loop(state):
             chromium.close()
+            playwright.stop()
 
 
 @pytest.fixture
-def ui(ui_server: tuple[str, str], browser: Any) -> Iterator[UiSession]:
-    session = UiSession(base=ui_server[0], database_url=ui_server[1], browser=browser)
-    try:
-        yield session
-    finally:
-        session.close_contexts()
+def ui(ui_server: tuple[str, str], browser: _Browser) -> Iterator[UiSession]:
+    session = UiSession(base=ui_server[0], database_url=ui_server[1], browser=browser.chromium)
+    with _playwright_loop(browser):
+        try:
+            yield session
+        finally:
+            session.close_contexts()
