@@ -22,6 +22,7 @@ import math
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, ClassVar, TypeVar, Union
@@ -130,9 +131,28 @@ def _writer_engine(engine: Engine, deadline: float) -> Engine:
 
         @event.listens_for(writer, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            # IMMEDIATE takes the write lock up front, waiting at most busy_timeout, so no unit
-            # can fail later on a lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # IMMEDIATE takes the write lock up front, so no unit can fail later on a lock
+            # upgrade. It is retried here every millisecond or two rather than by SQLite's busy
+            # handler, which sleeps up to 100 ms between tries: a request must not wait that
+            # long after a consumer's short transaction released the lock.
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            give_up = time.monotonic() + deadline
+            pause = 0.0005
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                while True:
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        return
+                    except sqlite3.OperationalError as error:
+                        code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+                        if code not in (5, 6) or time.monotonic() >= give_up:
+                            raise
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.002)
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={busy_ms}")
 
         return writer
     timeout_ms = max(1, int(deadline * 1000))
