@@ -40,8 +40,8 @@ class ConsumerRunner:
     >>> runner.start()
     >>> runner.stop()            # waits for the batch in progress
 
-    ``batch_size`` defaults to 5,000 records per transaction, and to 500 through a committer,
-    where a batch delays the requests' units queued behind it. Stop the runner before closing
+    ``batch_size`` defaults to 5,000 records per transaction on PostgreSQL, and to 500 on
+    SQLite or through a committer, where a batch delays the requests' writes. Stop the runner before closing
     the committer it uses.
     """
 
@@ -58,7 +58,10 @@ class ConsumerRunner:
         self._engine = as_engine(engine)
         self._given = None if consumers is None else list(consumers)
         self._committer = committer
-        self.batch_size = batch_size or (500 if committer is not None else 5000)
+        # On SQLite a consumer's transaction holds the database's only write lock, and through a
+        # committer the requests' units queue behind it: short batches keep their wait short.
+        short = committer is not None or self._engine.dialect.name == "sqlite"
+        self.batch_size = batch_size or (500 if short else 5000)
         self.idle_seconds = idle_seconds
         self.error_backoff_seconds = error_backoff_seconds
         self.passes = 0
