@@ -41,8 +41,8 @@ class ConsumerRunner:
     >>> runner.stop()            # waits for the batch in progress
 
     ``batch_size`` defaults to 5,000 records per transaction on PostgreSQL, and to 500 on
-    SQLite or through a committer, where a batch delays the requests' writes. Stop the runner before closing
-    the committer it uses.
+    SQLite or through a committer, where a batch delays the requests' writes. Stop the runner
+    before closing the committer it uses.
     """
 
     def __init__(
