@@ -221,7 +221,7 @@ async def test_roles_are_the_api_roles(
         f"/ui/acme/activities/{activity_id}/state", data={"csrf_token": csrf, "state": "approved"}
     )
     assert refused.status_code == 403
-    assert "activate" in refused.text
+    assert "User ed lacks the activate right" in refused.text
     with database.session() as s:
         principal = users.principal_for(s, users.get_user(s, "ana"), "acme")
         assert activities.get_activity(s, principal, activity_id).state == "saved"

@@ -42,7 +42,9 @@ def _error_page(request: Request, status: int, code: str, message: str) -> Respo
 
 def _cible_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CibleError)
-    return _error_page(request, exc.status, exc.code, exc.message)
+    # The services name their principal "API client"; in the UI the principal is a user.
+    message = exc.message.replace("API client ", "User ", 1)
+    return _error_page(request, exc.status, exc.code, message)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
