@@ -15,7 +15,6 @@ gets its own result, in request order (docs/delivery.md, "Notifications of many 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -46,10 +45,6 @@ VISITOR_KEYS = ("tntId", "marketingCloudVisitorId", "thirdPartyId", "customerIds
 # Keys of a batch item that are not part of Adobe's notification object.
 BATCH_KEYS = frozenset({"visitorId", "sessionId", "property"})
 
-# Calls in flight at once: enough to share group commits, few enough that the visitor-state
-# reads of new visitors do not outnumber the database pool's connections (SQLAlchemy's default
-# pool: 5 kept, 10 more opened and closed on demand).
-CONCURRENT_CALLS = 16
 ACCEPTED = 200
 INVALID = 400
 REJECTED = 422
@@ -174,44 +169,43 @@ def _groups(items: Iterable[tuple[int, Item]]) -> list[tuple[tuple[str, str, str
 async def record_batch(
     delivery: Delivery, tenant: TenantRef, entries: list[Item | ItemResult]
 ) -> list[ItemResult]:
-    """Record the valid entries, one ``Delivery.deliver_async`` call per visitor (and session
-    and property token), at most ``MAX_NOTIFICATIONS`` notifications each; results in order.
+    """Record the valid entries, one delivery call per visitor (and session and property token),
+    at most ``MAX_NOTIFICATIONS`` notifications each; results in order.
 
-    Up to ``CONCURRENT_CALLS`` calls run at once, so they share the delivery path's group
-    commits; calls of one visitor run one after another (the service's per-visitor lock). A
-    database failure (``DatabaseUnavailable``) is raised once every call has finished: calls
-    recorded before it stay recorded, and a resent batch counts them once (events are keyed
-    by notification id, docs/delivery.md "Events").
+    The calls go through ``Delivery.deliver_many``: their visitors' states are read together and
+    their writes share one unit of the group commit. A database failure
+    (``DatabaseUnavailable``) is raised once every call has finished: calls recorded before it
+    stay recorded, and a resent batch counts them once (events are keyed by notification id,
+    docs/delivery.md "Events").
     """
     results: list[ItemResult | None] = [e if isinstance(e, ItemResult) else None for e in entries]
     valid = [(i, e) for i, e in enumerate(entries) if isinstance(e, Item)]
-    calls: list[tuple[list[int], Any]] = []
+    chunks: list[tuple[list[int], list[Item], dict[str, Any], str]] = []
     for (_, session_id, token), indexes in _groups(valid):
         for start in range(0, len(indexes), MAX_NOTIFICATIONS):
             chunk = indexes[start : start + MAX_NOTIFICATIONS]
-            items = [entries[i] for i in chunk]
-            calls.append((chunk, _record(delivery, tenant, items, session_id, token)))
-    limit = asyncio.Semaphore(CONCURRENT_CALLS)
-
-    async def bounded(call: Any) -> list[ItemResult]:
-        async with limit:
-            recorded: list[ItemResult] = await call
-            return recorded
-
-    outcomes = await asyncio.gather(*(bounded(call) for _, call in calls), return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    for (chunk, _), recorded in zip(calls, outcomes, strict=True):
-        assert not isinstance(recorded, BaseException)
+            items = [entry for entry in (entries[i] for i in chunk) if isinstance(entry, Item)]
+            chunks.append((chunk, items, _request(items, token), session_id))
+    outcomes = await delivery.deliver_many(
+        tenant, [(request, session_id) for _, _, request, session_id in chunks]
+    )
+    failure: BaseException | None = None
+    for (chunk, items, _, _), outcome in zip(chunks, outcomes, strict=True):
+        if isinstance(outcome, DeliveryRejected):
+            recorded = [ItemResult(item.id, INVALID, str(outcome)) for item in items]
+        elif isinstance(outcome, BaseException):
+            failure = outcome
+            continue
+        else:
+            recorded = _results(items, outcome or {})
         for index, result in zip(chunk, recorded, strict=True):
             results[index] = result
+    if failure is not None:
+        raise failure
     return [r if r is not None else ItemResult(None, 500, "not processed") for r in results]
 
 
-async def _record(
-    delivery: Delivery, tenant: TenantRef, items: list[Any], session_id: str, token: str
-) -> list[ItemResult]:
+def _request(items: list[Item], token: str) -> dict[str, Any]:
     request: dict[str, Any] = {
         "id": dict(items[0].ids),
         "context": {"channel": "web"},
@@ -219,10 +213,10 @@ async def _record(
     }
     if token:
         request["property"] = {"token": token}
-    try:
-        response = await delivery.deliver_async(tenant, request, session_id, None) or {}
-    except DeliveryRejected as error:
-        return [ItemResult(item.id, INVALID, str(error)) for item in items]
+    return request
+
+
+def _results(items: list[Item], response: Mapping[str, Any]) -> list[ItemResult]:
     acked = {entry.get("id") for entry in response.get("notifications") or ()}
     extra = response.get(EXTRA_KEY) or {}
     rejected = {r.get("id"): r.get("message", "") for r in extra.get("rejectedNotifications") or ()}

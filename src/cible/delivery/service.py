@@ -93,9 +93,14 @@ class _Pause:
 
 @dataclass(frozen=True, slots=True)
 class _Commit:
-    """The flow needs this unit run in a group commit; it answers ``(profile id, version)``."""
+    """The flow needs its writes run in a group commit; it answers ``(profile id, version)``."""
 
-    unit: Callable[[Connection], tuple[int, int]]
+    change: state.Change
+    records: list[Record]
+    now: datetime
+
+    def unit(self, conn: Connection) -> tuple[int, int]:
+        return _write(self.change, self.records, self.now, conn)
 
 
 _Step = _Load | _Pause | _Commit
@@ -120,6 +125,30 @@ def _write(
     if records:
         append_records(conn, records)
     return written
+
+
+def _write_all(commits: list[_Commit], conn: Connection) -> list[tuple[int, int] | state.Conflict]:
+    """Many visitors' writes as one unit of the group commit, each failing alone.
+
+    A visitor whose state moved fails at its compare-and-set, before writing anything; only a
+    write that creates a profile, claims ids or merges profiles can fail half-way, so only those
+    run inside a savepoint of their own.
+    """
+    outcomes: list[tuple[int, int] | state.Conflict] = []
+    for commit in commits:
+        change = commit.change
+        guarded = bool(change.created or change.new_keys or change.losers)
+        if guarded:
+            conn.exec_driver_sql("SAVEPOINT cible_visitor")
+        try:
+            outcomes.append(commit.unit(conn))
+        except state.Conflict as conflict:
+            if guarded:
+                conn.exec_driver_sql("ROLLBACK TO SAVEPOINT cible_visitor")
+            outcomes.append(conflict)
+        if guarded:
+            conn.exec_driver_sql("RELEASE SAVEPOINT cible_visitor")
+    return outcomes
 
 
 def _profile_updates(request: Mapping[str, Any]) -> dict[str, str]:
@@ -296,6 +325,86 @@ class Delivery:
             asyncio.get_running_loop().run_in_executor(None, self.seen.flush)
         return self._shape(request, response, edge_host)
 
+    async def deliver_many(
+        self, tenant: TenantRef, calls: list[tuple[dict[str, Any], str]]
+    ) -> list[dict[str, Any] | Exception | None]:
+        """Many visitors' calls ``(request, session id)`` at once; one result each, in order.
+
+        The calls' flows advance together: the states none of them had cached are read in one
+        thread hop, and their writes go to the group commit as one unit, each visitor's failing
+        alone (``_write_all``). This is what lets ``/rest/v1/notifications`` record a batch of
+        hundreds of visitors for the cost of a few delivery calls. A result is the response, or
+        the ``DeliveryRejected`` / ``DatabaseUnavailable`` that ended that call.
+        """
+        facts: dict[str, _ArtifactFacts] = {}
+        flows = []
+        for request, session_id in calls:
+            token = (request.get("property") or {}).get("token") or ""
+            if token not in facts:
+                peek = getattr(self.source, "peek", None)
+                artifact: Artifact | None = None
+                if peek is not None:
+                    artifact = peek(tenant.id, self.environment, token)
+                if artifact is None:
+                    artifact = await anyio.to_thread.run_sync(self._artifact, tenant, token)
+                facts[token] = self.facts(artifact)
+            flows.append(self._flow(tenant, request, session_id, facts[token]))
+        results: list[dict[str, Any] | Exception | None] = [None] * len(calls)
+        replies: dict[int, tuple[Any, BaseException | None]] = {
+            i: (None, None) for i in range(len(flows))
+        }
+        while replies:
+            steps: dict[int, _Step] = {}
+            for index, (reply, error) in replies.items():
+                flow = flows[index]
+                try:
+                    step = flow.send(reply) if error is None else flow.throw(error)
+                except StopIteration as done:
+                    results[index] = self._shape(calls[index][0], done.value, None)
+                except (DeliveryRejected, DatabaseUnavailable) as exc:
+                    results[index] = exc
+                else:
+                    steps[index] = step
+            replies = {}
+            loads = [(i, step) for i, step in steps.items() if isinstance(step, _Load)]
+            commits = [(i, step) for i, step in steps.items() if isinstance(step, _Commit)]
+            pauses = [(i, step) for i, step in steps.items() if isinstance(step, _Pause)]
+            if loads:
+                try:
+                    found = await anyio.to_thread.run_sync(
+                        self._load_many, [step for _, step in loads]
+                    )
+                    replies.update(
+                        {i: (value, None) for (i, _), value in zip(loads, found, strict=True)}
+                    )
+                except DatabaseUnavailable as exc:
+                    replies.update({i: (None, exc) for i, _ in loads})
+            if commits:
+                batch = [step for _, step in commits]
+                try:
+                    outcomes: list[Any] = await self.committer.run(partial(_write_all, batch))
+                except DatabaseUnavailable as exc:
+                    outcomes = [exc] * len(batch)
+                for (index, _), outcome in zip(commits, outcomes, strict=True):
+                    failed = isinstance(outcome, BaseException)
+                    replies[index] = (None, outcome) if failed else (outcome, None)
+            if pauses:
+                await asyncio.sleep(max(step.seconds for _, step in pauses))
+                replies.update({i: (None, None) for i, _ in pauses})
+        due = False
+        for request, _ in calls:
+            due = self._note_seen(tenant.id, request) or due
+        if due:
+            asyncio.get_running_loop().run_in_executor(None, self.seen.flush)
+        return results
+
+    def _load_many(self, steps: list[_Load]) -> list[state.Loaded]:
+        try:
+            with self.db.engine.connect() as conn:
+                return [state.load(conn, step.tenant_id, step.keys) for step in steps]
+        except DBAPIError as error:
+            raise DatabaseUnavailable(f"the database could not be read: {error.orig}") from None
+
     def _lock(self, key: tuple[int, str, str] | None) -> asyncio.Lock | None:
         if key is None:
             return None
@@ -384,7 +493,7 @@ class Delivery:
             acked, rejected = record_notifications(batch, request, facts.served, visit, secret)
             change = profiles.change_of(tenant.id, visit, now)
             try:
-                profile_id, version = yield _Commit(partial(_write, change, batch.records(), now))
+                profile_id, version = yield _Commit(change, batch.records(), now)
             except state.Conflict:
                 self.states.forget(tenant.id, [*keys, *visit.known_keys])
                 if attempt:
