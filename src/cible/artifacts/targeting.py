@@ -1,7 +1,7 @@
 """Translate an audience's ``targetRule`` into the JSON Logic that Adobe's on-device engine reads.
 
 Adobe's Admin API stores audiences as a small tree (``and`` / ``or`` / ``not`` over conditions
-``{"<category>": "<attribute>", "<operator>": [values]}``, reference/adobe-target-admin-api.md §3)
+``{"<category>": "<attribute>", "<operator>": [values]}``, Adobe Target Admin API, "Audiences")
 while its on-device artifact holds JSON Logic over a fixed context: ``mbox.*``, ``page.*``,
 ``referring.*``, ``user.*``, ``geo.*``, ``current_*`` (``target_decisioning_engine/
 context_provider.py``). This module is the bridge. A condition on data that context lacks (the

@@ -8,7 +8,7 @@ UTF-8 bytes. Over UTF-16-LE bytes the byte-oriented MurmurHash3 reads exactly th
 `mmh3` C package, when installed, computes it; the pure-Python function below gives the same
 values and is used otherwise (sources: `target_tools/hashing.py` and
 `target_decisioning_engine/allocation_provider.py` in target-python-sdk 1.1.0; Node SDK
-`target-tools/src/hashing.js`; reference/adobe-target-sdk-facts.md, "Allocation").
+`target-tools/src/hashing.js`; docs/engine.md).
 
 The Python SDK hashes code points, not code units, so it differs from Adobe's edge for characters
 outside the Basic Multilingual Plane; Cible follows the edge.

@@ -2,29 +2,22 @@
 
 Adobe's lists default ``limit`` to 2147483647 and its own client sends none; Cible accepts any
 limit up to that, clamps it to ``max_page_size`` and echoes the limit applied, so a client can
-see it must page. ``sortBy`` takes ``field`` or ``-field``, comma-separated or repeated.
+see it must page. ``sortBy`` takes ``field`` or ``-field``, comma-separated or repeated. The parsed
+``Page`` is a ``cible.store`` value, so services page without importing the web layer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
 from cible.errors import BadRequest
+from cible.store.paging import Page
+
+__all__ = ["MAX_LIMIT", "Page", "parse_page"]
 
 MAX_LIMIT = 2_147_483_647
-
-
-@dataclass(frozen=True)
-class Page:
-    offset: int
-    limit: int
-    sort: tuple[tuple[str, bool], ...]  # (field, descending)
-
-    def envelope(self, key: str, items: list[object], total: int) -> dict[str, object]:
-        return {"offset": self.offset, "limit": self.limit, "total": total, key: items}
 
 
 def _int_param(

@@ -7,17 +7,15 @@ Adobe's examples key the name as ``activityName``; the other keys are the body's
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cible.activities.abxt.tables import ActivityChange
 from cible.isotime import iso_millis
-
-if TYPE_CHECKING:
-    from cible.web.paging import Page
+from cible.store.paging import Page, fetch_page
 
 Changes = dict[str, dict[str, Any]]
 
@@ -50,15 +48,9 @@ def record(
 
 def entries(session: Session, activity_id: int, page: Page) -> tuple[list[dict[str, Any]], int]:
     """The activity's entries, oldest first."""
-    where = ActivityChange.activity_id == activity_id
-    total = session.scalar(select(func.count()).select_from(ActivityChange).where(where)) or 0
-    rows = session.scalars(
-        select(ActivityChange)
-        .where(where)
-        .order_by(ActivityChange.modified_at, ActivityChange.id)
-        .offset(page.offset)
-        .limit(page.limit)
-    )
+    query = select(ActivityChange).where(ActivityChange.activity_id == activity_id)
+    order = [ActivityChange.modified_at, ActivityChange.id]
+    rows, total = fetch_page(session, query, page, order)
     return [
         {
             "modifiedAt": iso_millis(row.modified_at),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import delete, func, select
@@ -30,12 +30,10 @@ from cible.activities.properties.tables import Property
 from cible.artifacts import ArtifactError, compile_artifact
 from cible.artifacts.tasks import compile_inputs, environments_of
 from cible.errors import BadRequest, Conflict, NotFound
+from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
-
-if TYPE_CHECKING:
-    from cible.web.paging import Page
 
 TYPES = _filters.TYPES
 STATES = _filters.STATES
@@ -84,18 +82,10 @@ def list_activities(
     readable = principal.readable_workspaces()
     if readable is not None:
         where.append(Activity.workspace_id.in_(readable))
-    total = session.scalar(select(func.count()).select_from(Activity).where(*where)) or 0
     order = [
         (SORTABLE[f].desc() if desc else SORTABLE[f].asc()).nulls_last() for f, desc in page.sort
     ]
-    rows = session.scalars(
-        select(Activity)
-        .where(*where)
-        .order_by(*order, Activity.id)
-        .offset(page.offset)
-        .limit(page.limit)
-    )
-    return list(rows), total
+    return fetch_page(session, select(Activity).where(*where), page, [*order, Activity.id])
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from cible.activities.audiences.schemas import ORIGIN, AudienceIn, AudiencePatch
 from cible.activities.audiences.tables import Audience
 from cible.artifacts import TargetRuleError, compile_target_rule
 from cible.errors import BadRequest, Conflict, NotFound
+from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
-from cible.web.paging import Page
 
 # ``origin`` is "target" for every audience Cible stores: sorting by it keeps the order by id.
 SORTABLE: dict[str, Any] = {
@@ -268,17 +268,9 @@ def list_audiences(
         where.append(or_(*[lowered.contains(n.lower(), autoescape=True) for n in names]))
     if (origins := _values(filters, "origin")) and ORIGIN not in origins:
         return [], 0
-    total = session.scalar(select(func.count()).select_from(Audience).where(*where)) or 0
     order = [
         SORTABLE[f].desc() if desc else SORTABLE[f].asc()
         for f, desc in page.sort
         if SORTABLE[f] is not None
     ]
-    rows = session.scalars(
-        select(Audience)
-        .where(*where)
-        .order_by(*order, Audience.id)
-        .offset(page.offset)
-        .limit(page.limit)
-    )
-    return list(rows), total
+    return fetch_page(session, select(Audience).where(*where), page, [*order, Audience.id])

@@ -20,8 +20,8 @@ from cible.activities.environments.tables import Environment
 from cible.activities.workspaces.service import require_tenant_write
 from cible.errors import BadRequest, Conflict, NotFound
 from cible.store.base import utcnow
+from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
-from cible.web.paging import Page
 
 # Adobe's examples: Production (the default), Staging, Development.
 BUILT_IN = (("Production", True), ("Staging", False), ("Development", False))
@@ -73,16 +73,8 @@ def page_environments(
 ) -> tuple[list[Environment], int]:
     ensure_default_environments(session, principal.tenant_id)
     where = [Environment.tenant_id == principal.tenant_id]
-    total = session.scalar(select(func.count()).select_from(Environment).where(*where)) or 0
     order = [SORTABLE[f].desc() if desc else SORTABLE[f].asc() for f, desc in page.sort]
-    rows = session.scalars(
-        select(Environment)
-        .where(*where)
-        .order_by(*order, Environment.id)
-        .offset(page.offset)
-        .limit(page.limit)
-    )
-    return list(rows), total
+    return fetch_page(session, select(Environment).where(*where), page, [*order, Environment.id])
 
 
 def get_environment(session: Session, principal: Principal, environment_id: int) -> Environment:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, func, select
@@ -19,9 +19,7 @@ from sqlalchemy.orm import Session
 
 from cible.activities.mboxes.tables import Mbox
 from cible.errors import NotFound
-
-if TYPE_CHECKING:
-    from cible.web.paging import Page
+from cible.store.paging import Page, fetch_page
 
 SORTABLE: dict[str, Any] = {
     "name": Mbox.name,
@@ -108,14 +106,10 @@ def status(mbox: Mbox) -> str:
 
 def list_mboxes(session: Session, tenant_id: int, page: Page) -> tuple[list[Mbox], int]:
     where: list[ColumnElement[bool]] = [Mbox.tenant_id == tenant_id]
-    total = session.scalar(select(func.count()).select_from(Mbox).where(*where)) or 0
     order = [
         (SORTABLE[f].desc() if desc else SORTABLE[f].asc()).nulls_last() for f, desc in page.sort
     ]
-    rows = session.scalars(
-        select(Mbox).where(*where).order_by(*order, Mbox.id).offset(page.offset).limit(page.limit)
-    )
-    return list(rows), total
+    return fetch_page(session, select(Mbox).where(*where), page, [*order, Mbox.id])
 
 
 def get_mbox(session: Session, tenant_id: int, name: str) -> Mbox:

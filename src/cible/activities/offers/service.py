@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from cible.activities.offers.schemas import ContentOfferIn, JsonOfferIn
 from cible.activities.offers.tables import Offer
 from cible.errors import BadRequest, Conflict, NotFound
+from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
-
-if TYPE_CHECKING:
-    from cible.web.paging import Page
 
 OFFER_TYPES = ("content", "json")
 SORTABLE: dict[str, Any] = {
@@ -149,9 +147,5 @@ def list_offers(
     readable = principal.readable_workspaces()
     if readable is not None:
         where.append(Offer.workspace_id.in_(readable))
-    total = session.scalar(select(func.count()).select_from(Offer).where(*where)) or 0
     order = [SORTABLE[f].desc() if desc else SORTABLE[f].asc() for f, desc in page.sort]
-    rows = session.scalars(
-        select(Offer).where(*where).order_by(*order, Offer.id).offset(page.offset).limit(page.limit)
-    )
-    return list(rows), total
+    return fetch_page(session, select(Offer).where(*where), page, [*order, Offer.id])

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from cible.activities.properties.schemas import PropertyIn
 from cible.activities.properties.tables import Property, PropertyWorkspace
 from cible.errors import BadRequest, Conflict, NotFound
+from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
-from cible.web.paging import Page
 
 SORTABLE: dict[str, Any] = {
     "id": Property.id,
@@ -161,16 +161,8 @@ def list_properties(
     if names := _values(filters, "name"):
         lowered = func.lower(Property.name)
         where.append(or_(*[lowered.contains(n.lower(), autoescape=True) for n in names]))
-    total = session.scalar(select(func.count()).select_from(Property).where(*where)) or 0
     order = [SORTABLE[f].desc() if desc else SORTABLE[f].asc() for f, desc in page.sort]
-    rows = session.scalars(
-        select(Property)
-        .where(*where)
-        .order_by(*order, Property.id)
-        .offset(page.offset)
-        .limit(page.limit)
-    )
-    return list(rows), total
+    return fetch_page(session, select(Property).where(*where), page, [*order, Property.id])
 
 
 def _in_workspaces(ws_ids: set[int]) -> Any:

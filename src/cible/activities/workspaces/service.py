@@ -20,9 +20,9 @@ from cible.activities.workspaces.schemas import WorkspaceIn
 from cible.activities.workspaces.tables import Workspace
 from cible.errors import BadRequest, Conflict, Forbidden, NotFound
 from cible.store.models import metadata
+from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
 from cible.tenants.roles import GRANTS, Capability
-from cible.web.paging import Page
 
 SORTABLE: dict[str, Any] = {"id": Workspace.id, "name": Workspace.name}
 _NOT_CONTENT = frozenset({"client_roles"})
@@ -60,16 +60,8 @@ def list_workspaces(
     readable = principal.readable_workspaces()
     if readable is not None:
         where.append(Workspace.id.in_(readable))
-    total = session.scalar(select(func.count()).select_from(Workspace).where(*where)) or 0
     order = [SORTABLE[f].desc() if desc else SORTABLE[f].asc() for f, desc in page.sort]
-    rows = session.scalars(
-        select(Workspace)
-        .where(*where)
-        .order_by(*order, Workspace.id)
-        .offset(page.offset)
-        .limit(page.limit)
-    )
-    return list(rows), total
+    return fetch_page(session, select(Workspace).where(*where), page, [*order, Workspace.id])
 
 
 def _check_body(body: WorkspaceIn, ws: Workspace | None) -> None:
