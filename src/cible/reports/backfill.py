@@ -133,32 +133,47 @@ LEFT JOIN pre p USING (tenant_id, activity_id, visitor)
 """
 
 _DAILY = """
-WITH flagged AS (
-    SELECT *,
-        row_number() OVER (PARTITION BY tenant_id, activity_id, visitor, metric ORDER BY id)
-            AS metric_n,
-        row_number() OVER (PARTITION BY tenant_id, activity_id, visitor, metric, visit_no
-                           ORDER BY id) AS visit_n,
-        sum(coalesce(revenue, 0)) FILTER (WHERE metric = 'order') OVER (
-            PARTITION BY tenant_id, activity_id, visitor ORDER BY id ROWS UNBOUNDED PRECEDING
-        ) AS cum
-    FROM prepared
-), entry AS (
+WITH entry AS (
     SELECT tenant_id, activity_id, exp, 'entry' AS metric, day,
            count(*) FILTER (WHERE n = 1) AS visitors,
            count(*) FILTER (WHERE new_visit) AS visits,
            count(*) FILTER (WHERE kind IN ('impression', 'display')) AS impressions,
            0.0 AS value_sum, 0.0 AS value_sq_sum
-    FROM flagged GROUP BY ALL
+    FROM prepared GROUP BY ALL
+), converting AS (
+    SELECT * FROM prepared WHERE metric IS NOT NULL
+), counts AS (
+    SELECT tenant_id, activity_id, exp, metric, day, count(*) AS impressions
+    FROM converting GROUP BY ALL
+), firsts AS (
+    -- A visitor's first conversion on a metric, and first in each visit: hash aggregates.
+    SELECT tenant_id, activity_id, exp, metric, day, count(*) AS visitors FROM (
+        SELECT tenant_id, activity_id, exp, metric, arg_min(day, id) AS day
+        FROM converting GROUP BY tenant_id, activity_id, visitor, exp, metric
+    ) GROUP BY ALL
+), visit_firsts AS (
+    SELECT tenant_id, activity_id, exp, metric, day, count(*) AS visits FROM (
+        SELECT tenant_id, activity_id, exp, metric, arg_min(day, id) AS day
+        FROM converting GROUP BY tenant_id, activity_id, visitor, exp, metric, visit_no
+    ) GROUP BY ALL
+), orders AS (
+    SELECT tenant_id, activity_id, exp, day, coalesce(revenue, 0) AS amount,
+           sum(coalesce(revenue, 0)) OVER (
+               PARTITION BY tenant_id, activity_id, visitor ORDER BY id ROWS UNBOUNDED PRECEDING
+           ) AS cum
+    FROM converting WHERE metric = 'order'
+), values AS (
+    SELECT tenant_id, activity_id, exp, 'order' AS metric, day, sum(amount) AS value_sum,
+           sum(cum * cum - (cum - amount) * (cum - amount)) AS value_sq_sum
+    FROM orders GROUP BY ALL
 ), metrics AS (
-    SELECT tenant_id, activity_id, exp, metric, day,
-           count(*) FILTER (WHERE metric_n = 1) AS visitors,
-           count(*) FILTER (WHERE visit_n = 1) AS visits,
-           count(*) AS impressions,
-           coalesce(sum(coalesce(revenue, 0)) FILTER (WHERE metric = 'order'), 0) AS value_sum,
-           coalesce(sum(cum * cum - (cum - coalesce(revenue, 0)) * (cum - coalesce(revenue, 0)))
-                    FILTER (WHERE metric = 'order'), 0) AS value_sq_sum
-    FROM flagged WHERE metric IS NOT NULL GROUP BY ALL
+    SELECT c.tenant_id, c.activity_id, c.exp, c.metric, c.day,
+           coalesce(f.visitors, 0) AS visitors, coalesce(v.visits, 0) AS visits, c.impressions,
+           coalesce(o.value_sum, 0) AS value_sum, coalesce(o.value_sq_sum, 0) AS value_sq_sum
+    FROM counts c
+    LEFT JOIN firsts f USING (tenant_id, activity_id, exp, metric, day)
+    LEFT JOIN visit_firsts v USING (tenant_id, activity_id, exp, metric, day)
+    LEFT JOIN values o USING (tenant_id, activity_id, exp, metric, day)
 )
 SELECT tenant_id, activity_id, 0 AS environment_id, exp AS experience_id, metric, day,
        visitors, visits, impressions, value_sum, value_sq_sum
