@@ -5,7 +5,7 @@ for thousands of visitors a second would need thousands of calls a second only t
 showed. This module takes up to ``MAX_BATCH`` Adobe notification objects, each naming its visitor
 (``visitorId``, the delivery request's ``id`` object), checks each one with the delivery API's own
 validation, groups the valid ones by visitor and records every group through
-``Delivery.deliver_async`` — the path that records delivery notifications — so events, sticky
+``Delivery.deliver_many`` — the path that records delivery notifications — so events, sticky
 assignments, profile updates and token checks are exactly the delivery API's. Each notification
 gets its own result, in request order (docs/delivery.md, "Notifications of many visitors").
 
