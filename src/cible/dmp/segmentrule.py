@@ -217,7 +217,7 @@ def _too_deep(tree: Tree[Token]) -> bool:
     return False
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65_536)  # rebuilding a large taxonomy reuses compiled rules
 def compile_segment_rule(text: str) -> SegmentRule:
     """The compiled rule, or :class:`SegmentRuleError` with the error position."""
     if not text.strip():

@@ -310,7 +310,7 @@ def _too_deep(tree: Tree[Token]) -> bool:
     return False
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65_536)  # rebuilding a large taxonomy reuses compiled rules
 def compile_trait_rule(text: str) -> TraitRule:
     """The compiled rule for ``text``, or :class:`TraitRuleError` with the error position."""
     if not text.strip():
