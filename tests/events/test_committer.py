@@ -344,3 +344,22 @@ def test_awaiting_tasks_share_commits_fail_alone_and_can_be_cancelled(
     assert was_cancelled
     assert sorted(log_keys(engine)) == sorted(f"a{i}" for i in range(50))
     assert committer.commits == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_a_batch_appends_in_unit_order_and_an_invalid_record_fails_its_unit(
+    engine: Engine, committer: GroupCommitter
+) -> None:
+    release, _blocked = hold_writer(committer)
+    futures = [committer.submit(appender(rec(f"u{i}"), rec(f"u{i}/b"))) for i in range(5)]
+    too_long = committer.submit(appender(rec("x" * 401)))
+    not_bytes = committer.submit(appender(Record("t", 1, "text", "{}")))  # type: ignore[arg-type]
+    last = committer.submit(appender(*[rec(f"many{i}") for i in range(450)]))
+    release.set()
+    assert [f.result(WAIT) for f in futures] == [f"u{i}" for i in range(5)]
+    for failed in (too_long, not_bytes):
+        with pytest.raises(ValueError, match="invalid event record"):
+            failed.result(WAIT)
+    assert last.result(WAIT) == "many0"
+    expected = [key for i in range(5) for key in (f"u{i}", f"u{i}/b")]
+    assert log_keys(engine) == expected + [f"many{i}" for i in range(450)]

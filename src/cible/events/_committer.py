@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.pool import NullPool
 
 from cible.errors import CibleError
-from cible.events._log import LOCK_HELD, take_log_lock
+from cible.events._log import HELD_ROWS, LOCK_HELD, Row, insert_rows, take_log_lock
 
 T = TypeVar("T")
 log = logging.getLogger("cible.events")
@@ -344,6 +344,9 @@ class GroupCommitter:
             self._fail(items, error)
             return True
         outcomes: list[_Outcome] = []
+        # append_records holds the units' rows here; they are inserted together before COMMIT.
+        held: list[Row] = []
+        conn.info[HELD_ROWS] = held
         # Savepoints go straight to the driver: SQLAlchemy compiles a new SAVEPOINT statement
         # for each begin_nested(), which cost more than a unit's own SQL (benchmarks/event_log.py).
         raw: Any = conn.connection.dbapi_connection if savepoints else None
@@ -355,6 +358,7 @@ class GroupCommitter:
                 self._fail(items, error)
                 return True
         for index, (unit, slot) in enumerate(items):
+            mark = len(held)
             try:
                 try:
                     value = unit(conn)
@@ -369,6 +373,7 @@ class GroupCommitter:
                         return False
                     # The savepoint survives ROLLBACK TO, so the next unit runs inside it.
                     raw.execute(_ROLLBACK_TO)
+                    del held[mark:]
                     outcomes.append((slot, error, None))
                     continue
                 if raw is not None and index < last:
@@ -379,6 +384,9 @@ class GroupCommitter:
                 return True
             outcomes.append((slot, None, value))
         try:
+            conn.info.pop(HELD_ROWS, None)
+            if held:
+                insert_rows(conn, held)
             conn.commit()
         except Exception as error:
             self._fail([], error, outcomes)
@@ -392,6 +400,7 @@ class GroupCommitter:
 
     def _rollback(self, conn: Connection) -> None:
         conn.info.pop(LOCK_HELD, None)
+        conn.info.pop(HELD_ROWS, None)
         try:
             conn.rollback()
         except Exception:

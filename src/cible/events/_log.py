@@ -12,6 +12,7 @@ process and host on the database (docs/events.md, "Commit order").
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 
@@ -27,14 +28,22 @@ LOCK_HELD = "cible.events.log_lock_held"
 _LOCK = text(f"SELECT pg_advisory_xact_lock({LOG_LOCK_KEY})")
 _COLUMNS = 'INSERT INTO event_log (topic, tenant_id, "key", payload, created_ms) VALUES '
 _MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # sqlite3, psycopg
-# Up to this many records go in one multi-row INSERT (one statement, one round trip); more are
-# sent with executemany.
-_MULTI_ROW = 8
-_INSERT_SQL = {
-    (style, rows): _COLUMNS + ", ".join(["(" + ", ".join([mark] * 5) + ")"] * rows)
-    for style, mark in _MARKS.items()
-    for rows in range(1, _MULTI_ROW + 1)
-}
+# Rows per multi-row INSERT (5 parameters each: under the 999 of SQLite before 3.32 and
+# PostgreSQL's 65,535 parameters per statement).
+_MULTI_ROW = 190
+_TOPIC_MAX = 32
+_KEY_MAX = 400
+# Set in Connection.info by the group committer: the rows its units append, inserted at once
+# before the batch commits.
+HELD_ROWS = "cible.events.held_rows"
+
+Row = tuple[str, int, str, bytes, int]
+
+
+@functools.cache
+def _insert_sql(style: str, rows: int) -> str:
+    mark = _MARKS[style]
+    return _COLUMNS + ", ".join(["(" + ", ".join([mark] * 5) + ")"] * rows)
 
 
 class Record(msgspec.Struct, frozen=True, gc=False):
@@ -82,24 +91,52 @@ def append_records(conn: Connection, records: Sequence[Record], now_ms: int | No
     """Inserts ``records`` inside the caller's transaction; they are durable when it commits.
 
     ``now_ms`` stamps ``created_ms`` (the retention clock); the current time when omitted.
+    Inside a :class:`~cible.events.GroupCommitter` unit the records are held until the batch
+    commits and then inserted together, in the order the units appended them (one statement per
+    batch rather than one round trip per request). Raises ``ValueError`` for a topic longer
+    than 32 characters, a key longer than 400, a payload that is not bytes or a tenant id that
+    is not an int.
     """
     if not records:
         return
     stamp = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    rows = []
+    for r in records:
+        # Checked here, where the unit that appended can fail alone, rather than when its
+        # batch's rows are inserted together.
+        if (
+            len(r.topic) > _TOPIC_MAX
+            or len(r.key) > _KEY_MAX
+            or type(r.payload) is not bytes
+            or type(r.tenant_id) is not int
+        ):
+            raise ValueError(
+                f"invalid event record (topic {r.topic[:40]!r}, key {r.key[:40]!r}): topics have "
+                f"at most {_TOPIC_MAX} characters, keys {_KEY_MAX}, tenant ids are int and "
+                "payloads bytes"
+            )
+        rows.append((r.topic, r.tenant_id, r.key, r.payload, stamp))
+    held: list[Row] | None = conn.info.get(HELD_ROWS)
+    if held is not None:
+        held += rows
+        return
     take_log_lock(conn)
+    insert_rows(conn, rows)
+
+
+def insert_rows(conn: Connection, rows: Sequence[Row]) -> None:
+    """Inserts rows ``(topic, tenant_id, key, payload, created_ms)`` in order."""
     style = conn.dialect.paramstyle
     # Straight to the driver, inside the transaction SQLAlchemy opened: this runs for every
     # request, and SQLAlchemy's per-statement bookkeeping cost more than the insert itself
-    # (benchmarks/event_log.py). The SQL is rendered once per paramstyle, at import.
+    # (benchmarks/event_log.py).
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        if len(records) <= _MULTI_ROW:
+        for start in range(0, len(rows), _MULTI_ROW):
+            chunk = rows[start : start + _MULTI_ROW]
             flat: list[object] = []
-            for r in records:
-                flat += (r.topic, r.tenant_id, r.key, r.payload, stamp)
-            cursor.execute(_INSERT_SQL[style, len(records)], flat)
-        else:
-            rows = [(r.topic, r.tenant_id, r.key, r.payload, stamp) for r in records]
-            cursor.executemany(_INSERT_SQL[style, 1], rows)
+            for row in chunk:
+                flat += row
+            cursor.execute(_insert_sql(style, len(chunk)), flat)
     finally:
         cursor.close()
