@@ -64,3 +64,15 @@ async def test_logs_are_json_lines_with_the_request_id(
     line = json.loads(JSONFormatter().format(records[-1]))
     assert line["request_id"] == response.headers["x-request-id"]
     assert line["route"] == "/health" and line["status"] == 200
+
+
+async def test_metrics_show_each_event_consumers_lag_and_delivery_calls(world: World) -> None:
+    world.tenant("acme")
+    body = {"context": {"channel": "web"}, "execute": {"mboxes": [{"index": 1, "name": "a"}]}}
+    await world.http.post("/rest/v1/delivery?client=acme&sessionId=s", json=body)
+    text = (await world.http.get("/metrics")).text
+    assert 'cible_event_consumer_lag{consumer="delivery.events"} 0.0' in text
+    assert (
+        'cible_http_requests_total{method="POST",route="/rest/v1/delivery",status="200"} 1.0'
+        in text
+    )

@@ -79,6 +79,7 @@ def create_app(
     app.state.db = database or Database(settings.database_url)
     app.state.clock = clock
     app.state.metrics = Metrics()
+    app.state.metrics.watch_event_log(app.state.db)
     # Names learned from delivery traffic are capped by settings (docs/security.md); the delivery
     # runtime takes this buffer, and the metric reads whichever buffer it uses.
     app.state.seen_names = SeenNames(
