@@ -82,7 +82,10 @@ class DeliveryFastPath:
         await send({"type": "http.response.body", "body": body or b""})
         elapsed = time.perf_counter() - started
         self.fastapi.state.metrics.observe("POST", PATH, status, elapsed)
-        if log.isEnabledFor(logging.INFO):
+        # Answered calls are counted and timed by the metric; a line each only at DEBUG, so a
+        # busy server does not spend a JSON log record per page (refusals are logged at INFO).
+        level = logging.DEBUG if status < 400 else logging.INFO
+        if log.isEnabledFor(level):
             extra: dict[str, Any] = {
                 "request_id": request_id,
                 "method": "POST",
@@ -91,7 +94,7 @@ class DeliveryFastPath:
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 3),
             }
-            log.info("request", extra=extra)
+            log.log(level, "request", extra=extra)
 
     async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         declared = headers.get(b"content-length")
