@@ -127,27 +127,39 @@ def _write(
     return written
 
 
-def _write_all(commits: list[_Commit], conn: Connection) -> list[tuple[int, int] | state.Conflict]:
+def _write_all(
+    commits: list[_Commit], conn: Connection
+) -> list[tuple[int, int] | state.Conflict]:
     """Many visitors' writes as one unit of the group commit, each failing alone.
 
     A visitor whose state moved fails at its compare-and-set, before writing anything; only a
     write that creates a profile, claims ids or merges profiles can fail half-way, so only those
-    run inside a savepoint of their own.
+    run inside a savepoint of their own. The events of the visitors written are appended at the
+    end, in one statement.
     """
     outcomes: list[tuple[int, int] | state.Conflict] = []
-    for commit in commits:
-        change = commit.change
-        guarded = bool(change.created or change.new_keys or change.losers)
-        if guarded:
-            conn.exec_driver_sql("SAVEPOINT cible_visitor")
-        try:
-            outcomes.append(commit.unit(conn))
-        except state.Conflict as conflict:
+    records: list[Record] = []
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for commit in commits:
+            change = commit.change
+            guarded = bool(change.created or change.new_keys or change.losers)
             if guarded:
-                conn.exec_driver_sql("ROLLBACK TO SAVEPOINT cible_visitor")
-            outcomes.append(conflict)
-        if guarded:
-            conn.exec_driver_sql("RELEASE SAVEPOINT cible_visitor")
+                cursor.execute("SAVEPOINT cible_visitor")
+            try:
+                outcomes.append(state.write(conn, change, commit.now))
+            except state.Conflict as conflict:
+                if guarded:
+                    cursor.execute("ROLLBACK TO SAVEPOINT cible_visitor")
+                outcomes.append(conflict)
+            else:
+                records.extend(commit.records)
+            if guarded:
+                cursor.execute("RELEASE SAVEPOINT cible_visitor")
+    finally:
+        cursor.close()
+    if records:
+        append_records(conn, records)
     return outcomes
 
 
