@@ -63,7 +63,20 @@ _THROTTLED: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many DCS calls for this tenant", **_DCS_ERROR},
     503: {"description": "The database is unavailable; retry later"},
 }
+_ANSWERS: dict[str, Any] = {
+    "application/json": {},
+    "application/javascript": {"schema": {"type": "string"}},
+    "image/gif": {"schema": {"type": "string", "format": "binary"}},
+}
+_PIXEL_OR_JSON: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A 1x1 GIF, or JSON with d_rtbd=json (JSONP with d_cb); DCS errors "
+        "are in the body and X-Error",
+        "content": _ANSWERS,
+    }
+}
 _EVENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_PIXEL_OR_JSON,
     **_THROTTLED,
     413: {"description": "POST body over 32 KiB (DCS error 0)", **_DCS_ERROR},
     414: {"description": "Query string over 8 KiB (DCS error 0)", **_DCS_ERROR},
@@ -375,7 +388,9 @@ async def _opt_out(request: Request, pixel: bool) -> Response:
     return _with_cookie(request, response, OPT_OUT_VALUE)
 
 
-@router.get("/demoptout.jpg", summary="DCS opt-out (pixel)", responses=_THROTTLED)
+@router.get(
+    "/demoptout.jpg", summary="DCS opt-out (pixel)", responses={**_PIXEL_OR_JSON, **_THROTTLED}
+)
 async def opt_out_pixel(request: Request) -> Response:
     return await _opt_out(request, pixel=True)
 
