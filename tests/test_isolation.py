@@ -36,6 +36,7 @@ from sqlalchemy import create_engine, select, text
 from cible.activities.mboxes.service import record_seen
 from cible.activities.profileattrs.service import record_profile_attributes
 from cible.config import Settings
+from cible.profiles import service as profiles
 from cible.store import Database
 from cible.store.models import metadata
 from cible.tenants import service as tenants
@@ -225,6 +226,14 @@ async def scene(scene_url: str) -> AsyncIterator[Scene]:
         tenant_id = tenants.get_tenant(s, "acme").id
         record_seen(s, tenant_id, {"hidden-mbox": {"secret.param"}}, now)
         record_profile_attributes(s, tenant_id, {"hiddenAttribute"}, now)
+    ids["visitor"] = "hiddenvisitor.0"
+    with database.session() as s:
+        tenant_id = tenants.get_tenant(s, "acme").id
+        profile = profiles.new_profile(tenant_id, "tnt", ids["visitor"], now)
+        profiles.apply_attributes(profile, {"secret": "yes"}, now)
+        s.add(profile)
+        s.flush()
+        s.add_all(profiles.id_rows("tnt", ids["visitor"], profile))
     await dmp_isolation.seed(scene)
     yield scene
     await http.aclose()
@@ -254,6 +263,7 @@ class Case:
     listed: Callable[[Any], list[Any]] | None = None
     marker: Callable[[Scene], Any] | None = None
     version: int = 1
+    query: Ids = lambda s: {}
 
 
 def _ids(key: str, field: str = "id") -> Callable[[Any], list[Any]]:
@@ -452,6 +462,12 @@ CASES: dict[tuple[str, str], Case] = {
     },
     **_autoallocate_cases(),
     ("POST", f"{PREFIX}/batch"): Case("batch", body=_batch),
+    **{
+        (method, f"{PREFIX}/privacy/visitor"): Case(
+            "visitor", scope="tenant", query=lambda s: {"id": s.ids["visitor"]}
+        )
+        for method in ("GET", "DELETE")
+    },
 }
 
 
@@ -477,7 +493,9 @@ async def _call(
     headers = {**cred.headers, "Accept": media}
     if body is not None:
         headers["Content-Type"] = media
-    return await scene.http.request(method, url, json=body, headers=headers)
+    return await scene.http.request(
+        method, url, json=body, headers=headers, params=case.query(scene)
+    )
 
 
 @pytest.mark.anyio
@@ -520,6 +538,18 @@ def _expect_hidden(
         if foreign_tenant or case.scope != "tenant":
             assert case.marker(scene) not in found, response.text
         return
+    if case.kind == "visitor":
+        # Visitors belong to the whole tenant: beta finds nothing of acme's under acme's ids, and
+        # a client limited to one workspace may neither export nor delete.
+        if foreign_tenant:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body.get("profiles", []) == [] and all(
+                n == 0 for n in body.get("deleted", {}).values()
+            ), response.text
+        else:
+            assert response.status_code == 403, response.text
+        return
     if case.kind == "create":
         if foreign_tenant:
             # Beta may create its own workspaces and environments; a body naming acme's
@@ -536,6 +566,7 @@ def _expect_hidden(
         assert response.status_code == 200, response.text
     else:
         assert response.status_code == 403, response.text
+
 
 # -- the audience manager (/v1 and the DCS): cases in tests/dmp/_isolation.py ------------------
 
@@ -565,3 +596,49 @@ async def test_dmp_route_isolates_tenants(scene: Scene, method: str, path: str) 
     before = scene.snapshot()
     await dmp_isolation.check(scene, method, path)
     assert scene.snapshot() == before, f"{method} {path} changed acme's objects"
+
+
+# -- every other route: public by design, or covered elsewhere -----------------------------------
+
+# Routes that carry no Admin credential, each with why (docs/security.md, "What is public").
+# A route that is neither here nor in a case table above fails ``test_every_route_is_accounted``.
+PUBLIC: dict[str, str] = {
+    "/": "redirect to the UI",
+    "/health": "liveness probe, no data",
+    "/metrics": "Prometheus counters, no tenant data",
+    "/openapi.json": "the API's own description",
+    "/docs": "the API browser page",
+    "/docs/assets/{name}": "vendored Swagger UI files",
+    "/ims/token/v3": "the token endpoint: credentials in the body, throttled per client id",
+    "/rest/v1/delivery": "Adobe's delivery API: called by browsers and SDKs without credentials",
+    "/rest/v1/notifications": "notifications, as the delivery API",
+    "/rest/v1/profiles/{kind}/{value}": "Adobe's Profile API fetch, keyed by the visitor's id",
+    "/rest/v1/profiles/{tnt_id}": "Adobe's Profile API fetch, keyed by the visitor's tntId",
+    "/m2/{client}/profile/update": "Adobe's single profile update API (mbox3rdPartyId/mboxPC)",
+    "/m2/{client}/profile/batchUpdate": "Adobe's bulk profile update API",
+    "/m2/{client}/v2/profile/batchUpdate": "Adobe's bulk profile update API v2",
+    "/m2/{client}/profile/batchStatus": "status of a bulk update, by its random batch id",
+    "/{client}/{environment}/v1/rules.json": "the on-device artifact, public as Adobe's CDN copy",
+    "/{client}/{environment}/v1/{property_token}/rules.json": "the artifact of a property",
+}
+# Mounted apps with their own authentication and isolation tests.
+MOUNTS = {"/ui": "the admin web UI: its own session cookies and roles, tests/ui"}
+
+
+def test_every_route_is_accounted() -> None:
+    """Each route of the app is an isolation case, a dmp case, public with a reason, or a mount."""
+    app = create_app(Settings(database_url="sqlite://", _env_file=None))  # type: ignore[call-arg]
+    covered = set(CASES) | set(dmp_isolation.CASES)
+    unaccounted = []
+    for route in iter_route_contexts(app.routes):
+        path = route.path
+        if not path or path in PUBLIC or path in MOUNTS:
+            continue
+        for method in sorted(route.methods or {"*"}):
+            if method != "HEAD" and (method, path) not in covered:
+                unaccounted.append(f"{method} {path}")
+    app.state.db.dispose()
+    assert not unaccounted, (
+        "routes neither isolation-tested nor declared public in tests/test_isolation.py: "
+        f"{unaccounted}"
+    )

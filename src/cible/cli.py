@@ -547,5 +547,46 @@ def reports_rebuild(
     emit(data, as_json, text=text)
 
 
+privacy_app = typer.Typer(help="Export or delete one visitor's data.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+VisitorId = Annotated[str, typer.Option("--id", help="One of the visitor's ids.")]
+IdKind = Annotated[
+    str,
+    typer.Option(help="tntId, thirdPartyId, marketingCloudVisitorId or customerId:<code>."),
+]
+
+
+@privacy_app.command("export")
+def privacy_export(
+    tenant: Annotated[str, typer.Option(help="Tenant client code.")],
+    visitor_id: VisitorId,
+    kind: IdKind = "tntId",
+) -> None:
+    """Print everything held about one visitor as JSON (profile, assignments, events, ...)."""
+    from cible import privacy
+    from cible.tenants import service
+
+    with session() as s:
+        data = privacy.export_visitor(s, service.get_tenant(s, tenant).id, kind, visitor_id)
+    emit(data, True)
+
+
+@privacy_app.command("delete")
+def privacy_delete(
+    tenant: Annotated[str, typer.Option(help="Tenant client code.")],
+    visitor_id: VisitorId,
+    kind: IdKind = "tntId",
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete everything held about one visitor; prints the rows removed per kind of data."""
+    from cible import privacy
+    from cible.tenants import service
+
+    with session() as s:
+        removed = privacy.delete_visitor(s, service.get_tenant(s, tenant).id, kind, visitor_id)
+    text = ", ".join(f"{name}: {n}" for name, n in removed.items())
+    emit({"deleted": removed}, as_json, text=f"deleted ({text})")
+
+
 def main() -> None:
     app()

@@ -32,6 +32,7 @@ from cible.delivery.asgi import DeliveryFastPath
 from cible.delivery.seen import SeenNames
 from cible.dmp import routes as dmp
 from cible.errors import CibleError
+from cible.privacy import routes as privacy
 from cible.profiles import routes as profiles
 from cible.reports import routes as reports
 from cible.store import Database
@@ -53,6 +54,7 @@ ROUTERS += [activities.router, mboxes.router, artifacts.router]
 ROUTERS += [profiles.router]
 ROUTERS += [dmp.router]
 ROUTERS += [reports.router, autoallocate.router]
+ROUTERS += [privacy.router]
 
 
 def _utc_now() -> datetime:
