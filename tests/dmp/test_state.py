@@ -113,7 +113,7 @@ async def test_segments_for_resolves_declared_ids_and_ecids(
     http: Any, acme: Credential, database: Database
 ) -> None:
     aam = Aam(http, acme)
-    ds = await aam.data_source()
+    ds = await aam.data_source(integrationCode="CRM")
     tf = await aam.folder()
     sf = await aam.folder("segments")
     trait = await aam.trait('c_a == "1"', ds, tf)
@@ -124,6 +124,8 @@ async def test_segments_for_resolves_declared_ids_and_ecids(
     with database.engine.connect() as conn:
         assert segments_for(conn, 1, [("mid", mid)], now) == {segment}
         assert segments_for(conn, 1, [(str(ds), "crm-1")], now) == {segment}
+        assert segments_for(conn, 1, [("ic:CRM", "crm-1")], now) == {segment}
+        assert segments_for(conn, 1, [("ic:NOPE", "crm-1")], now) == set()
         assert segments_for(conn, 1, [("mid", "1" * 38), ("uuid", "bad")], now) == set()
         assert segments_for(conn, 2, [("mid", mid)], now) == set()
 

@@ -23,7 +23,7 @@ from cible.dmp import devices
 from cible.dmp.qualify import DeviceState, apply_call
 from cible.dmp.rules import rules_for
 from cible.dmp.segmentrule import compile_segment_rule
-from cible.dmp.tables import DeviceId
+from cible.dmp.tables import DataSource, DeviceId
 from cible.dmp.traitrule import compile_trait_rule
 
 __all__ = [
@@ -35,15 +35,27 @@ __all__ = [
 ]
 
 _IDS: Table = DeviceId.__table__  # type: ignore[assignment]
+_DS: Table = DataSource.__table__  # type: ignore[assignment]
 
 
 def _resolve(conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]]) -> set[str]:
     uuids: set[str] = set()
-    for namespace, external in device_ids:
+    for given, external in device_ids:
+        namespace = given
         if namespace == devices.UUID_NAMESPACE:
             if devices.is_uuid(external):
                 uuids.add(external)
             continue
+        if namespace.startswith("ic:"):
+            # A delivery request's customerIds name data sources by integration code.
+            found_ds = conn.execute(
+                select(_DS.c.id).where(
+                    _DS.c.tenant_id == tenant_id, _DS.c.integration_code == namespace[3:]
+                )
+            ).first()
+            if found_ds is None:
+                continue
+            namespace = str(found_ds[0])
         found = conn.execute(
             select(_IDS.c.uuid).where(
                 _IDS.c.tenant_id == tenant_id,
@@ -116,7 +128,8 @@ def segments_for(
     """The segment ids the visitor named by ``device_ids`` is in at ``now_ms`` (default: now).
 
     ``device_ids`` are ``(namespace, id)`` pairs: ``("uuid", <AAM UUID>)`` (the DCS ``uuid``),
-    ``("mid", <ECID>)`` (``id.marketingCloudVisitorId``) or ``("<DPID>", <declared id>)``. The
+    ``("mid", <ECID>)`` (``id.marketingCloudVisitorId``), ``("<DPID>", <declared id>)`` or
+    ``("ic:<integration code>", <declared id>)`` (a delivery request's ``id.customerIds``). The
     memberships of every device they resolve to are re-evaluated at ``now_ms`` (recency windows
     and TTLs move with time) without writing anything, and united.
     """
