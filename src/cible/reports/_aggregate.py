@@ -17,8 +17,9 @@ to equal counts. Definitions (docs/reports.md, "Counting"):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -36,6 +37,7 @@ __all__ = [
     "VisitorState",
     "apply_event",
     "daily_rows",
+    "key_hash",
     "metric_of",
     "parse_event",
 ]
@@ -142,6 +144,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def key_hash(key: str) -> int:
+    """``report_keys.key_hash`` of an event key: the low 64 bits of its MD5 (little-endian, as
+    DuckDB's ``md5_number_lower``), shifted to a signed BIGINT."""
+    digest = hashlib.md5(key.encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[8:], "little") - 2**63
+
+
 def metric_of(kind: str, mbox: str | None) -> str | None:
     """The metric an event converts, if any."""
     if kind == "conversion" and mbox:
@@ -167,8 +176,16 @@ class VisitorState:
     orders: int = 0
     revenue: float = 0.0
     pre_value: float | None = None
-    # metric -> [conversions, visit number of the last one]
-    conversions: dict[str, list[int]] = field(default_factory=dict)
+    # metric -> [conversions, visit number of the last one]; decoded from ``stored`` only when
+    # a conversion needs it (most events are impressions, which leave it as it was).
+    loaded: dict[str, list[int]] | None = None
+    stored: str = "{}"
+
+    @property
+    def conversions(self) -> dict[str, list[int]]:
+        if self.loaded is None:
+            self.loaded = orjson.loads(self.stored)
+        return self.loaded
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> VisitorState:
@@ -184,7 +201,7 @@ class VisitorState:
             orders=row[7],
             revenue=row[8],
             pre_value=row[9],
-            conversions=orjson.loads(row[10]),
+            stored=row[10],
         )
 
     def row(self, tenant_id: int, activity_id: int, visitor: str) -> tuple[Any, ...]:
@@ -203,7 +220,7 @@ class VisitorState:
             self.orders,
             self.revenue,
             self.pre_value,
-            orjson.dumps(self.conversions).decode(),
+            self.stored if self.loaded is None else orjson.dumps(self.loaded).decode(),
         )
 
 

@@ -189,7 +189,10 @@ QUALIFY row_number() OVER (PARTITION BY tenant_id, activity_id, left(order_id, 2
 """
 
 _KEYS = """
-SELECT DISTINCT tenant_id, left(event_key, 400) AS key FROM read_parquet($path)
+SELECT DISTINCT tenant_id,
+       (md5_number_lower(left(event_key, 400))::HUGEINT - 9223372036854775808)::BIGINT
+           AS key_hash
+FROM read_parquet($path)
 WHERE activity_id IS NOT NULL
 """
 

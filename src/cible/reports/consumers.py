@@ -29,6 +29,7 @@ from cible.reports._aggregate import (
     VisitorState,
     apply_event,
     daily_rows,
+    key_hash,
     parse_event,
 )
 
@@ -51,8 +52,7 @@ _ADDED = ("visitors", "visits", "impressions", "value_sum", "value_sq_sum")
 
 
 def _values(p: str, columns: Sequence[str]) -> str:
-    names = ", ".join('"key"' if c == "key" else c for c in columns)
-    return f"({names}) VALUES ({', '.join([p] * len(columns))})"
+    return f"({', '.join(columns)}) VALUES ({', '.join([p] * len(columns))})"
 
 
 def _statements(p: str) -> dict[str, str]:
@@ -91,28 +91,27 @@ def new_events(conn: Connection, records: Sequence[StoredRecord]) -> list[Event]
     """The batch's countable events whose keys were not counted before, in log order; their
     keys are recorded as counted (in the caller's transaction)."""
     events: list[Event] = []
-    fresh: set[tuple[int, str]] = set()
+    fresh: dict[tuple[int, int], Event] = {}
     for record in records:
         event = parse_event(record.tenant_id, record.key, record.payload)
         if event is not None:
-            event.key = event.key[:400]
-            if (event.tenant_id, event.key) not in fresh:
-                fresh.add((event.tenant_id, event.key))
+            ref = (event.tenant_id, key_hash(event.key[:400]))
+            if ref not in fresh:
+                fresh[ref] = event
                 events.append(event)
-    dialect = conn.dialect.name
-    p = _PLACEHOLDER[dialect]
-    added: set[tuple[int, str]] = set()
+    p = _PLACEHOLDER[conn.dialect.name]
+    added: set[int] = set()
     # One statement per chunk both records the keys and says which were new: ON CONFLICT DO
     # NOTHING ... RETURNING returns the inserted rows only (SQLite >= 3.35, PostgreSQL).
-    for chunk in _chunks(sorted(fresh)):
+    for chunk in _chunks(list(fresh)):
         values = ", ".join([f"({p}, {p})"] * len(chunk))
         sql = (
-            f'INSERT INTO report_keys (tenant_id, "key") VALUES {values} '
-            'ON CONFLICT DO NOTHING RETURNING tenant_id, "key"'
+            f"INSERT INTO report_keys (tenant_id, key_hash) VALUES {values} "
+            "ON CONFLICT DO NOTHING RETURNING tenant_id, key_hash"
         )
         params = tuple(x for pair in chunk for x in pair)
-        added.update((int(t), k) for t, k in conn.exec_driver_sql(sql, params))
-    return [e for e in events if (e.tenant_id, e.key) in added]
+        added.update(id(fresh[(int(t), int(h))]) for t, h in conn.exec_driver_sql(sql, params))
+    return [e for e in events if id(e) in added]
 
 
 def apply_events(conn: Connection, events: Sequence[Event]) -> None:

@@ -31,8 +31,8 @@ def upgrade() -> None:
     op.create_table(
         "report_keys",
         *_tenant("report_keys"),
-        sa.Column("key", sa.String(length=400), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "key", name=op.f("pk_report_keys")),
+        sa.Column("key_hash", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "key_hash", name=op.f("pk_report_keys")),
         sqlite_with_rowid=False,
     )
     op.create_table(
