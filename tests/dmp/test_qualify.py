@@ -66,3 +66,17 @@ def test_state_round_trips_and_ttl_formula() -> None:
     realized = 10 * DAY_MS + 18 * 3_600_000
     assert expiry_ms(realized, 1) == realized + (24 + 6) * 3_600_000
     assert expiry_ms(realized, 0) is None
+
+
+def test_an_inactive_trait_realizes_nothing_but_keeps_what_it_realized() -> None:
+    active = RuleSet.build([TraitDef(1, 'c_a == "1"', 120)], [SegmentDef(5, "1T")], [])
+    state, _ = apply_call(active, DeviceState(), {"c_a": ["1"]}, 0)
+    paused = RuleSet.build(
+        [TraitDef(1, 'c_a == "1"', 120, active=False)], [SegmentDef(5, "1T")], []
+    )
+    state, outcome = apply_call(paused, state, {"c_a": ["1"]}, 1_000, direct=[1])
+    assert outcome.realized == [] and state.realizations[1][0] == 1
+    assert state.segments == {5: 0}
+    gone = RuleSet.build([], [SegmentDef(5, "frequency([2T]) >= 1")], [])
+    state, outcome = apply_call(gone, state, {}, 2_000)
+    assert state.realizations == {} and outcome.exited == [5]

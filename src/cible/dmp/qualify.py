@@ -55,6 +55,8 @@ class TraitDef:
     trait_type: str = "RULE_BASED_TRAIT"
     data_source_id: int = 0
     folder_id: int = 0
+    # An inactive trait realizes nothing, but devices keep what it realized until its TTL.
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ class RuleSet:
         unconditional: list[int] = []
         by_code: dict[str, list[int]] = {}
         for trait in all_traits.values():
-            if trait.trait_type == FOLDER or not trait.rule.strip():
+            if trait.trait_type == FOLDER or not trait.rule.strip() or not trait.active:
                 continue
             trait_rule = compile_trait_rule(trait.rule)
             compiled[trait.sid] = trait_rule
@@ -280,7 +282,13 @@ def apply_call(
     _expire(rules, state, now_ms, outcome)
     realized = rules.matching_traits(signals, data_source) if signals else []
     for sid in direct:
-        if sid in rules.traits and rules.traits[sid].trait_type != FOLDER and sid not in realized:
+        trait = rules.traits.get(sid)
+        if (
+            trait is not None
+            and trait.active
+            and trait.trait_type != FOLDER
+            and sid not in realized
+        ):
             realized.append(sid)
     for sid in realized:
         _realize(state, sid, rules.traits[sid], now_ms)

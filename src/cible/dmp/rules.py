@@ -34,6 +34,7 @@ def load_rules(conn: Connection, tenant_id: int) -> RuleSet:
             trait_type=row.trait_type,
             data_source_id=row.data_source_id,
             folder_id=row.folder_id,
+            active=row.status == "ACTIVE",
         )
         for row in conn.execute(
             select(
@@ -43,7 +44,8 @@ def load_rules(conn: Connection, tenant_id: int) -> RuleSet:
                 _T.c.trait_type,
                 _T.c.data_source_id,
                 _T.c.folder_id,
-            ).where(_T.c.tenant_id == tenant_id, _T.c.status == "ACTIVE")
+                _T.c.status,
+            ).where(_T.c.tenant_id == tenant_id)
         )
     ]
     segments = [
