@@ -170,7 +170,7 @@ class Server:
             profile.mkdir(parents=True, exist_ok=True)
             self.profile_file = profile / f"{name}.txt"
             command = [
-                "py-spy", "record", "--format", "raw", "--subprocesses", "--rate", "200",
+                "py-spy", "record", "--format", "raw", "--subprocesses", "--rate", "100",
                 "-o", str(self.profile_file), "--", *command,
             ]  # fmt: skip
         self.process = subprocess.Popen(
