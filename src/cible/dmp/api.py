@@ -30,8 +30,7 @@ from cible.web.envelope import validation_problems
 from cible.web.throttle import TokenBucketThrottle
 
 M = TypeVar("M", bound=BaseModel)
-MAX_PAGE_SIZE = 1000
-MAX_PAGE = 1_000_000
+MAX_PAGE = 1_000_000  # page and pageSize above it are refused (offsets stay in range)
 ORG_HEADER = "x-gw-ims-org-id"
 
 
@@ -86,7 +85,7 @@ class AamCall:
             problems.append(("pageSize", "must be at least 1"))
         if problems:
             raise BadRequest.fields(problems)
-        size = min(values["pageSize"], self.settings.max_page_size, MAX_PAGE_SIZE)
+        size = min(values["pageSize"], self.settings.max_page_size)
         chosen = {f: params[f] for f in filters if params.get(f) not in (None, "")}
         return ListQuery(values["page"], size, chosen)
 
