@@ -91,10 +91,14 @@ class _Tenants:
         self._known: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
-    def find(self, kind: str, value: str) -> int | None:
+    async def find(self, kind: str, value: str) -> int | None:
         with self._lock:
             if (kind, value) in self._known:
                 return self._known[(kind, value)]
+        # A miss reads the database off the event loop.
+        return await run_in_threadpool(self._read, kind, value)
+
+    def _read(self, kind: str, value: str) -> int | None:
         column = Tenant.client_code if kind == "code" else Tenant.organization_id
         with self._db.session() as s:
             found = s.scalar(select(Tenant.id).where(column == value))
@@ -135,7 +139,7 @@ def _errors_response(errors: Sequence[dcs.DcsError], status: int = 200) -> Respo
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def _tenant(
+async def _tenant(
     request: Request, runtime: _Runtime, params: Sequence[tuple[str, str]]
 ) -> int | dcs.DcsError:
     domain = request.app.state.settings.dcs_domain.lower().strip(".")
@@ -144,14 +148,14 @@ def _tenant(
         return dcs.DcsError(100, "Missing Host header")
     if host.endswith("." + domain):
         label = host[: -len(domain) - 1].split(".")[0]
-        found = runtime.tenants.find("code", label)
+        found = await runtime.tenants.find("code", label)
         if found is None:
             return dcs.DcsError(1, f"No configuration for hostname {host}")
         return found
     org = next((v for k, v in params if k.lower() == "d_orgid"), "")
     if not org:
         return dcs.DcsError(1, f"No configuration for hostname {host}; send d_orgid")
-    found = runtime.tenants.find("org", org)
+    found = await runtime.tenants.find("org", org)
     if found is None:
         return dcs.DcsError(2, f"Invalid d_orgid value {org!r}")
     return found
@@ -226,7 +230,7 @@ async def _event(request: Request) -> Response:
         pairs = None if pairs is None or form is None else pairs + form
     if pairs is None:
         return _errors_response([dcs.DcsError(311, "Bad URL encoding; the request was dropped")])
-    tenant = _tenant(request, runtime, pairs)
+    tenant = await _tenant(request, runtime, pairs)
     if isinstance(tenant, dcs.DcsError):
         return _errors_response([tenant])
     limited = _throttled(runtime, tenant)
@@ -292,7 +296,7 @@ async def id_sync(params: str, request: Request) -> Response:
     if pairs is None:
         return _errors_response([dcs.DcsError(311, "Bad URL encoding; the request was dropped")])
     values = {k.lower(): v for k, v in pairs}
-    tenant = _tenant(request, runtime, pairs)
+    tenant = await _tenant(request, runtime, pairs)
     if isinstance(tenant, dcs.DcsError):
         return _errors_response([tenant])
     limited = _throttled(runtime, tenant)
@@ -351,7 +355,7 @@ async def _opt_out(request: Request, pixel: bool) -> Response:
     pairs = _decode(request.scope.get("query_string", b""))
     if pairs is None:
         return _errors_response([dcs.DcsError(311, "Bad URL encoding; the request was dropped")])
-    tenant = _tenant(request, runtime, pairs)
+    tenant = await _tenant(request, runtime, pairs)
     if isinstance(tenant, dcs.DcsError):
         return _errors_response([tenant])
     limited = _throttled(runtime, tenant)
