@@ -118,7 +118,7 @@ def setup_database(url: str) -> None:
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes], path: str) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")

@@ -132,10 +132,10 @@ def database(settings: Settings) -> Iterator[Database]:
 def app(settings: Settings, database: Database, clock: FakeClock) -> Iterator[Any]:
     app = create_app(settings, database=database, clock=clock)
     yield app
-    # In-process apps get no lifespan shutdown: stop the delivery's group commit thread here.
-    delivery = getattr(app.state, "delivery", None)
-    if delivery is not None:
-        delivery.close()
+    # In-process apps get no lifespan shutdown: stop the app's group commit thread here.
+    committer = getattr(app.state, "committer", None)
+    if committer is not None:
+        committer.close()
 
 
 @pytest.fixture

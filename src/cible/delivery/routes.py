@@ -134,12 +134,18 @@ def runtime_of(app: Any) -> tuple[Delivery, TenantDirectory]:
     if delivery is None:
         settings = state.settings
         source = getattr(state, "artifact_source", None) or StoreArtifactSource(state.db)
+        committer = getattr(state, "committer", None)
+        if committer is None:
+            # One group commit per app, shared with the audience manager's /event: on SQLite a
+            # second writer thread would only wait for the first one's lock.
+            committer = GroupCommitter(
+                state.db.engine, deadline_seconds=settings.database_deadline_seconds
+            )
+            state.committer = committer
         delivery = Delivery(
             state.db,
             source,
-            committer=GroupCommitter(
-                state.db.engine, deadline_seconds=settings.database_deadline_seconds
-            ),
+            committer=committer,
             states=VisitorCache(settings.visitor_cache_bytes),
             session_timeout_seconds=settings.session_timeout_seconds,
             environment=settings.delivery_environment,
