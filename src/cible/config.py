@@ -109,7 +109,9 @@ class Settings(BaseSettings):
     )
     ui_secure_cookies: Literal["auto", "always", "never"] = Field(
         default="auto",
-        description="Secure flag of the UI's cookies: auto (when served over https), always, never.",
+        description=(
+            "Secure flag of the UI's cookies: auto (when served over https), always, never."
+        ),
     )
 
 

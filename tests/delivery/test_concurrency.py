@@ -154,7 +154,7 @@ async def test_a_bulk_update_beside_delivery_calls_loses_nothing(
     from cible.jobs import run_pending
 
     visitors = []
-    for index in range(30):
+    for _ in range(30):
         answer = await http.post("/rest/v1/delivery?client=acme&sessionId=s", json=_call(None, 0))
         visitors.append(answer.json()["id"]["tntId"])
     rows = "\n".join(f"{visitor},yes" for visitor in visitors)

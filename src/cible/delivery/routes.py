@@ -1,7 +1,7 @@
 """``POST /rest/v1/delivery``: Adobe's delivery API (no authentication, as Adobe's).
 
 The body is decoded with orjson and checked by ``validate`` (no pydantic on this hot path,
-DESIGN.md); errors use Adobe's delivery error shape ``{"status": 400, "message": ...}`` with
+docs/delivery.md); errors use Adobe's delivery error shape ``{"status": 400, "message": ...}`` with
 the same HTTP status. The tenant comes from ``client`` (at.js) or ``imsOrgId`` (Adobe's SDKs).
 """
 
@@ -146,6 +146,7 @@ def runtime_of(app: Any) -> tuple[Delivery, TenantDirectory]:
             state.db,
             source,
             committer=committer,
+            seen=getattr(state, "seen_names", None),
             states=VisitorCache(settings.visitor_cache_bytes),
             session_timeout_seconds=settings.session_timeout_seconds,
             environment=settings.delivery_environment,

@@ -127,9 +127,7 @@ def _write(
     return written
 
 
-def _write_all(
-    commits: list[_Commit], conn: Connection
-) -> list[tuple[int, int] | state.Conflict]:
+def _write_all(commits: list[_Commit], conn: Connection) -> list[tuple[int, int] | state.Conflict]:
     """Many visitors' writes as one unit of the group commit, each failing alone.
 
     A visitor whose state moved fails at its compare-and-set, before writing anything; only a
@@ -301,13 +299,7 @@ class Delivery:
         do not race each other's compare-and-set; other processes are kept honest by it.
         """
         token = (request.get("property") or {}).get("token") or ""
-        peek = getattr(self.source, "peek", None)
-        artifact: Artifact | None = None
-        if peek is not None:
-            artifact = peek(tenant.id, self.environment, token)
-        if artifact is None:
-            artifact = await anyio.to_thread.run_sync(self._artifact, tenant, token)
-        flow = self._flow(tenant, request, session_id, self.facts(artifact))
+        flow = self._flow(tenant, request, session_id, await self._facts_for(tenant, token))
         keys = profiles.VisitorIds.from_request(request.get("id")).keys()
         lock_key = (tenant.id, *keys[0]) if keys else None
         lock = self._lock(lock_key)
@@ -353,13 +345,7 @@ class Delivery:
         for request, session_id in calls:
             token = (request.get("property") or {}).get("token") or ""
             if token not in facts:
-                peek = getattr(self.source, "peek", None)
-                artifact: Artifact | None = None
-                if peek is not None:
-                    artifact = peek(tenant.id, self.environment, token)
-                if artifact is None:
-                    artifact = await anyio.to_thread.run_sync(self._artifact, tenant, token)
-                facts[token] = self.facts(artifact)
+                facts[token] = await self._facts_for(tenant, token)
             flows.append(self._flow(tenant, request, session_id, facts[token]))
         results: list[dict[str, Any] | Exception | None] = [None] * len(calls)
         replies: dict[int, tuple[Any, BaseException | None]] = {
@@ -410,6 +396,16 @@ class Delivery:
             asyncio.get_running_loop().run_in_executor(None, self.seen.flush)
         return results
 
+    async def _facts_for(self, tenant: TenantRef, token: str) -> _ArtifactFacts:
+        """The artifact's facts, from memory when the source can say, else read in a thread."""
+        peek = getattr(self.source, "peek", None)
+        artifact: Artifact | None = None
+        if peek is not None:
+            artifact = peek(tenant.id, self.environment, token)
+        if artifact is None:
+            artifact = await anyio.to_thread.run_sync(self._artifact, tenant, token)
+        return self.facts(artifact)
+
     def _load_many(self, steps: list[_Load]) -> list[state.Loaded]:
         try:
             with self.db.engine.connect() as conn:
@@ -443,11 +439,7 @@ class Delivery:
         return artifact if artifact is not None else EMPTY_ARTIFACT
 
     def _load(self, step: _Load) -> state.Loaded:
-        try:
-            with self.db.engine.connect() as conn:
-                return state.load(conn, step.tenant_id, step.keys)
-        except DBAPIError as error:
-            raise DatabaseUnavailable(f"the database could not be read: {error.orig}") from None
+        return self._load_many([step])[0]
 
     def _finish(
         self,
