@@ -161,10 +161,13 @@ async def test_reallocation_moves_traffic_and_keeps_history(
 
 
 async def test_a_new_split_moves_new_visitors_only(
-    http: httpx.AsyncClient, acme: Credential, database: Database
+    http: httpx.AsyncClient, acme: Credential, database: Database, app: Any
 ) -> None:
+    from cible.delivery.source import StoreArtifactSource
     from cible.jobs import run_pending
 
+    # Read the served artifact at every call (the default rereads it once a second).
+    app.state.artifact_source = StoreArtifactSource(database, refresh_seconds=0)
     created = await _create(http, acme)
     run_pending(database)
 
