@@ -54,3 +54,14 @@ def test_auto_allocate_activities_compile_as_remote() -> None:
         generated_at=at,
     )
     assert artifact["remoteMboxes"] == []
+
+
+def test_reallocation_is_scheduled_hourly_with_a_handler() -> None:
+    from datetime import timedelta
+
+    from cible.jobs.registry import load_tasks
+    from cible.jobs.schedules import load_schedules
+
+    schedule = {s.name: s for s in load_schedules()}["reports.reallocate"]
+    assert schedule.every == timedelta(hours=1)
+    assert schedule.kind in load_tasks()
