@@ -158,6 +158,10 @@ async def test_reallocation_moves_traffic_and_keeps_history(
         f"/acme/target/activities/ab/{activity}/report/performance", headers=acme.headers
     )
     assert report.json()["report"]["analysis"]["srm"] is None
+    latest = report.json()["report"]["analysis"]["autoAllocate"]
+    assert (
+        latest["phase"] == rounds[0]["phase"] and latest["experiences"] == rounds[0]["experiences"]
+    )
 
 
 async def test_a_new_split_moves_new_visitors_only(

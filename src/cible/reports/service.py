@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,12 @@ from cible.isotime import iso_millis
 from cible.reports import stats
 from cible.reports._aggregate import DAY_MS, ENTRY, ORDER
 from cible.reports._analysis import Arm, Options, analyse
-from cible.reports.tables import report_daily, report_orders, report_visitors
+from cible.reports.tables import (
+    report_allocations,
+    report_daily,
+    report_orders,
+    report_visitors,
+)
 from cible.tenants.principal import Principal
 
 __all__ = ["COUNTING", "ReportQuery", "orders_report", "parse_query", "performance_report"]
@@ -335,6 +341,8 @@ def performance_report(
         series = _series(session, scope, keys, COUNTING.index(query.counting))
         for exp, analysis in zip(order, per_experience, strict=True):
             analysis["series"] = series.get(exp, [])
+    if not fixed and activity.type == "ab":
+        overall["autoAllocate"] = _latest_round(session, activity)
     overall["countingMethod"] = query.counting
     overall["metricLocalId"] = None if metric is None else metric.get("metricLocalId")
     parameters = _parameters(activity, scope, query)
@@ -355,6 +363,26 @@ def performance_report(
             },
             "analysis": overall,
         },
+    }
+
+
+def _latest_round(session: Session, activity: Activity) -> dict[str, Any] | None:
+    """The last auto-allocate round (``cible.reports.allocation``): phase, winner, weights."""
+    a = report_allocations.c
+    row = session.execute(
+        select(a.computed_ms, a.algorithm, a.phase, a.winner, a.weights)
+        .where(a.tenant_id == activity.tenant_id, a.activity_id == activity.id)
+        .order_by(a.computed_ms.desc(), a.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {
+        "computedAt": iso_millis(datetime.fromtimestamp(row.computed_ms / 1000, UTC)),
+        "algorithm": row.algorithm,
+        "phase": row.phase,
+        "winnerExperienceLocalId": row.winner,
+        "experiences": orjson.loads(row.weights),
     }
 
 
