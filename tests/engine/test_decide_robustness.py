@@ -95,7 +95,7 @@ def _corrupt(rng: random.Random) -> Any:
 def _check(result: Any) -> None:
     assert isinstance(result, dict)
     extras = result[EXTRA_KEY]
-    assert set(extras) == {"reasons", "notifications", "remoteMboxes", "remoteViews"}
+    assert set(extras) == {"reasons", "decided", "notifications", "remoteMboxes", "remoteViews"}
     messages = [r.get("message", "") for r in extras["reasons"]]
     assert not any("engine error" in message for message in messages), messages
     json.dumps(result, allow_nan=True)  # serialisable

@@ -37,7 +37,7 @@ def _decide(category: str) -> dict[str, Any]:
         "id": {"tntId": "visitor.0"},
         "execute": {"mboxes": [{"index": 0, "name": "m", "parameters": {"category": category}}]},
     }
-    return decide(ARTIFACT, request, now=datetime(2026, 1, 1, tzinfo=UTC))
+    return decide(ARTIFACT, request, now=datetime(2026, 1, 1, tzinfo=UTC), trace=True)
 
 
 def test_a_rule_whose_audience_fails_is_not_hashed() -> None:
@@ -61,6 +61,6 @@ def test_allocation_bands_still_decide() -> None:
         "id": {"tntId": "visitor.0"},
         "execute": {"mboxes": [{"index": 0, "name": "m", "parameters": {"category": "shoes"}}]},
     }
-    result = decide(narrow, request, now=datetime(2026, 1, 1, tzinfo=UTC))
+    result = decide(narrow, request, now=datetime(2026, 1, 1, tzinfo=UTC), trace=True)
     entry = result["cible"]["reasons"][-1]["rules"][0]
     assert entry["matched"] is False and entry["allocation"] > 0.001

@@ -19,16 +19,46 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
 
 
-def test_case(decisioning_case: dict[str, Any]) -> None:
-    artifact = load_artifact(decisioning_case["artifact"])
-    response = decide(
-        artifact,
-        decisioning_case["request"],
-        profile=decisioning_case.get("profile"),
-        now=case_now(decisioning_case),
-        client=decisioning_case.get("client"),
+def _decide(case: dict[str, Any], trace: bool) -> dict[str, Any]:
+    return decide(
+        load_artifact(case["artifact"]),
+        case["request"],
+        profile=case.get("profile"),
+        now=case_now(case),
+        client=case.get("client"),
+        trace=trace,
     )
-    assert_decision_matches(decisioning_case, response)
+
+
+def test_case(decisioning_case: dict[str, Any]) -> None:
+    assert_decision_matches(decisioning_case, _decide(decisioning_case, trace=True))
+
+
+def test_case_without_trace(decisioning_case: dict[str, Any]) -> None:
+    """Untraced, the engine skips rules that cannot match: same decision, matched rules only."""
+    fast = _decide(decisioning_case, trace=False)
+    traced = _decide(decisioning_case, trace=True)
+    expected = {k: v for k, v in decisioning_case["expected"].items() if k != "ruleReasons"}
+    assert_decision_matches({**decisioning_case, "expected": expected}, fast)
+    fast_extra, traced_extra = fast.pop("cible"), traced.pop("cible")
+    assert fast == traced
+    for key in ("decided", "notifications", "remoteMboxes", "remoteViews"):
+        assert fast_extra[key] == traced_extra[key], key
+    matched = [
+        (entry["scope"], entry["name"], rule["ruleKey"])
+        for entry in traced_extra["reasons"]
+        if entry["scope"] != "request"
+        for rule in entry["rules"]
+        if rule["matched"]
+    ]
+    assert matched == [(d["scope"], d["name"], d["ruleKey"]) for d in fast_extra["decided"]]
+    fast_rules = [
+        (entry["scope"], entry["name"], rule["ruleKey"])
+        for entry in fast_extra["reasons"]
+        if entry["scope"] != "request"
+        for rule in entry["rules"]
+    ]
+    assert fast_rules == matched
 
 
 def test_there_are_enough_cases() -> None:

@@ -20,6 +20,7 @@ def _run(case: dict[str, Any]) -> dict[str, Any]:
         profile=case.get("profile"),
         now=case_now(case),
         client=case.get("client"),
+        trace=True,
     )
 
 

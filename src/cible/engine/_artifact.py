@@ -39,6 +39,7 @@ from cible.engine._jsonlogic import (
     LogicError,
     compile_condition,
 )
+from cible.engine._plan import Fast, Plan, analyse
 
 __all__ = [
     "DEFAULT_GLOBAL_MBOX",
@@ -68,6 +69,8 @@ RESPONSE_TOKEN_KEYS = (
     "option.name",
 )
 
+DECISIONING_METHOD = "on-device"  # post_processors.py: activity.decisioningMethod
+
 _TIME_VARIABLES = frozenset({"current_timestamp", "current_time", "current_day"})
 
 
@@ -94,6 +97,10 @@ class Rule:
     # The clauses of a top-level ``and`` that do not read ``allocation``, or None. When they
     # fail, the rule fails without hashing the visitor (the costly part of most A/B rules).
     precondition: CompiledCondition | None = None
+    # The condition as an audience test and a traffic band (see _plan.py), when it splits so.
+    fast: Fast | None = None
+    # The response tokens of every option when the request adds none but the decisioning method.
+    option_tokens: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,12 @@ class Artifact:
     mbox_rules: Mapping[str, tuple[Rule, ...]]
     view_rules: Mapping[str, tuple[Rule, ...]]
     raw: Mapping[str, Any] = field(repr=False)
+    # The context roots some condition reads ("mbox", "page", "current_time"…; every root when
+    # a variable name is computed): `decide` builds only those parts of the context.
+    reads: frozenset[str] = field(default=frozenset({DYNAMIC_VARIABLE}), repr=False)
+    # Rule list plans (_plan.py), built on first use; shared with copies made by
+    # `dataclasses.replace`, each plan checked against the identity of its rule list.
+    plans: dict[int, Plan] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def client_code(self) -> str | None:
@@ -190,6 +203,10 @@ class _Loader:
         rules = self._object(raw, "rules", "artifact")
         mbox_rules = self._rule_lists(rules, "mboxes")
         view_rules = self._rule_lists(rules, "views")
+        reads: set[str] = set()
+        for rule_list in (*mbox_rules.values(), *view_rules.values()):
+            for rule in rule_list:
+                reads.update(name.split(".", 1)[0] for name in rule.condition.variables)
         return Artifact(
             version=version,
             meta=MappingProxyType(dict(meta)),
@@ -203,6 +220,7 @@ class _Loader:
             mbox_rules=MappingProxyType(mbox_rules),
             view_rules=MappingProxyType(view_rules),
             raw=self.raw,
+            reads=frozenset(reads),
         )
 
     @staticmethod
@@ -273,7 +291,12 @@ class _Loader:
         metrics = self._entries(consequence, "metrics", where)
         variables = condition.variables
         dynamic = DYNAMIC_VARIABLE in variables
-        precondition = None if dynamic else _precondition(rule["condition"], variables)
+        fast, precondition = analyse(rule["condition"], condition)
+        response_tokens = {
+            token: meta[token]
+            for token in RESPONSE_TOKEN_KEYS
+            if token in self.response_tokens and token in meta
+        }
         return Rule(
             key=key,
             activity_id=activity_id,
@@ -282,13 +305,7 @@ class _Loader:
             condition=condition,
             consequence_name=name,
             property_tokens=frozenset(property_tokens),
-            response_tokens=MappingProxyType(
-                {
-                    token: meta[token]
-                    for token in RESPONSE_TOKEN_KEYS
-                    if token in self.response_tokens and token in meta
-                }
-            ),
+            response_tokens=MappingProxyType(response_tokens),
             execute_options=tuple(
                 _without_event_token(option) for option in options if _has_content(option)
             ),
@@ -306,6 +323,10 @@ class _Loader:
             reads_profile=dynamic or any(_is_profile(variable) for variable in variables),
             has_macros=any(_contains_macro(option.get("content")) for option in options),
             precondition=precondition,
+            fast=fast,
+            option_tokens=MappingProxyType(
+                {**response_tokens, "activity.decisioningMethod": DECISIONING_METHOD}
+            ),
         )
 
     @staticmethod
@@ -373,20 +394,3 @@ def reads_time(rule: Rule) -> bool:
     """Whether a rule's condition reads the clock variables (needs `now`)."""
     variables = rule.condition.variables
     return DYNAMIC_VARIABLE in variables or bool(variables & _TIME_VARIABLES)
-
-
-def _precondition(logic: Any, variables: frozenset[str]) -> CompiledCondition | None:
-    """The allocation-free clauses of a top-level ``and``, when it also has allocation clauses.
-
-    ``and`` is commutative for truthiness, so testing these first changes no decision; it only
-    spares the hash for visitors the audience already excludes.
-    """
-    if "allocation" not in variables or not isinstance(logic, Mapping) or len(logic) != 1:
-        return None
-    clauses = logic.get("and")
-    if not isinstance(clauses, list) or len(clauses) < 2:
-        return None
-    others = [c for c in clauses if "allocation" not in compile_condition(c).variables]
-    if not others or len(others) == len(clauses):
-        return None
-    return compile_condition({"and": others})

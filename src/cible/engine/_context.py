@@ -37,11 +37,14 @@ from urllib.parse import urlsplit
 from cible.engine._useragent import parse_user_agent
 
 __all__ = [
+    "EVERY_ROOT",
     "base_context",
+    "geo_context",
     "mbox_context",
     "page_context",
     "profile_context",
     "time_context",
+    "timestamp_ms",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,7 +134,7 @@ def _user_context(user_agent: Any) -> dict[str, Any]:
     return {"browserType": browser, "platform": platform, "locale": "en", "browserVersion": version}
 
 
-def _geo_context(geo: Any) -> dict[str, Any]:
+def geo_context(geo: Any) -> dict[str, Any]:
     if not isinstance(geo, Mapping):
         return {}
     context: dict[str, Any] = {}
@@ -148,6 +151,12 @@ def _geo_context(geo: Any) -> dict[str, Any]:
     return context
 
 
+def timestamp_ms(now: datetime) -> int:
+    """Milliseconds since the epoch of an instant (naive means UTC)."""
+    moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now
+    return (moment - _EPOCH) // _MILLISECOND
+
+
 def time_context(now: datetime) -> dict[str, Any]:
     """`current_timestamp`, `current_time` and `current_day` for an instant (naive means UTC)."""
     moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
@@ -158,20 +167,36 @@ def time_context(now: datetime) -> dict[str, Any]:
     }
 
 
-def base_context(request_context: Mapping[str, Any], now: datetime | None) -> dict[str, Any]:
-    """The context shared by every mbox and view of one request."""
+EVERY_ROOT = frozenset({"user", "page", "referring", "geo", "mbox", "profile", "current_time"})
+"""What `base_context` builds when told nothing: every part."""
+
+
+def base_context(
+    request_context: Mapping[str, Any], now: datetime | None, reads: frozenset[str] = EVERY_ROOT
+) -> dict[str, Any]:
+    """The context shared by every mbox and view of one request.
+
+    `reads` names the roots the artifact's conditions read (`Artifact.reads`); parts no
+    condition reads are left out (the clock variables count as one part).
+    """
     address = request_context.get("address")
-    if not isinstance(address, Mapping):
+    if type(address) is not dict and not isinstance(address, Mapping):
         address = {}
-    context: dict[str, Any] = {
-        "user": _user_context(request_context.get("userAgent")),
-        "page": page_context(address.get("url")),
-        "referring": page_context(address.get("referringUrl")),
-        "geo": _geo_context(request_context.get("geo")),
-    }
-    if now is not None:
+    context: dict[str, Any] = {}
+    if "user" in reads:
+        context["user"] = _user_context(request_context.get("userAgent"))
+    if "page" in reads:
+        context["page"] = page_context(address.get("url"))
+    if "referring" in reads:
+        context["referring"] = page_context(address.get("referringUrl"))
+    if "geo" in reads:
+        context["geo"] = geo_context(request_context.get("geo"))
+    if now is not None and not reads.isdisjoint(_TIME_ROOTS):
         context.update(time_context(now))
     return context
+
+
+_TIME_ROOTS = frozenset({"current_timestamp", "current_time", "current_day"})
 
 
 def _set_nested(target: dict[str, Any], keys: list[str], value: Any) -> None:
@@ -208,9 +233,16 @@ def _with_lower_case(values: dict[str, Any]) -> dict[str, Any]:
 
 def mbox_context(parameters: Any) -> dict[str, Any]:
     """The `mbox.*` keys for a request detail's `parameters`."""
-    if not isinstance(parameters, Mapping) or not parameters:
+    if not parameters or (type(parameters) is not dict and not isinstance(parameters, Mapping)):
         return {}
-    return _with_lower_case(_unflatten(parameters))
+    for key, value in parameters.items():
+        # The common case, string names without dots and string values, needs no unflattening.
+        if type(key) is not str or "." in key or type(value) is not str:
+            return _with_lower_case(_unflatten(parameters))
+    flat = dict(parameters)
+    for key, value in parameters.items():
+        flat[f"{key}_lc"] = value.lower()
+    return flat
 
 
 def profile_context(profile: Mapping[str, Any] | None, profile_parameters: Any) -> dict[str, Any]:

@@ -26,9 +26,19 @@ from datetime import datetime
 from typing import Any
 
 from cible.engine._artifact import Artifact, Rule, reads_time
-from cible.engine._context import base_context, mbox_context, page_context, profile_context
+from cible.engine._context import (
+    EVERY_ROOT,
+    base_context,
+    geo_context,
+    mbox_context,
+    page_context,
+    profile_context,
+    timestamp_ms,
+)
 from cible.engine._hashing import allocation_for
-from cible.engine._options import build_options, common_tokens
+from cible.engine._jsonlogic import DYNAMIC_VARIABLE
+from cible.engine._options import GEO_TOKENS, build_options, common_tokens
+from cible.engine._plan import plan_for
 
 __all__ = ["EXTRA_KEY", "decide"]
 
@@ -49,13 +59,18 @@ def decide(
     profile: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     client: str | None = None,
+    trace: bool = False,
 ) -> dict[str, Any]:
     """Decide a delivery request against an artifact; never raises on request data.
 
     `request` is an Adobe delivery request as a dict (`context`, `id`, `property`, `execute`,
     `prefetch`). The result is an Adobe delivery response dict (`status`, `requestId`,
-    `client`, `id`, `execute`, `prefetch`) plus `result["cible"]`: `reasons`, `notifications`,
-    `remoteMboxes`, `remoteViews` (see docs/engine.md).
+    `client`, `id`, `execute`, `prefetch`) plus `result["cible"]`: `reasons`, `decided`,
+    `notifications`, `remoteMboxes`, `remoteViews` (see docs/engine.md).
+
+    - `trace=True` evaluates every rule in full and lists each one in the reasons with why it
+      matched or not; without it, rules that cannot match are skipped and the reasons list only
+      the matched rules (`decided` lists them too, as structured data). Decisions are the same.
 
     - `now` is the decision instant (naive means UTC). The engine never reads the clock: with
       `now=None`, the clock variables are absent, so every time-bound condition (activity start
@@ -77,7 +92,7 @@ def decide(
     """
     if not isinstance(artifact, Artifact):
         raise TypeError("decide() needs an Artifact from load_artifact()")
-    decision = _Decision(artifact, profile, now, client)
+    decision = _Decision(artifact, profile, now, client, trace)
     try:
         return decision.run(request)
     except Exception as error:  # the engine never raises on a request; this is a safety net
@@ -85,9 +100,15 @@ def decide(
 
 
 class _Decision:
-    def __init__(self, artifact: Artifact, profile: Any, now: Any, client: Any) -> None:
+    def __init__(
+        self, artifact: Artifact, profile: Any, now: Any, client: Any, trace: bool
+    ) -> None:
         self.artifact = artifact
+        self.tracing = trace
+        reads = artifact.reads
+        self.reads = EVERY_ROOT if DYNAMIC_VARIABLE in reads or "" in reads else reads
         self.reasons: list[dict[str, Any]] = []
+        self.decided: list[dict[str, Any]] = []
         self.notifications: list[dict[str, Any]] = []
         self.remote_mboxes: set[str] = set()
         self.remote_views: set[str] = set()
@@ -102,7 +123,7 @@ class _Decision:
             self.note("'now' is not a datetime; time-bound conditions are false")
             now = None
         self.now: datetime | None = now
-        if profile is not None and not isinstance(profile, Mapping):
+        if profile is not None and not (type(profile) is dict or isinstance(profile, Mapping)):
             self.note("'profile' is not a mapping; ignored")
             profile = None
         self.profile: Mapping[str, Any] | None = profile
@@ -118,7 +139,7 @@ class _Decision:
 
     def run(self, request: Any) -> dict[str, Any]:
         result: dict[str, Any] = {"status": 200}
-        if not isinstance(request, Mapping):
+        if not (type(request) is dict or isinstance(request, Mapping)):
             self.note("request is not an object; nothing decided")
             return self.finish(result)
         request_id = request.get("requestId")
@@ -131,22 +152,31 @@ class _Decision:
             self.note("no client code (argument or artifact meta.clientCode); allocations use ''")
         self.read_ids(request.get("id"), result)
         context = request.get("context")
-        if not isinstance(context, Mapping):
+        if not (type(context) is dict or isinstance(context, Mapping)):
             self.note("request has no 'context' object; decided with an empty context")
             context = {}
         if self.now is None:
             self.note("'now' not given; time-bound conditions are false")
-        self.context = base_context(context, self.now)
-        self.tokens = common_tokens(self.context["geo"], self.artifact.response_tokens)
+        self.context = base_context(context, self.now, self.reads)
+        enabled = self.artifact.response_tokens
+        if not enabled.isdisjoint(_GEO_TOKEN_NAMES):
+            geo = self.context.get("geo")
+            if geo is None:
+                geo = geo_context(context.get("geo"))
+            self.tokens = common_tokens(geo, enabled)
+        else:
+            self.tokens = _METHOD_TOKENS
         prop = request.get("property")
-        if isinstance(prop, Mapping) and isinstance(prop.get("token"), str):
-            self.property_token = prop["token"]
+        if prop is not None and (type(prop) is dict or isinstance(prop, Mapping)):
+            token = prop.get("token")
+            if isinstance(token, str):
+                self.property_token = token
         self.find_remote(request)
         for mode in ("execute", "prefetch"):
             if mode not in request or request[mode] is None:
                 continue
             block = request[mode]
-            if not isinstance(block, Mapping):
+            if not (type(block) is dict or isinstance(block, Mapping)):
                 self.note(f"'{mode}' is not an object; ignored")
                 continue
             result[mode] = self.decide_mode(mode, block)
@@ -155,39 +185,35 @@ class _Decision:
     def read_ids(self, ids: Any, result: dict[str, Any]) -> None:
         if ids is None:
             ids = {}
-        if not isinstance(ids, Mapping):
+        if not (type(ids) is dict or isinstance(ids, Mapping)):
             self.note("'id' is not an object; no visitor id")
             return
-        result["id"] = {k: v for k, v in ids.items() if isinstance(k, str)}
+        result["id"] = {k: v for k, v in ids.items() if type(k) is str or isinstance(k, str)}
         # allocation_provider.py `get_or_create_visitor_id`: precedence of visitor ids.
-        tnt_id = ids.get("tntId")
-        candidates = (
-            ids.get("marketingCloudVisitorId"),
-            tnt_id.split(".")[0] if isinstance(tnt_id, str) else None,
-            ids.get("thirdPartyId"),
-        )
-        self.visitor_id = next((c for c in candidates if isinstance(c, str) and c), None)
+        visitor = ids.get("marketingCloudVisitorId")
+        if not (visitor and isinstance(visitor, str)):
+            tnt_id = ids.get("tntId")
+            visitor = tnt_id.split(".")[0] if isinstance(tnt_id, str) else None
+        if not (visitor and isinstance(visitor, str)):
+            visitor = ids.get("thirdPartyId")
+        self.visitor_id = visitor if visitor and isinstance(visitor, str) else None
         if self.visitor_id is None:
             self.note("no visitor id (marketingCloudVisitorId, tntId, thirdPartyId); no allocation")
 
     def find_remote(self, request: Mapping[str, Any]) -> None:
-        # utils.py `has_remote_dependency`: requested mboxes and views the artifact cannot decide.
+        # utils.py `has_remote_dependency`: requested views the artifact cannot decide (requested
+        # mboxes are checked as `decide_mbox` reads them).
         artifact = self.artifact
-        mbox_names: set[str] = set()
         view_names: set[str] = set()
         views_requested = False
         for mode in ("execute", "prefetch"):
             block = request.get(mode)
-            if not isinstance(block, Mapping):
+            if not (type(block) is dict or isinstance(block, Mapping)):
                 continue
-            mbox_names.update(_names(block.get("mboxes")))
             views = block.get("views")
             if isinstance(views, list) and views:
                 views_requested = True
                 view_names.update(_names(views))
-        for name in mbox_names:
-            if name in artifact.remote_mboxes or name not in artifact.local_mboxes:
-                self.remote_mboxes.add(name)
         if views_requested and not view_names:
             self.remote_views.update(artifact.remote_views)
         for name in view_names:
@@ -195,13 +221,15 @@ class _Decision:
                 self.remote_views.add(name)
 
     def finish(self, result: dict[str, Any]) -> dict[str, Any]:
-        if self.remote_mboxes or self.remote_views:
+        remote_mboxes, remote_views = self.remote_mboxes, self.remote_views
+        if remote_mboxes or remote_views:
             result["status"] = 206  # decision_provider.py: PARTIAL_CONTENT when remote is needed
         result[EXTRA_KEY] = {
             "reasons": self.reasons,
+            "decided": self.decided,
             "notifications": self.notifications,
-            "remoteMboxes": sorted(self.remote_mboxes),
-            "remoteViews": sorted(self.remote_views),
+            "remoteMboxes": sorted(remote_mboxes) if remote_mboxes else [],
+            "remoteViews": sorted(remote_views) if remote_views else [],
         }
         return result
 
@@ -210,8 +238,11 @@ class _Decision:
             {"scope": "request", "message": f"engine error, nothing decided: {error!r}"}
         ]
         self.notifications = []
+        self.decided = []
         result: dict[str, Any] = {"status": 200}
-        if isinstance(request, Mapping) and isinstance(request.get("requestId"), str):
+        if (type(request) is dict or isinstance(request, Mapping)) and isinstance(
+            request.get("requestId"), str
+        ):
             result["requestId"] = request["requestId"]
         return self.finish(result)
 
@@ -223,8 +254,12 @@ class _Decision:
         mboxes = block.get("mboxes")
         if mboxes is not None:
             if isinstance(mboxes, list):
-                decided = (self.decide_mbox(mode, m, i) for i, m in enumerate(mboxes))
-                response["mboxes"] = [entry for entry in decided if entry is not None]
+                entries = []
+                for position, detail in enumerate(mboxes):
+                    entry = self.decide_mbox(mode, detail, position)
+                    if entry is not None:
+                        entries.append(entry)
+                response["mboxes"] = entries
             else:
                 self.note(f"'{mode}.mboxes' is not an array; ignored")
         views = block.get("views")
@@ -237,7 +272,7 @@ class _Decision:
                 self.note("'prefetch.views' is not an array; ignored")
         page_load = block.get("pageLoad")
         if page_load is not None:
-            if isinstance(page_load, Mapping):
+            if type(page_load) is dict or isinstance(page_load, Mapping):
                 response["pageLoad"] = self.decide_page_load(mode, page_load)
             else:
                 self.note(f"'{mode}.pageLoad' is not an object; ignored")
@@ -245,32 +280,39 @@ class _Decision:
 
     def detail_context(self, detail: Mapping[str, Any]) -> dict[str, Any]:
         context = dict(self.context)
+        reads = self.reads
         address = detail.get("address")
-        if isinstance(address, Mapping):
-            context["page"] = page_context(address.get("url"))
-            if "referringUrl" in address:
+        if address is not None and (type(address) is dict or isinstance(address, Mapping)):
+            if "page" in reads:
+                context["page"] = page_context(address.get("url"))
+            if "referringUrl" in address and "referring" in reads:
                 context["referring"] = page_context(address.get("referringUrl"))
-        context["mbox"] = mbox_context(detail.get("parameters"))
-        profile_parameters = detail.get("profileParameters")
-        if self.profile is not None or profile_parameters:
-            context["profile"] = profile_context(self.profile, profile_parameters)
+        if "mbox" in reads:
+            context["mbox"] = mbox_context(detail.get("parameters"))
+        if "profile" in reads:
+            profile_parameters = detail.get("profileParameters")
+            if self.profile is not None or profile_parameters:
+                context["profile"] = profile_context(self.profile, profile_parameters)
         return context
 
     def decide_mbox(self, mode: str, detail: Any, position: int) -> dict[str, Any] | None:
-        if not isinstance(detail, Mapping):
+        if not (type(detail) is dict or isinstance(detail, Mapping)):
             self.note(f"'{mode}.mboxes[{position}]' is not an object; ignored")
             return None
         name = detail.get("name")
         if not isinstance(name, str) or not name:
             self.note(f"'{mode}.mboxes[{position}]' has no name; ignored")
             return None
+        artifact = self.artifact
+        if name in artifact.remote_mboxes or name not in artifact.local_mboxes:
+            self.remote_mboxes.add(name)
         index = detail.get("index")
         response: dict[str, Any] = {}
         if isinstance(index, int) and not isinstance(index, bool):
             response["index"] = index
         response["name"] = name
-        collect_all = name == self.artifact.global_mbox
-        rules = self.artifact.mbox_rules.get(name, ())
+        collect_all = name == artifact.global_mbox
+        rules = artifact.mbox_rules.get(name, ())
         context = self.detail_context(detail)
         trace = self.trace(mode, "mbox", name, response.get("index"))
         matched = self.evaluate(rules, context, collect_all, trace, remote=self.remote_mboxes)
@@ -290,7 +332,7 @@ class _Decision:
     def decide_views(self, requests: list[Any]) -> list[dict[str, Any]]:
         by_name: dict[str, dict[str, Any]] = {}
         for position, detail in enumerate(requests):
-            if not isinstance(detail, Mapping):
+            if not (type(detail) is dict or isinstance(detail, Mapping)):
                 self.note(f"'prefetch.views[{position}]' is not an object; ignored")
                 continue
             name = detail.get("name")
@@ -347,8 +389,10 @@ class _Decision:
         remote: set[str],
         decided: set[str] | None = None,
     ) -> list[Rule]:
-        matched: list[Rule] = []
         decided = set() if decided is None else decided
+        if not self.tracing:
+            return self.evaluate_fast(rules, context, collect_all, trace, remote, decided)
+        matched: list[Rule] = []
         considered = trace["rules"]
         for rule in rules:
             entry: dict[str, Any] = {
@@ -379,10 +423,80 @@ class _Decision:
             if holds:
                 matched.append(rule)
                 decided.add(rule.key)
+                self.record(trace, rule)
                 if not collect_all:
                     trace["outcome"] = "first matching rule decides"
                     break
         return matched
+
+    def evaluate_fast(
+        self,
+        rules: tuple[Rule, ...],
+        context: dict[str, Any],
+        collect_all: bool,
+        location: dict[str, Any],
+        remote: set[str],
+        decided: set[str],
+    ) -> list[Rule]:
+        # `evaluate` without the trace: the same decisions (tests/engine/test_fast_path.py),
+        # skipping the rules the plan's index excludes and testing audiences before bands.
+        matched: list[Rule] = []
+        token = self.property_token
+        for rule in plan_for(self.artifact.plans, rules).candidates(context):
+            if rule.property_tokens and token not in rule.property_tokens:
+                continue
+            if collect_all and rule.key in decided:
+                continue
+            if rule.reads_profile and "profile" not in context:
+                remote.add(location["name"])
+            try:
+                fast = rule.fast
+                if fast is not None and fast.condition is rule.condition:
+                    audience = fast.audience
+                    if audience is not None and not audience(context):
+                        continue
+                    band = fast.band
+                    if band is not None:
+                        allocation = self.allocation(rule.activity_id)
+                        if allocation is None or not band(allocation):
+                            continue
+                else:
+                    if rule.precondition is not None and not rule.precondition.matches(context):
+                        continue
+                    if rule.reads_allocation:
+                        self.set_allocation(rule, context, {})
+                    if not rule.condition.matches(context):
+                        continue
+            except (ArithmeticError, ValueError, TypeError, RecursionError):
+                continue
+            matched.append(rule)
+            decided.add(rule.key)
+            location["rules"].append(
+                {
+                    "ruleKey": rule.key,
+                    "activityId": rule.activity_id,
+                    "experienceId": rule.experience_id,
+                    "matched": True,
+                    "reason": MATCHED,
+                }
+            )
+            self.record(location, rule)
+            if not collect_all:
+                break
+        return matched
+
+    def record(self, location: dict[str, Any], rule: Rule) -> None:
+        decided: dict[str, Any] = {
+            "mode": location["mode"],
+            "scope": location["scope"],
+            "name": location["name"],
+        }
+        if "index" in location:
+            decided["index"] = location["index"]
+        decided["ruleKey"] = rule.key
+        decided["activityId"] = rule.activity_id
+        decided["experienceId"] = rule.experience_id
+        self.decided.append(decided)
 
     def set_allocation(self, rule: Rule, context: dict[str, Any], entry: dict[str, Any]) -> None:
         allocation = self.allocation(rule.activity_id)
@@ -449,17 +563,23 @@ class _Decision:
             "type": "display",
         }
         if self.now is not None:
-            notification["timestamp"] = self.context["current_timestamp"]
+            notification["timestamp"] = timestamp_ms(self.now)
         notification["mbox"] = {"name": mbox_name}
         notification["tokens"] = tokens
         self.notifications.append(notification)
 
 
+_METHOD_TOKENS = common_tokens({}, frozenset())
+_GEO_TOKEN_NAMES = frozenset(token for token, _key in GEO_TOKENS)
+
+
 def _names(entries: Any) -> set[str]:
-    if not isinstance(entries, list):
+    if not isinstance(entries, list) or not entries:
         return set()
     return {
         entry["name"]
         for entry in entries
-        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) and entry["name"]
+        if (type(entry) is dict or isinstance(entry, Mapping))
+        and isinstance(entry.get("name"), str)
+        and entry["name"]
     }

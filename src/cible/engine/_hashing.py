@@ -100,6 +100,10 @@ def allocation_for(
     >>> allocation_for("acme", 123, "visitor-1") == allocation_for("acme", 123, "visitor-1")
     True
     """
-    hashed = (hash_function or murmur3_utf16)(device_id(client, activity_id, visitor_id))
-    bucket = abs(hashed) % _TOTAL_BUCKETS
-    return round(bucket / _TOTAL_BUCKETS * 100, 2)
+    text = f"{client}.{activity_id}.{visitor_id}.{CAMPAIGN_BUCKET_SALT}"  # device_id, inlined
+    hashed = (hash_function or murmur3_utf16)(text)
+    return _PERCENTAGES[abs(hashed) % _TOTAL_BUCKETS]
+
+
+# allocation_provider.py: round(bucket / TOTAL_BUCKETS * 100, 2), computed once per bucket.
+_PERCENTAGES = tuple(round(bucket / _TOTAL_BUCKETS * 100, 2) for bucket in range(_TOTAL_BUCKETS))

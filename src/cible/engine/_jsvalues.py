@@ -38,6 +38,14 @@ _JS_WHITESPACE = " \t\n\r\v\f\u00a0\ufeff\u2028\u2029"
 
 def js_truthy(value: Any) -> bool:
     """JSON Logic truthiness: JavaScript's, except that an empty array is false too."""
+    # Concrete types first: conditions see JSON values, and this runs once per clause.
+    kind = type(value)
+    if kind is bool:
+        return value  # type: ignore[no-any-return]
+    if kind is str or kind is list:
+        return len(value) > 0
+    if kind is int:
+        return value != 0  # type: ignore[no-any-return]
     if value is None or value is False:
         return False
     if value is True:

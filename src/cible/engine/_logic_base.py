@@ -110,6 +110,8 @@ def path_getter(path: Any) -> Callable[[Any], Any]:
 
 
 def step(data: Any, key: str) -> Any:
+    if type(data) is dict:
+        return data.get(key, MISSING)
     if isinstance(data, Mapping):
         return data.get(key, MISSING)
     if isinstance(data, list) and key.isdigit():

@@ -18,12 +18,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cible.engine._artifact import Rule
+from cible.engine._artifact import DECISIONING_METHOD, Rule
 from cible.engine._jsvalues import js_to_string
 
-__all__ = ["DECISIONING_METHOD", "GEO_TOKENS", "build_options", "copy_json"]
-
-DECISIONING_METHOD = "on-device"
+__all__ = ["DECISIONING_METHOD", "GEO_TOKENS", "build_options", "common_tokens", "copy_json"]
 
 # post_processors.py: geo response tokens and the geo context key each one reads.
 GEO_TOKENS = (
@@ -39,8 +37,20 @@ _LEGACY_NAMES = re.compile(r"campaign|recipe", re.IGNORECASE)
 _LEGACY_REPLACEMENTS = {"campaign": "activity", "recipe": "experience"}
 
 
+_CONTAINERS = (dict, list)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def copy_json(value: Any) -> Any:
     """A deep copy of a JSON value (dicts, lists, scalars), cheaper than `copy.deepcopy`."""
+    kind = type(value)
+    if kind is dict:
+        return {
+            key: copy_json(item) if type(item) in _CONTAINERS else item
+            for key, item in value.items()
+        }
+    if kind is list:
+        return [copy_json(item) if type(item) in _CONTAINERS else item for item in value]
     if isinstance(value, Mapping):
         return {key: copy_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -66,10 +76,16 @@ def build_options(
 ) -> list[dict[str, Any]]:
     """The options a matched rule contributes, with response tokens and macros applied."""
     source = rule.execute_options if execute else rule.prefetch_options
-    merged_tokens = {**rule.response_tokens, **tokens}
+    # Tokens are the rule's plus the request's; with no geo token the merge is precomputed.
+    merged_tokens = rule.option_tokens if len(tokens) == 1 else {**rule.response_tokens, **tokens}
     options = []
     for option in source:
-        copied = {key: copy_json(value) for key, value in option.items()}
+        # A shallow copy shares only immutable values: containers (json content) are copied,
+        # so no two responses share a mutable object.
+        copied = dict(option)
+        for key, value in copied.items():
+            if type(value) not in _SCALARS:
+                copied[key] = copy_json(value)
         if rule.has_macros and "content" in copied:
             copied["content"] = _expand_content(copied.get("type"), copied["content"], rule, detail)
         copied["responseTokens"] = dict(merged_tokens)
