@@ -23,17 +23,17 @@ with `raise_on_error` the `DeliveryError` is raised instead.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cible.engine import decide
+from cible.engine import EXTRA_KEY, decide
 from cible.sdk._artifact import ArtifactState, Loaded
 from cible.sdk._cache import (
     CacheEntry,
+    CacheKey,
     SessionCache,
-    copy_json,
     profile_values,
     request_fingerprint,
 )
@@ -143,16 +143,16 @@ class Core:
             suffix = f".{cluster}_0" if cluster else ""
             request["id"]["tntId"] = uuid.uuid4().hex + suffix
 
-        key: tuple[str, str] | None = None
+        key: CacheKey | None = None
         profile: tuple[tuple[str, str], ...] = ()
         generation = loaded.generation if local and loaded is not None else 0
         if self.cache.size > 0:
-            key = (session_id, f"{method}\x00{request_fingerprint(request)}")
+            key = (session_id, method, request_fingerprint(request))
             profile = profile_values(request, loaded.profile_keys if local and loaded else None)
             entry = self.cache.get(key, generation=generation, profile=profile, now=now)
             if entry is not None:
                 self._notify(session_id, request, entry.notifications, now)
-                result: dict[str, Any] = copy_json(entry.result)
+                result: dict[str, Any] = entry.fresh()
                 result["target_cookie"] = target_cookie(session_id, _tnt_id(result), now)
                 result["request"] = request
                 return result
@@ -204,8 +204,7 @@ class Core:
         result = _result(response, meta, session_id, cluster, now)
         if key is not None:
             cached = {k: v for k, v in result.items() if k != "target_cookie"}
-            entry = CacheEntry(generation, profile, copy_json(cached), notifications, now)
-            self.cache.put(key, entry)
+            self.cache.put(key, CacheEntry.frozen(generation, profile, cached, notifications, now))
         self._notify(session_id, request, notifications, now)
         result["request"] = request
         return result
@@ -235,14 +234,18 @@ class Core:
         self, loaded: Loaded, request: dict[str, Any], now: float
     ) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any], list[str], list[str]]:
         instant = datetime.fromtimestamp(now, UTC)
-        response = decide(loaded.artifact, request, now=instant, client=self.config.client)
-        extra = response.pop("cible", None) or {}
+        config = self.config
+        response = decide(
+            loaded.artifact, request, now=instant, client=config.client, trace=config.explain
+        )
+        # The engine's lists are new on every call: no copy needed.
+        extra = response.pop(EXTRA_KEY, None) or {}
         return (
             response,
-            list(extra.get("notifications", [])),
-            list(extra.get("reasons", [])),
-            list(extra.get("remoteMboxes", [])),
-            list(extra.get("remoteViews", [])),
+            extra.get("notifications", []),
+            extra.get("reasons", []),
+            extra.get("remoteMboxes", []),
+            extra.get("remoteViews", []),
         )
 
     def _remote(self, session_id: str, request: dict[str, Any]) -> Flow[dict[str, Any]]:
@@ -337,7 +340,7 @@ class Core:
 
 
 def _has_visitor(ids: Mapping[str, Any]) -> bool:
-    return any(ids.get(k) for k in ("marketingCloudVisitorId", "tntId", "thirdPartyId"))
+    return bool(ids.get("tntId") or ids.get("marketingCloudVisitorId") or ids.get("thirdPartyId"))
 
 
 def _tnt_id(result: Mapping[str, Any]) -> str | None:
@@ -396,7 +399,7 @@ def _result(
         if item.get("trace"):
             traces.append(item["trace"])
         for option in item.get("options") or ():
-            if isinstance(option, dict) and option.get("responseTokens"):
+            if type(option) is dict and option.get("responseTokens"):
                 tokens.append(option["responseTokens"])
     if analytics:
         result["analytics_details"] = analytics
@@ -409,18 +412,21 @@ def _result(
     return result
 
 
-def _decided_items(response: dict[str, Any]) -> Iterable[dict[str, Any]]:
+def _decided_items(response: dict[str, Any]) -> list[dict[str, Any]]:
     # Responses are parsed JSON or the engine's output: plain dicts (an ABC check costs more).
+    items: list[dict[str, Any]] = []
     for mode in _MODES:
         block = response.get(mode)
-        if not isinstance(block, dict):
+        if type(block) is not dict:
             continue
-        if isinstance(block.get("pageLoad"), dict):
-            yield block["pageLoad"]
+        page_load = block.get("pageLoad")
+        if type(page_load) is dict:
+            items.append(page_load)
         for key in ("mboxes", "views"):
-            for item in block.get(key) or ():
-                if isinstance(item, dict):
-                    yield item
+            entries = block.get(key)
+            if entries:
+                items.extend(item for item in entries if type(item) is dict)
+    return items
 
 
 def _remote_subset(

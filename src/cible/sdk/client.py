@@ -17,12 +17,23 @@ from typing import Any
 
 from cible.sdk._attributes import Attributes, add_mboxes
 from cible.sdk._config import Config
-from cible.sdk._core import Core, make_call
+from cible.sdk._core import Call, Core, make_call
 from cible.sdk._flow import run_sync
 from cible.sdk._notifications import NotificationSender
 from cible.sdk._transports import HTTPTransport
 
 __all__ = ["TargetClient"]
+
+# The current process id, kept by a fork hook: `os.getpid()` is a system call, and every
+# get_offers checks whether it runs in a forked child.
+_process = [os.getpid()]
+
+
+def _after_fork() -> None:
+    _process[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class TargetClient:
@@ -41,7 +52,7 @@ class TargetClient:
         self.config = config
         self.transport: Any = config.transport if config.transport is not None else HTTPTransport()
         self._core = _SyncCore(config, self)
-        self._pid = os.getpid()
+        self._pid = _process[0]
         self._lock = threading.Lock()
         self._closed = False
         self._poll_stop = threading.Event()
@@ -89,10 +100,10 @@ class TargetClient:
                 self.config.logger.exception("cible.sdk: artifact poll failed")
 
     def _check_fork(self) -> None:
-        if self._pid == os.getpid():
+        if self._pid == _process[0]:
             return
         # A forked child: the parent's threads are gone and its locks may be held forever.
-        self._pid = os.getpid()
+        self._pid = _process[0]
         self._lock = threading.Lock()
         self._core.cache.reset_lock()
         self._core.queue.after_fork()
@@ -148,7 +159,21 @@ class TargetClient:
         whole options dict `{"request": ..., "session_id": ...}`); returns Adobe's result dict:
         `response`, `target_cookie`, `target_location_hint_cookie`, `response_tokens`, `meta`…"""
         self._check_fork()
-        call = make_call(request, locals())
+        if type(request) is dict and "request" not in request and decisioning_method is None:
+            # The common call, a delivery request dict and keywords: what make_call would build.
+            call = Call(
+                dict(request),
+                visitor_cookie,
+                target_cookie,
+                target_location_hint,
+                consumer_id,
+                customer_ids,
+                session_id,
+                None,
+                defaults,
+            )
+        else:
+            call = make_call(request, locals())
         return run_sync(self._core.offers(call), self.transport)
 
     def send_notifications(
