@@ -173,10 +173,12 @@ def profile_values(
     request: Mapping[str, Any], used: frozenset[str] | None
 ) -> tuple[tuple[str, str], ...]:
     """The request's profile parameters that conditions read (`used=None`: all of them)."""
+    if used is not None and not used:
+        return ()  # no condition reads a profile parameter
     found: dict[str, str] = {}
     for detail in _details(request):
         params = detail.get("profileParameters")
-        if isinstance(params, Mapping):
+        if params is not None and isinstance(params, Mapping):
             for name, value in params.items():
                 if used is None or name in used:
                     found[f"{detail.get('name', '')}\x00{name}"] = str(value)
@@ -186,15 +188,15 @@ def profile_values(
 def _details(request: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     for mode in ("execute", "prefetch"):
         block = request.get(mode)
-        if not isinstance(block, Mapping):
+        if block is None or not (type(block) is dict or isinstance(block, Mapping)):
             continue
         page_load = block.get("pageLoad")
-        if isinstance(page_load, Mapping):
+        if page_load is not None and (type(page_load) is dict or isinstance(page_load, Mapping)):
             yield page_load
         for key in ("mboxes", "views"):
             entries = block.get(key)
             if isinstance(entries, list):
-                yield from (e for e in entries if isinstance(e, Mapping))
+                yield from (e for e in entries if type(e) is dict or isinstance(e, Mapping))
 
 
 def copy_json(value: Any) -> Any:
