@@ -35,6 +35,7 @@ def _allocation(rng: random.Random) -> list[Any]:
         [{">=": [var, low]}, {"<": [var, high]}],
         [{">": [var, low + 0.5]}],
         [{"!": {"<": [var, low]}}],  # not a band: evaluated as written
+        [{"!": {"missing": ["allocation"]}}, {"<": [var, high]}],  # reads it without a var
         [],
     ]
     return rng.choice(shapes)
