@@ -272,3 +272,29 @@ async def test_adobe_sdk_decides_from_the_served_artifact(world: World, acme: Cr
 
 
 URLS_HOME = "https://www.example.com/home"
+
+
+async def test_browsers_of_any_origin_may_fetch_the_artifact(
+    world: World, acme: Credential
+) -> None:
+    await _approved(world, acme)
+    run_pending(world.database)
+    page = {"Origin": "https://shop.example"}
+    fetched = await world.http.get(RULES, headers=page)
+    assert fetched.status_code == 200
+    assert fetched.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in fetched.headers
+    assert "ETag" in fetched.headers["access-control-expose-headers"]
+    cached = await world.http.get(RULES, headers={**page, "If-None-Match": fetched.headers["etag"]})
+    assert cached.status_code == 304
+    assert cached.headers["access-control-allow-origin"] == "*"
+    asked = {
+        **page,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match",
+    }
+    preflight = await world.http.options(RULES, headers=asked)
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    assert preflight.headers["access-control-allow-headers"] == "if-none-match"

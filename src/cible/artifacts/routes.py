@@ -1,7 +1,10 @@
 """``GET /{client}/{environment}/v1/rules.json``: the on-device decisioning artifact.
 
 Public, like Adobe's CDN copy: no credentials. Served with a strong ``ETag`` (``If-None-Match``
-gives a 304), ``Cache-Control: public, max-age=60`` and gzip when the client accepts it. An
+gives a 304), ``Cache-Control: public, max-age=60`` and gzip when the client accepts it, and with
+CORS open to every origin (``Access-Control-Allow-Origin: *``, no credentials) as Adobe's CDN
+serves it: at.js 2 and the browser build of Adobe's Node SDK fetch it from the page's origin
+(Fetch standard, "CORS protocol"). An
 environment no rebuild has stored yet (a new tenant or environment) is compiled from the
 database on request, not stored. ``/{propertyToken}/rules.json`` serves the artifact of that
 at.js property (see ``cible.artifacts.tasks``).
@@ -23,6 +26,10 @@ from cible.store import Database
 from cible.tenants.tables import Tenant
 
 CACHE_CONTROL = "public, max-age=60"
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "ETag, Last-Modified",
+}
 
 router = APIRouter(tags=["artifacts"])
 
@@ -80,6 +87,7 @@ def _positive(q: str) -> bool:
 def _serve(request: Request, client: str, environment: str, token: str) -> Response:
     stored = _load(request.app.state.db, client, environment, token)
     headers = {
+        **CORS,
         "ETag": stored.etag,
         "Cache-Control": CACHE_CONTROL,
         "Vary": "Accept-Encoding",
@@ -107,3 +115,20 @@ def property_rules(
     client: str, environment: str, property_token: str, request: Request
 ) -> Response:
     return _serve(request, client, environment, property_token)
+
+
+@router.options("/{client}/{environment}/v1/rules.json", summary="CORS preflight of rules.json")
+@router.options(
+    "/{client}/{environment}/v1/{property_token}/rules.json",
+    summary="CORS preflight of a property's rules.json",
+)
+def preflight(request: Request) -> Response:
+    """A browser asking before a conditional GET (``If-None-Match`` is not a safelisted header)."""
+    asked = request.headers.get("access-control-request-headers")
+    headers = {
+        **CORS,
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": asked or "If-None-Match",
+        "Access-Control-Max-Age": "600",
+    }
+    return Response(status_code=204, headers=headers)
