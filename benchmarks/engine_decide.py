@@ -1,25 +1,33 @@
-"""Engine throughput: decisions per second and artifact load time, printed as JSON.
+"""Engine speed: µs per decision and artifact load time, printed as JSON.
 
-    .venv/bin/python benchmarks/engine_decide.py [--quick]
+    .venv/bin/python benchmarks/engine_decide.py [--quick] [--runs 7] [--baseline SRC]
 
-- `decide`: one executed mbox with 10 live activities of 3 conditions each (allocation, an mbox
-  parameter, the browser); the first nine miss on the parameter and the tenth matches, so every
-  decision evaluates all ten rules. Each decision has a new visitor id. Measured with the `mmh3`
-  accelerator and with the pure-Python hash, and, for scale, Adobe's target-python-sdk 1.1.0
-  on-device engine on the same artifact and requests (when installed).
-- `load_artifact`: parse, validate and compile an artifact of 1,000 such activities.
+- `decide_10_activities`: one executed mbox with 10 live activities of 3 conditions each
+  (allocation, an mbox parameter, the browser); the first nine miss on the parameter and the
+  tenth matches. Each decision has a new visitor id. Also traced (`trace=True`: every rule
+  evaluated and explained) and with the pure-Python hash instead of `mmh3`.
+- `decide_1_activity`: the same request against one activity that matches.
+- `load_artifact_1000`: parse, validate and compile 1,000 such activities over 50 mboxes.
+- For scale, Adobe's target-python-sdk 1.1.0 on-device engine on the 10-activity artifact.
 
-Each figure is the best of three timed runs.
+Every run is a child process; with `--baseline SRC` (for example the `src/` of
+`git archive <commit> src | tar -x -C /tmp/before`) each run of this code alternates with a run
+of that code, so both see the same machine load. Times are the process's CPU time (time spent
+waiting for a core on a shared machine is left out); figures are medians over the runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import os
 import platform
+import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from cible.engine import _hashing, decide, load_artifact
@@ -108,53 +116,82 @@ def cible_request(number: int) -> dict[str, Any]:
     }
 
 
-def best_rate(run: Callable[[int], None], count: int) -> float:
-    rates = []
-    for _ in range(3):
-        start = time.perf_counter()
-        run(count)
-        rates.append(count / (time.perf_counter() - start))
-    return max(rates)
+def one_activity_artifact() -> dict[str, Any]:
+    artifact = build_artifact(1)
+    rule = artifact["rules"]["mboxes"]["mbox-0"][0]
+    rule["condition"]["and"][1] = {"==": ["category-9", {"var": "mbox.category_lc"}]}
+    return artifact
 
 
-def best_time(run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def _supports_trace() -> bool:
+    return "trace" in inspect.signature(decide).parameters
 
 
-def bench_cible(count: int) -> dict[str, Any]:
-    artifact = load_artifact(build_artifact(10))
+def per_decision_us(
+    artifact: Any, requests: list[dict[str, Any]], moment: datetime, **options: Any
+) -> float:
+    # CPU time of this process: on a shared machine, time spent waiting for a core is not ours.
+    start = time.process_time()
+    for request in requests:
+        decide(artifact, request, now=moment, **options)
+    return (time.process_time() - start) / len(requests) * 1e6
+
+
+def one_run(count: int) -> dict[str, float]:
+    """One timing of every measure, µs per decision (seconds for loads)."""
+    moment = datetime.now(UTC)
+    ten = load_artifact(build_artifact(10))
+    one = load_artifact(one_activity_artifact())
     requests = [cible_request(n) for n in range(count)]
-    now = time.time()
-    from datetime import UTC, datetime
-
-    moment = datetime.fromtimestamp(now, UTC)
-    sample = decide(artifact, requests[0], now=moment)
-    matched = sample["execute"]["mboxes"][0]["options"][0]["content"]["activity"]
-    evaluated = len(sample["cible"]["reasons"][-1]["rules"])
-    assert (matched, evaluated) == (9, 10), (matched, evaluated)
-
-    def run(n: int) -> None:
-        for request in requests[:n]:
-            decide(artifact, request, now=moment)
-
-    with_accelerator = best_rate(run, count)
-    accelerated = _hashing.murmur3_utf16 is not _hashing.murmur3_utf16_pure
+    check = decide(ten, requests[0], now=moment)
+    assert check["execute"]["mboxes"][0]["options"][0]["content"]["activity"] == 9
+    assert decide(one, requests[0], now=moment)["execute"]["mboxes"][0]["options"]
+    result = {
+        "decide_10_activities_us": per_decision_us(ten, requests, moment),
+        "decide_1_activity_us": per_decision_us(one, requests, moment),
+    }
+    if _supports_trace():
+        result["decide_10_activities_traced_us"] = per_decision_us(
+            ten, requests, moment, trace=True
+        )
     original = _hashing.murmur3_utf16
     _hashing.murmur3_utf16 = _hashing.murmur3_utf16_pure
     try:
-        pure = best_rate(run, count)
+        result["decide_10_activities_pure_python_hash_us"] = per_decision_us(ten, requests, moment)
     finally:
         _hashing.murmur3_utf16 = original
+    big = build_artifact(1_000, mbox_count=50)
+    big_text = json.dumps(big)
+    for label, data in (("text", big_text), ("dict", big)):
+        start = time.process_time()
+        load_artifact(data)
+        result[f"load_artifact_1000_from_{label}_s"] = time.process_time() - start
+    return result
+
+
+def _child(source: str | None, count: int) -> dict[str, float]:
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = source
+    output = subprocess.run(
+        [sys.executable, __file__, "--one-run", str(count)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    parsed: dict[str, float] = json.loads(output)
+    return parsed
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({key for run in runs for key in run})
     return {
-        "decisions_per_second": round(with_accelerator),
-        "hash": "mmh3" if accelerated else "pure-python",
-        "decisions_per_second_pure_python_hash": round(pure),
-        "rules_evaluated_per_decision": evaluated,
+        key: round(
+            statistics.median(run[key] for run in runs if key in run),
+            4 if key.endswith("_s") else 2,
+        )
+        for key in keys
     }
 
 
@@ -211,7 +248,9 @@ def bench_adobe(count: int) -> dict[str, Any] | None:
         for item in requests[:n]:
             engine.get_offers(item)
 
-    rate = best_rate(run, count)
+    start = time.perf_counter()
+    run(count)
+    rate = count / (time.perf_counter() - start)
     engine.stop_polling()
     return {"decisions_per_second": round(rate), "package": "target-python-sdk 1.1.0"}
 
@@ -219,23 +258,40 @@ def bench_adobe(count: int) -> dict[str, Any] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    parser.add_argument("--runs", type=int, default=7, help="timed runs per measure (median)")
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="a src/ directory of other engine code (e.g. `git archive` of an earlier commit), "
+        "timed in the same run, alternating with this one",
+    )
+    parser.add_argument("--one-run", type=int, metavar="N", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    decisions = 2_000 if args.quick else 20_000
-    adobe_decisions = 100 if args.quick else 1_000
-
-    big = build_artifact(1_000, mbox_count=50)
-    big_text = json.dumps(big)
-    result = {
+    if args.one_run:
+        print(json.dumps(one_run(args.one_run)))
+        return
+    decisions = 2_000 if args.quick else 10_000
+    runs = 3 if args.quick else args.runs
+    current: list[dict[str, float]] = []
+    baseline: list[dict[str, float]] = []
+    for _ in range(runs):
+        current.append(_child(None, decisions))
+        if args.baseline:
+            baseline.append(_child(args.baseline, decisions))
+    result: dict[str, Any] = {
         "python": platform.python_version(),
         "platform": sys.platform,
-        "decide_execute_1_mbox_10_activities_3_conditions": bench_cible(decisions),
-        "adobe_sdk_same_decision": bench_adobe(adobe_decisions),
-        "load_artifact_1000_activities": {
-            "seconds_from_json_text": round(best_time(lambda: load_artifact(big_text)), 4),
-            "seconds_from_dict": round(best_time(lambda: load_artifact(big)), 4),
-            "artifact_bytes": len(big_text.encode()),
-        },
+        "hash": "mmh3" if _hashing.murmur3_utf16 is not _hashing.murmur3_utf16_pure else "pure",
+        "runs": runs,
+        "decisions_per_run": decisions,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "median": medians(current),
+        "best": {key: min(run[key] for run in current) for key in current[0]},
     }
+    if baseline:
+        result["baseline_median"] = medians(baseline)
+        result["baseline_best"] = {key: min(run[key] for run in baseline) for key in baseline[0]}
+    result["adobe_sdk_same_decision"] = bench_adobe(100 if args.quick else 1_000)
     print(json.dumps(result, indent=2))
 
 
