@@ -78,6 +78,18 @@ CASES: list[tuple[str, bytes | Any, str, str]] = [
     ("bad sessionId", OK, "/rest/v1/delivery?client=acme&sessionId=a%20b", "sessionId"),
     ("no tenant", OK, "/rest/v1/delivery?sessionId=s", "client"),
     ("unknown client", OK, "/rest/v1/delivery?client=nope&sessionId=s", "Unknown client nope"),
+    (
+        "client twice",
+        OK,
+        "/rest/v1/delivery?client=acme&client=other&sessionId=s",
+        "client: must be given once",
+    ),
+    (
+        "sessionId twice",
+        OK,
+        "/rest/v1/delivery?client=acme&sessionId=a&sessionId=b",
+        "sessionId: must be given once",
+    ),
 ]
 
 

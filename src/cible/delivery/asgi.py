@@ -58,9 +58,9 @@ class DeliveryFastPath:
             status, body = 413, _message(413, f"request body exceeds {self.max_bytes} bytes")
         else:
             try:
-                params = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+                query = parse_qsl(scope["query_string"].decode("latin-1"))
                 host = headers.get(b"host", b"").decode("latin-1")
-                status, body = await answer(self.fastapi, params, raw, host)
+                status, body = await answer(self.fastapi, query, raw, host)
             except Exception:
                 log.exception("unhandled error", extra={"request_id": request_id})
                 status, body = 500, _message(500, "internal server error")

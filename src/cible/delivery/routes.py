@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -30,6 +29,7 @@ from cible.tenants.tables import Tenant
 router = APIRouter(tags=["delivery"])
 
 TENANT_TTL_SECONDS = 30.0
+SINGLE_PARAMETERS = ("client", "imsOrgId", "sessionId", "version")
 BATCH_HEADER = {"X-Cible-Notifications": "batch"}
 """Tells ``cible.sdk`` (``notification_endpoint="auto"``) that ``/rest/v1/notifications`` exists."""
 MAX_CONCURRENT_PER_SESSION = 100  # Adobe: over 100 concurrent requests of one session get 420
@@ -208,7 +208,10 @@ async def preflight(request: Request) -> Response:
 
 async def _deliver(request: Request) -> Response:
     status, body = await answer(
-        request.app, request.query_params, await request.body(), request.headers.get("host", "")
+        request.app,
+        request.query_params.multi_items(),
+        await request.body(),
+        request.headers.get("host", ""),
     )
     if body is None:
         return Response(status_code=status, headers=BATCH_HEADER)
@@ -217,15 +220,20 @@ async def _deliver(request: Request) -> Response:
 
 
 async def answer(
-    app: Any, params: Mapping[str, str], raw: bytes, host: str
+    app: Any, query: list[tuple[str, str]], raw: bytes, host: str
 ) -> tuple[int, bytes | None]:
     """Status and JSON body of one delivery call (``None``: no body, a beacon's 204).
 
     Shared by the route and by ``cible.delivery.asgi``, which serves the same answers without
     the framework's per-request layers.
     """
+    params = dict(query)
     client, org_id = params.get("client"), params.get("imsOrgId")
     try:
+        for name in SINGLE_PARAMETERS:
+            if sum(1 for key, _ in query if key == name) > 1:
+                # Two tenants or two sessions in one call: refuse rather than pick one.
+                raise InvalidRequest(f"{name}: must be given once")
         session_id = check_session_id(params.get("sessionId"))
         if not client and not org_id:
             raise InvalidRequest("client: client or imsOrgId is required")
