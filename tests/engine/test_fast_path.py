@@ -198,7 +198,9 @@ def _segment_rule(activity: int, segment: str) -> dict[str, Any]:
         "consequence": {
             "name": "hero",
             "options": [{"type": "json", "content": {"a": activity, "nested": {"x": [1]}}}],
-            "metrics": [{"type": "click", "eventToken": f"c{activity}"}],
+            "metrics": [
+                {"type": "click", "eventToken": f"c{activity}", "analytics": {"payload": [1]}}
+            ],
         },
     }
 

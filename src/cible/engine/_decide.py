@@ -37,7 +37,7 @@ from cible.engine._context import (
 )
 from cible.engine._hashing import allocation_for
 from cible.engine._jsonlogic import DYNAMIC_VARIABLE
-from cible.engine._options import GEO_TOKENS, build_options, common_tokens
+from cible.engine._options import GEO_TOKENS, build_options, common_tokens, copy_json
 from cible.engine._plan import plan_for
 
 __all__ = ["EXTRA_KEY", "decide"]
@@ -357,7 +357,7 @@ class _Decision:
                     )
                     if rule.all_metrics:
                         entry.setdefault("metrics", []).extend(
-                            {k: v for k, v in metric.items()} for metric in rule.all_metrics
+                            copy_json(metric) for metric in rule.all_metrics
                         )
         return [by_name[key] for key in sorted(by_name)]
 
@@ -536,7 +536,7 @@ class _Decision:
             if execute:
                 for metric in rule.click_metrics:
                     token = metric.get("eventToken")
-                    copied = dict(metric)
+                    copied = copy_json(metric)
                     if isinstance(token, str):
                         metrics.setdefault(token, copied)
                     else:
