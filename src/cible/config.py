@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a delivery write waits for a locked database before a 503.",
     )
+    decision_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of session decisions each server process caches (LRU).",
+    )
     visitor_cache_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=0,

@@ -33,10 +33,15 @@ def request_shape(request: dict[str, Any]) -> bytes:
 
 
 class DecisionCache:
-    """A bounded LRU of decisions (serialized, so a hit hands out a fresh copy)."""
+    """An LRU of decisions (serialized, so a hit hands out a fresh copy), bounded in entries and
+    in bytes: made-up session ids or request shapes evict old entries, never grow memory."""
 
-    def __init__(self, max_entries: int = 10_000, ttl: float = 60.0) -> None:
+    def __init__(
+        self, max_entries: int = 10_000, ttl: float = 60.0, max_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.ttl = ttl
         self._entries: OrderedDict[tuple[Any, ...], tuple[Artifact, bytes, float, bytes]] = (
             OrderedDict()
@@ -54,7 +59,7 @@ class DecisionCache:
             cached_artifact, cached_fingerprint, stored_at, body = entry
             fresh = time.monotonic() - stored_at < self.ttl
             if cached_artifact is not artifact or cached_fingerprint != fingerprint or not fresh:
-                del self._entries[key]
+                self._drop(key)
                 self.misses += 1
                 return None
             self._entries.move_to_end(key)
@@ -65,12 +70,28 @@ class DecisionCache:
         self, key: tuple[Any, ...], artifact: Artifact, fingerprint: bytes, decision: Any
     ) -> None:
         body = orjson.dumps(decision)
+        size = _size(key, fingerprint, body)
+        if size > self.max_bytes:
+            return
         with self._lock:
+            self._drop(key)
             self._entries[key] = (artifact, fingerprint, time.monotonic(), body)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self.bytes += size
+            while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+                self._drop(next(iter(self._entries)))
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.bytes = 0
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= _size(key, entry[1], entry[3])
+
+
+def _size(key: tuple[Any, ...], fingerprint: bytes, body: bytes) -> int:
+    # The request shape (bytes) dominates the key; the rest is a fixed overhead per entry.
+    shape = key[-1] if key and isinstance(key[-1], bytes) else b""
+    return 400 + len(shape) + len(fingerprint) + len(body)

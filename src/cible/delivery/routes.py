@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cible.delivery.cache import DecisionCache
 from cible.delivery.service import Delivery, DeliveryRejected, TenantRef
 from cible.delivery.source import StoreArtifactSource
 from cible.delivery.validate import InvalidRequest, check_request, check_session_id
@@ -147,6 +148,7 @@ def runtime_of(app: Any) -> tuple[Delivery, TenantDirectory]:
             source,
             committer=committer,
             seen=getattr(state, "seen_names", None),
+            cache=DecisionCache(max_bytes=settings.decision_cache_bytes),
             states=VisitorCache(settings.visitor_cache_bytes),
             session_timeout_seconds=settings.session_timeout_seconds,
             environment=settings.delivery_environment,
