@@ -7,6 +7,9 @@
   tenth matches. Each decision has a new visitor id. Also traced (`trace=True`: every rule
   evaluated and explained) and with the pure-Python hash instead of `mmh3`.
 - `decide_1_activity`: the same request against one activity that matches.
+- `decide_delivery_2_mboxes_20_activities`: the artifact and request of
+  `benchmarks/delivery.py` (2 mboxes x 10 A/B activities behind audiences on an mbox
+  parameter, 2 experiences each; the request executes both mboxes and matches the tenth).
 - `load_artifact_1000`: parse, validate and compile 1,000 such activities over 50 mboxes.
 - For scale, Adobe's target-python-sdk 1.1.0 on-device engine on the 10-activity artifact.
 
@@ -123,6 +126,73 @@ def one_activity_artifact() -> dict[str, Any]:
     return artifact
 
 
+def delivery_artifact() -> dict[str, Any]:
+    """The shape benchmarks/delivery.py serves: 2 mboxes x 10 A/B activities of two
+    experiences, each behind an audience on the mbox parameter `tier`, as Cible compiles it."""
+    artifact = build_artifact(0)
+    mboxes: dict[str, list[dict[str, Any]]] = {"hero": [], "promo": []}
+    for offset, mbox in ((1000, "hero"), (2000, "promo")):
+        for number in range(1, 11):
+            activity = offset + number
+            for experience, (low, high) in enumerate(((0, 50), (50, 100))):
+                mboxes[mbox].append(
+                    {
+                        "ruleKey": str(activity),
+                        "activityId": activity,
+                        "meta": {
+                            "activity.id": activity,
+                            "activity.type": "ab",
+                            "experience.id": experience,
+                            "offer.id": 500 + experience,
+                            "offer.name": f"o{experience}",
+                        },
+                        "condition": {
+                            "and": [
+                                {
+                                    "and": [
+                                        {"<=": [low, {"var": "allocation"}]},
+                                        {">=": [high, {"var": "allocation"}]},
+                                    ]
+                                },
+                                {"==": [f"t{number}", {"var": "mbox.tier_lc"}]},
+                            ]
+                        },
+                        "consequence": {
+                            "name": mbox,
+                            "options": [
+                                {
+                                    "type": "json",
+                                    "eventToken": f"e{activity}-{experience}",
+                                    "content": {"n": experience},
+                                }
+                            ],
+                            "metrics": [],
+                        },
+                    }
+                )
+    artifact["localMboxes"] = sorted(mboxes)
+    artifact["rules"] = {"mboxes": mboxes, "views": {}}
+    return artifact
+
+
+def delivery_request(number: int) -> dict[str, Any]:
+    return {
+        "context": {
+            "channel": "web",
+            "address": {"url": "https://shop.example/p"},
+            "userAgent": UA,
+        },
+        "id": {"tntId": f"{number:032x}.28_0"},
+        "requestId": f"request-{number}",
+        "execute": {
+            "mboxes": [
+                {"index": 1, "name": "hero", "parameters": {"tier": "t10"}},
+                {"index": 2, "name": "promo", "parameters": {"tier": "t10"}},
+            ]
+        },
+    }
+
+
 def _supports_trace() -> bool:
     return "trace" in inspect.signature(decide).parameters
 
@@ -154,6 +224,10 @@ def one_run(count: int) -> dict[str, float]:
         result["decide_10_activities_traced_us"] = per_decision_us(
             ten, requests, moment, trace=True
         )
+    two = load_artifact(delivery_artifact())
+    two_requests = [delivery_request(n) for n in range(count)]
+    assert len(decide(two, two_requests[0], now=moment)["execute"]["mboxes"][1]["options"]) == 1
+    result["decide_delivery_2_mboxes_20_activities_us"] = per_decision_us(two, two_requests, moment)
     original = _hashing.murmur3_utf16
     _hashing.murmur3_utf16 = _hashing.murmur3_utf16_pure
     try:
