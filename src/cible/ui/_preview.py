@@ -97,7 +97,9 @@ def decide_stored(body: bytes, visitor: Visitor, now: datetime, client: str) -> 
     """The visitor decided on a served artifact (``rules.json`` bytes)."""
     artifact = load_artifact(body)
     profile = visitor.profile or None
-    return _outcome(decide(artifact, visitor.request(), profile=profile, now=now, client=client))
+    return _outcome(
+        decide(artifact, visitor.request(), profile=profile, now=now, client=client, trace=True)
+    )
 
 
 def decide_trial(
@@ -129,7 +131,9 @@ def decide_stored_dict(
 ) -> Outcome:
     loaded = load_artifact(artifact)
     profile = visitor.profile or None
-    return _outcome(decide(loaded, visitor.request(), profile=profile, now=now, client=client))
+    return _outcome(
+        decide(loaded, visitor.request(), profile=profile, now=now, client=client, trace=True)
+    )
 
 
 def audience_matches(rule: dict[str, Any], visitor: Visitor, now: datetime, client: str) -> Outcome:
