@@ -17,6 +17,7 @@ from cible.dmp import tables as _dmp  # noqa: F401
 from cible.events import tables as _events  # noqa: F401
 from cible.jobs import tables as _jobs  # noqa: F401
 from cible.profiles import tables as _profiles  # noqa: F401
+from cible.recs import tables as _recs  # noqa: F401
 from cible.reports import tables as _reports  # noqa: F401
 from cible.store.base import Base
 from cible.tenants import tables as _tenants  # noqa: F401

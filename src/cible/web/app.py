@@ -34,6 +34,7 @@ from cible.dmp import routes as dmp
 from cible.errors import CibleError
 from cible.privacy import routes as privacy
 from cible.profiles import routes as profiles
+from cible.recs import routes as recs
 from cible.reports import routes as reports
 from cible.store import Database
 from cible.ui import mount_ui
@@ -55,6 +56,7 @@ ROUTERS += [profiles.router]
 ROUTERS += [dmp.router]
 ROUTERS += [reports.router, autoallocate.router]
 ROUTERS += [privacy.router]
+ROUTERS += [recs.router]
 
 
 def _utc_now() -> datetime:

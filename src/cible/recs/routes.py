@@ -1,0 +1,15 @@
+"""The one recommendations router: every ``/{tenant}/target/recs`` sub-router, included here.
+
+Each module of the package that serves routes defines its own ``router`` (no prefix of its own)
+and is added to ``SUBROUTERS``; ``cible.web.app`` registers only this module's ``router``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+SUBROUTERS: list[APIRouter] = []
+
+router = APIRouter(prefix="/{tenant}/target/recs", tags=["recommendations"])
+for _sub in SUBROUTERS:
+    router.include_router(_sub)
