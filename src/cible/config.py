@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     dcs_throttle_burst: int = Field(
         default=10_000, gt=0, description="DCS calls a tenant may make in one burst."
     )
+    outbound_allowed_networks: str = Field(
+        default="",
+        description=(
+            "Comma-separated networks (CIDR) outbound calls may reach although private, "
+            "loopback or link-local, e.g. 127.0.0.1/32 for a partner on this host."
+        ),
+    )
     ui_session_ttl_seconds: int = Field(
         default=28_800, gt=0, description="Seconds an admin web UI sign-in lasts (absolute)."
     )
