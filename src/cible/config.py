@@ -46,7 +46,12 @@ class Settings(BaseSettings):
         default=50.0, gt=0, description="Admin API requests per second allowed per API client."
     )
     throttle_burst: int = Field(
-        default=100, gt=0, description="Admin API requests an API client may make in one burst."
+        default=257,
+        gt=0,
+        description=(
+            "Admin API requests an API client may make in one burst; a batch takes one per "
+            "operation plus one, so the default admits one 256-operation batch."
+        ),
     )
     token_throttle_rate: float = Field(
         default=1.0,

@@ -64,42 +64,81 @@ async def throttled(
         yield client
 
 
-async def test_each_operation_counts_against_the_throttle(
+async def test_a_batch_takes_one_token_per_operation_or_is_refused_whole(
     world: World, acme: Credential, throttled: httpx.AsyncClient
 ) -> None:
-    # The batch request takes one of the 5 tokens; its operations share the 4 left.
-    ops = [offer_op(i) for i in range(10)]
-    response = await batch(throttled, acme, ops)
-
+    # 5 tokens: the batch request takes one; 4 operations need 4 more, all taken at admission.
+    response = await batch(throttled, acme, [offer_op(i) for i in range(4)])
     assert response.status_code == 200, response.text
-    results = response.json()["results"]
-    assert [r["operationId"] for r in results] == list(range(10))
-    created = [r for r in results if r["statusCode"] == 201]
-    refused = [r for r in results if r["statusCode"] == 429]
-    assert len(created) == 4
-    assert len(refused) == 6
-    for r in refused:
-        assert r["body"]["errors"][0]["errorCode"] == "Too.Many.Requests"
-        assert {h["name"].lower() for h in r["headers"]} >= {"retry-after"}
+    assert [r["statusCode"] for r in response.json()["results"]] == [201] * 4
     assert count_rows(world.database, "offers") == 4
-    # The bucket is empty now: the next batch is itself refused, and nothing runs.
+
+    # The bucket is empty: the next batch is one 429, and none of its operations runs.
     again = await batch(throttled, acme, [offer_op(0, "late")])
     assert again.status_code == 429
     assert again.json()["errors"][0]["errorCode"] == "Too.Many.Requests"
+    assert int(again.headers["retry-after"]) >= 1
     assert count_rows(world.database, "offers") == 4
 
 
-async def test_an_operation_refused_by_the_throttle_skips_its_dependents(
+async def test_a_batch_the_bucket_cannot_cover_runs_nothing(
     world: World, acme: Credential, throttled: httpx.AsyncClient
 ) -> None:
-    # 1 token for the batch, 4 for operations 0-3 which run first; 4 gets 429, 5 is skipped.
+    # 1 token for the batch leaves 4; 6 dependent operations need 6: refused before any runs.
     ops = [offer_op(0)]
     ops += [{**offer_op(i), "dependsOnOperationIds": [i - 1]} for i in range(1, 6)]
-    results = (await batch(throttled, acme, ops)).json()["results"]
+    response = await batch(throttled, acme, ops)
 
-    assert [r["statusCode"] for r in results] == [201, 201, 201, 201, 429, None]
-    assert [r["skipped"] for r in results] == [False] * 5 + [True]
-    assert count_rows(world.database, "offers") == 4
+    assert response.status_code == 429
+    assert "6 throttle tokens" in response.json()["errors"][0]["message"]
+    assert int(response.headers["retry-after"]) >= 1
+    assert count_rows(world.database, "offers") == 0
+    # Refusing took no operation tokens: a batch of 3 still fits in what is left.
+    response = await batch(throttled, acme, [offer_op(i) for i in range(3)])
+    assert [r["statusCode"] for r in response.json()["results"]] == [201] * 3
+
+
+async def test_a_batch_larger_than_the_burst_is_refused_with_the_reason(
+    world: World, acme: Credential, throttled: httpx.AsyncClient
+) -> None:
+    response = await batch(throttled, acme, [offer_op(i) for i in range(10)])
+
+    assert response.status_code == 429
+    assert "CIBLE_THROTTLE_BURST" in response.json()["errors"][0]["message"]
+    assert count_rows(world.database, "offers") == 0
+
+
+async def test_a_full_256_operation_batch_runs_with_default_settings(
+    world: World, acme: Credential
+) -> None:
+    # Default settings (burst 257): a batch of the largest size Adobe allows, with dependencies.
+    ops = [offer_op(0)]
+    ops += [{**offer_op(i), "dependsOnOperationIds": [i - 1]} for i in range(1, 128)]
+    ops += [offer_op(i) for i in range(128, 256)]
+    response = await batch(world.http, acme, ops)
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["statusCode"] for r in results] == [201] * 256
+    assert not any(r["skipped"] for r in results)
+    assert count_rows(world.database, "offers") == 256
+
+
+async def test_an_operation_with_other_credentials_pays_its_own_token(
+    world: World, acme: Credential, throttled: httpx.AsyncClient
+) -> None:
+    other = await world.credential("acme", "editor")
+    # The other client spends its 5 tokens directly, so it has none left.
+    for _ in range(5):
+        assert (
+            await throttled.get("/acme/target/offers", headers=other.headers)
+        ).status_code == 200
+    op = offer_op(1, headers=[{"name": k, "value": v} for k, v in other.headers.items()])
+    response = await batch(throttled, acme, [offer_op(0), op])
+
+    assert response.status_code == 200, response.text
+    # acme paid for both, but operation 1 runs as the other client, whose bucket is empty.
+    assert [r["statusCode"] for r in response.json()["results"]] == [201, 429]
 
 
 async def test_a_rejected_batch_writes_nothing(world: World, acme: Credential) -> None:

@@ -30,7 +30,7 @@ from cible.tenants import service as tenants
 from cible.tenants.principal import Principal
 from cible.web.envelope import validation_problems
 from cible.web.paging import Page, parse_page
-from cible.web.throttle import TokenBucketThrottle
+from cible.web.throttle import PREPAID_SCOPE_KEY, TokenBucketThrottle
 from cible.web.versioning import BODY_METHODS, VersionedJSON, media_type, negotiate
 
 BodyModels = type[BaseModel] | Mapping[int, type[BaseModel]]
@@ -83,7 +83,8 @@ def admin(versions: Iterable[int], body: BodyModels | None = None) -> Callable[.
         app_state = request.app.state
         principal = authenticate(request, tenant)
         check_path_ids(request.path_params)
-        wait = app_state.throttle.take(principal.client_id)
+        prepaid = request.scope.get(PREPAID_SCOPE_KEY) == principal.client_id
+        wait = 0.0 if prepaid else app_state.throttle.take(principal.client_id)
         if wait > 0:
             raise TooManyRequests(
                 f"API client {principal.client_id} exceeded its request rate",

@@ -4,6 +4,11 @@ Each API client has a bucket of ``burst`` tokens refilled at ``rate`` per second
 takes one token or is refused with 429 and the seconds until the next token (``Retry-After``,
 RFC 9110 section 10.2.3). Buckets live in the process: with N workers a client may make up to N
 times the rate, which the operations docs state.
+
+A batch (``POST /{tenant}/target/batch``) takes one token per operation, all at once, before any
+operation runs (``take(key, n)`` is all or nothing); its operations then go through the app
+in-process carrying ``PREPAID_SCOPE_KEY`` in their ASGI scope, naming the client that paid, and
+take no second token. A scope key cannot be set by an HTTP client, so it cannot be forged.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+# ASGI scope key of a request whose throttle tokens were taken in advance; its value is the
+# client id that paid (a batch operation sent with other credentials pays for itself).
+PREPAID_SCOPE_KEY = "cible.throttle.prepaid"
 
 
 @dataclass
@@ -56,8 +65,14 @@ class TokenBucketThrottle:
             for key in list(self._buckets)[: len(self._buckets) // 2 + 1]:
                 del self._buckets[key]
 
-    def take(self, key: str) -> float:
-        """0 if ``key`` may proceed now, else the seconds to wait for the next token."""
+    def take(self, key: str, n: int = 1) -> float:
+        """0 if ``key`` may take ``n`` tokens now (and takes them), else the seconds to wait.
+
+        Nothing is taken unless all ``n`` are there. With ``n`` above ``burst`` the wait is
+        infinite: the bucket never holds that many (callers check ``n <= burst`` first).
+        """
+        if n > self.burst:
+            return math.inf
         with self._lock:
             now = self._clock()
             bucket = self._buckets.get(key)
@@ -67,10 +82,10 @@ class TokenBucketThrottle:
                 bucket = self._buckets[key] = _Bucket(float(self.burst), now)
             bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
             bucket.updated = now
-            if bucket.tokens >= 1:
-                bucket.tokens -= 1
+            if bucket.tokens >= n:
+                bucket.tokens -= n
                 return 0.0
-            return (1 - bucket.tokens) / self.rate
+            return (n - bucket.tokens) / self.rate
 
     @staticmethod
     def retry_after(wait: float) -> int:
