@@ -44,6 +44,7 @@ from cible.web.app import create_app
 from tests.conftest import BACKENDS, SECRET_KEY, Credential
 from tests.dmp import _isolation as dmp_isolation
 from tests.pg import Cluster
+from tests.recs import _isolation as recs_isolation
 
 PREFIX = "/{tenant}/target"
 GOLD = {"profile": "memberLevel", "equals": ["gold"]}
@@ -54,7 +55,11 @@ def admin_routes() -> list[tuple[str, str]]:
     app = create_app(Settings(database_url="sqlite://", _env_file=None))  # type: ignore[call-arg]
     found = set()
     for route in iter_route_contexts(app.routes):
-        if route.path and route.path.startswith(PREFIX):
+        if (
+            route.path
+            and route.path.startswith(PREFIX)
+            and not recs_isolation.is_recs_route(route.path)
+        ):
             found.update((method, route.path) for method in route.methods or ())
     app.state.db.dispose()
     return sorted(found)
@@ -235,6 +240,7 @@ async def scene(scene_url: str) -> AsyncIterator[Scene]:
         s.flush()
         s.add_all(profiles.id_rows("tnt", ids["visitor"], profile))
     await dmp_isolation.seed(scene)
+    await recs_isolation.seed(scene)
     yield scene
     await http.aclose()
     database.dispose()
@@ -598,6 +604,36 @@ async def test_dmp_route_isolates_tenants(scene: Scene, method: str, path: str) 
     assert scene.snapshot() == before, f"{method} {path} changed acme's objects"
 
 
+# -- recommendations (/{tenant}/target/recs): cases in tests/recs/_isolation.py -----------------
+
+
+def recs_routes() -> list[tuple[str, str]]:
+    app = create_app(Settings(database_url="sqlite://", _env_file=None))  # type: ignore[call-arg]
+    found = {
+        (method, route.path)
+        for route in iter_route_contexts(app.routes)
+        if route.path and recs_isolation.is_recs_route(route.path)
+        for method in route.methods or ()
+    }
+    app.state.db.dispose()
+    return sorted(found)
+
+
+RECS_ROUTES = recs_routes()
+
+
+def test_recs_routes_have_isolation_cases() -> None:
+    assert set(RECS_ROUTES) == set(recs_isolation.CASES), "add cases to tests/recs/_isolation.py"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("method", "path"), RECS_ROUTES, ids=[f"{m} {p}" for m, p in RECS_ROUTES])
+async def test_recs_route_isolates_tenants(scene: Scene, method: str, path: str) -> None:
+    before = scene.snapshot()
+    await recs_isolation.check(scene, method, path)
+    assert scene.snapshot() == before, f"{method} {path} changed acme's objects"
+
+
 # -- every other route: public by design, or covered elsewhere -----------------------------------
 
 # Routes that carry no Admin credential, each with why (docs/security.md, "What is public").
@@ -628,7 +664,7 @@ MOUNTS = {"/ui": "the admin web UI: its own session cookies and roles, tests/ui"
 def test_every_route_is_accounted() -> None:
     """Each route of the app is an isolation case, a dmp case, public with a reason, or a mount."""
     app = create_app(Settings(database_url="sqlite://", _env_file=None))  # type: ignore[call-arg]
-    covered = set(CASES) | set(dmp_isolation.CASES)
+    covered = set(CASES) | set(dmp_isolation.CASES) | set(recs_isolation.CASES)
     unaccounted = []
     for route in iter_route_contexts(app.routes):
         path = route.path

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-SUBROUTERS: list[APIRouter] = []
+from cible.recs import catalog_routes
+
+SUBROUTERS: list[APIRouter] = [catalog_routes.router]
 
 router = APIRouter(prefix="/{tenant}/target/recs", tags=["recommendations"])
 for _sub in SUBROUTERS:

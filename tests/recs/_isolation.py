@@ -1,0 +1,110 @@
+"""The recommendations part of tests/test_isolation.py: acme's objects and one case per route.
+
+Recommendations objects belong to the whole tenant (docs/recommendations.md, "Access"). For every
+``/{tenant}/target/recs`` route: beta's approver naming acme gets 403 (checked by the caller);
+beta's approver on its own tenant with acme's ids gets 404 for items (or an answer without acme's
+data for lists and searches; writes touch only beta's rows); an acme approver limited to one
+workspace reads (200) but may not write (403). The caller checks that acme's rows are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from tests.conftest import Credential
+
+PREFIX = "/{tenant}/target/recs"
+V1 = "application/vnd.adobe.target.v1+json"
+HIDDEN = "hidden-item"
+
+
+class SceneLike(Protocol):
+    http: httpx.AsyncClient
+    owner: Credential
+    beta: Credential
+    limited: Credential
+    ids: dict[str, Any]
+
+
+def is_recs_route(path: str) -> bool:
+    return path.startswith(PREFIX + "/")
+
+
+@dataclass(frozen=True)
+class Case:
+    """``write``: the limited client gets 403. ``foreign``: beta's status on its own tenant with
+    acme's ids. ``absent``: a function of beta's response body that must be true (acme's data not
+    in it)."""
+
+    write: bool
+    foreign: int
+    params: Callable[[SceneLike], dict[str, Any]] = lambda s: {}
+    query: Callable[[SceneLike], dict[str, Any]] = lambda s: {}
+    body: Callable[[SceneLike], Any] | None = None
+    absent: Callable[[Any], bool] | None = None
+
+
+async def seed(scene: SceneLike) -> None:
+    """Acme's hidden entity (default environment)."""
+    headers = {**scene.owner.headers, "Content-Type": V1}
+    entity = {"id": HIDDEN, "name": "Hidden", "categories": ["secret"], "attributes": {}}
+    response = await scene.http.post(
+        "/acme/target/recs/entities", json={"entities": [entity]}, headers=headers
+    )
+    assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
+
+
+def _no_hits(body: Any) -> bool:
+    return HIDDEN not in str(body)
+
+
+CASES: dict[tuple[str, str], Case] = {
+    ("POST", f"{PREFIX}/entities"): Case(
+        write=True,
+        foreign=200,
+        body=lambda s: {"entities": [{"id": HIDDEN, "name": "Taken", "categories": ["x"]}]},
+    ),
+    ("GET", f"{PREFIX}/entities/{{entity}}"): Case(
+        write=False, foreign=404, params=lambda s: {"entity": HIDDEN}
+    ),
+    ("DELETE", f"{PREFIX}/entities/{{entity}}"): Case(
+        write=True, foreign=404, params=lambda s: {"entity": HIDDEN}
+    ),
+    ("DELETE", f"{PREFIX}/entities"): Case(
+        write=True, foreign=200, query=lambda s: {"ids": HIDDEN}
+    ),
+    ("POST", f"{PREFIX}/catalogsearch"): Case(
+        write=False,
+        foreign=404,
+        body=lambda s: {"meta": {"environmentId": s.ids["environment"]}},
+    ),
+}
+
+
+async def _call(scene: SceneLike, cred: Credential, method: str, path: str, tenant: str) -> Any:
+    case = CASES[(method, path)]
+    url = path.format_map({"tenant": tenant, **case.params(scene)})
+    headers = {**cred.headers, "Accept": V1}
+    body = case.body(scene) if case.body else None
+    if body is not None:
+        headers["Content-Type"] = V1
+    return await scene.http.request(
+        method, url, json=body, headers=headers, params=case.query(scene)
+    )
+
+
+async def check(scene: SceneLike, method: str, path: str) -> None:
+    case = CASES[(method, path)]
+    foreign = await _call(scene, scene.beta, method, path, "acme")
+    assert foreign.status_code == 403, foreign.text
+    own = await _call(scene, scene.beta, method, path, "beta")
+    assert own.status_code == case.foreign, own.text
+    if case.absent is not None or own.status_code == 200:
+        assert (case.absent or _no_hits)(own.json()), own.text
+    limited = await _call(scene, scene.limited, method, path, "acme")
+    # Tenant-wide objects: a client limited to one workspace reads them but may not change them.
+    assert limited.status_code == (403 if case.write else 200), limited.text
