@@ -87,6 +87,18 @@ def _in(dialect: str, count: int) -> str:
     return f"({', '.join([_PLACEHOLDER[dialect]] * count)})"
 
 
+def _fetch(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of ``sql`` straight from the driver's cursor, in ``conn``'s transaction: a batch
+    reads thousands of rows, and SQLAlchemy's per-row result processing cost more than SQLite's
+    own work (BENCHMARKS.md, "Reports")."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def new_events(conn: Connection, records: Sequence[StoredRecord]) -> list[Event]:
     """The batch's countable events whose keys were not counted before, in log order; their
     keys are recorded as counted (in the caller's transaction)."""
@@ -110,7 +122,7 @@ def new_events(conn: Connection, records: Sequence[StoredRecord]) -> list[Event]
             "ON CONFLICT DO NOTHING RETURNING tenant_id, key_hash"
         )
         params = tuple(x for pair in chunk for x in pair)
-        added.update(id(fresh[(int(t), int(h))]) for t, h in conn.exec_driver_sql(sql, params))
+        added.update(id(fresh[(int(t), int(h))]) for t, h in _fetch(conn, sql, params))
     return [e for e in events if id(e) in added]
 
 
@@ -126,7 +138,7 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
     for (tenant, activity), states in groups.items():
         for chunk in _chunks(list(states)):
             query = sql["states"] + _in(dialect, len(chunk))
-            for row in conn.exec_driver_sql(query, (tenant, activity, *chunk)):
+            for row in _fetch(conn, query, (tenant, activity, *chunk)):
                 states[row[0]] = VisitorState.from_row(row[1:])
     daily: dict[DailyKey, DailyTotals] = {}
     orders: list[tuple[Any, ...]] = []
