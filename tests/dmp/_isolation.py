@@ -75,6 +75,18 @@ async def seed(scene: SceneLike) -> None:
             },
         )
     )["sid"]
+    ids["dest"] = (
+        await post(
+            "/v1/destinations/",
+            {"name": "acme", "destinationType": "PUSH", "urlFormatString": "https://a.example/"},
+        )
+    )["destinationId"]
+    ids["mapping"] = (
+        await post(
+            f"/v1/destinations/{ids['dest']}/mappings/",
+            {"sid": ids["segment"], "url": "https://a.example/s"},
+        )
+    )["mappingId"]
     response = await http.get(
         "/event",
         params={"c_secret": "1", "d_uuid": DEVICE, "d_cid": f"{ids['ds']}\x01acme-user"},
@@ -158,6 +170,37 @@ CASES: dict[tuple[str, str], DmpCase] = {
     ("GET", "/v1/segments/{ref}"): DmpCase("item", "/v1/segments/ic:acme-seg"),
     ("PUT", "/v1/segments/{ref}"): DmpCase("item", "/v1/segments/{segment}", body=_segment_body),
     ("DELETE", "/v1/segments/{ref}"): DmpCase("item", "/v1/segments/{segment}"),
+    ("GET", "/v1/destinations/"): DmpCase("list", listed="destinationId", marker="dest"),
+    ("POST", "/v1/destinations/"): DmpCase(
+        "create",
+        body=lambda s: {
+            "name": "beta's own",
+            "destinationType": "ADS",
+            "cookieName": "c",
+            "formatType": "multi_key",
+        },
+    ),
+    ("GET", "/v1/destinations/{ref}"): DmpCase("item", "/v1/destinations/{dest}"),
+    ("PUT", "/v1/destinations/{ref}"): DmpCase(
+        "item",
+        "/v1/destinations/{dest}",
+        body=lambda s: {"name": "intruder", "destinationType": "PUSH"},
+    ),
+    ("DELETE", "/v1/destinations/{ref}"): DmpCase("item", "/v1/destinations/{dest}"),
+    ("GET", "/v1/destinations/{ref}/mappings/"): DmpCase(
+        "item", "/v1/destinations/{dest}/mappings/"
+    ),
+    ("POST", "/v1/destinations/{ref}/mappings/"): DmpCase(
+        "item",
+        "/v1/destinations/{dest}/mappings/",
+        body=lambda s: {"sid": s.ids["segment"], "url": "https://intruder.example/"},
+    ),
+    ("GET", "/v1/destinations/{ref}/mappings/{mapping_id}"): DmpCase(
+        "item", "/v1/destinations/{dest}/mappings/{mapping}"
+    ),
+    ("DELETE", "/v1/destinations/{ref}/mappings/{mapping_id}"): DmpCase(
+        "item", "/v1/destinations/{dest}/mappings/{mapping}"
+    ),
     ("GET", "/event"): DmpCase("dcs"),
     ("POST", "/event"): DmpCase("dcs"),
     ("GET", "/ibs:{params:path}"): DmpCase("dcs"),
@@ -199,7 +242,8 @@ async def check(s: SceneLike, method: str, path: str) -> None:
         if "currentTraitCount" in own.json() or "currentSegmentCount" in own.json():
             assert set(own.json().values()) & {0}, own.text
     elif case.kind == "create":
-        expected = 201 if path == "/v1/datasources/" else 400
+        # Beta's own data source or destination names nothing of acme's.
+        expected = 201 if path in ("/v1/datasources/", "/v1/destinations/") else 400
         assert own.status_code == expected, own.text
         assert limited.status_code == 403, limited.text
     else:

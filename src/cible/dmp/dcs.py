@@ -29,6 +29,7 @@ from cible.dmp.rules import rules_for
 from cible.dmp.service import parse_id
 from cible.dmp.tables import DataSource
 from cible.dmp.traitrule import parse_value
+from cible.dmp.transfers.dcs import destinations_for, render
 from cible.events import Record, append_records
 
 TOPIC = "dcs"
@@ -81,6 +82,7 @@ class DcsCall:
     tdpid: str | None = None
     tdpid_ic: str | None = None
     json: bool = False
+    dst: bool = False  # d_dst=1: answer with URL destinations
     callback: str | None = None
     cts: int = 0
     opted_out_cookie: bool = False  # the browser carries the opt-out cookie
@@ -172,6 +174,7 @@ def parse(
     call.tdpid = _one(raw.get("d_tdpid", [])) or None
     call.tdpid_ic = _one(raw.get("d_tdpid_ic", [])) or None
     call.json = _one(raw.get("d_rtbd", [])).lower() == "json"
+    call.dst = _one(raw.get("d_dst", [])) == "1"
     callback = _one(raw.get("d_cb", []))
     if callback and _CALLBACK.match(callback):
         call.callback = callback
@@ -300,9 +303,13 @@ def unit(
         "exited": outcome.exited,
     }
     append_records(conn, [Record(TOPIC, tenant_id, f"{uuid}/{tid}", orjson.dumps(payload))])
+    # URL and cookie destinations of the device's segments (cible.dmp.transfers.dcs).
+    stuff, dests = render(
+        destinations_for(conn, tenant_id, rules), set(state.segments), now_ms, dst=call.dst
+    )
     body: dict[str, Any] = {
-        "stuff": [],
-        "dests": [],
+        "stuff": stuff,
+        "dests": dests,
         "uuid": uuid,
         "dcs_region": region,
         "tid": tid,

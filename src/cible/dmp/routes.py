@@ -17,6 +17,7 @@ from cible.dmp.api import AamCall, aam_call, json_response
 from cible.dmp.dcs_routes import router as dcs_router
 from cible.dmp.schemas import ID_TYPES, DataSourceIn, FolderIn, SegmentIn, TraitIn, ValidateIn
 from cible.dmp.tables import Trait
+from cible.dmp.transfers.routes import router as transfers_router
 
 router = APIRouter(tags=["audience manager"])
 v1 = APIRouter(prefix="/v1", tags=["audience manager"])
@@ -326,4 +327,5 @@ def delete_segment(ref: str, call: AamCall = Depends(aam_call)) -> Response:
 
 
 router.include_router(v1)
+router.include_router(transfers_router)
 router.include_router(dcs_router)

@@ -14,6 +14,7 @@ from cible.activities.properties import tables as _properties  # noqa: F401
 from cible.artifacts import tables as _artifacts  # noqa: F401
 from cible.delivery import tables as _delivery  # noqa: F401
 from cible.dmp import tables as _dmp  # noqa: F401
+from cible.dmp.transfers import tables as _dmp_transfers  # noqa: F401
 from cible.events import tables as _events  # noqa: F401
 from cible.jobs import tables as _jobs  # noqa: F401
 from cible.profiles import tables as _profiles  # noqa: F401

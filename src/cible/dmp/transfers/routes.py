@@ -1,0 +1,118 @@
+"""``/v1/destinations/``: destinations, their segment mappings, real-time dead letters, history.
+
+Thin: parse, call ``cible.dmp.transfers.service`` or ``s2s``, render AAM's JSON (Adobe Audience
+Manager REST API, "Destination API methods"). Routes are in docs/audience-manager.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from cible.dmp._common import envelope
+from cible.dmp.api import AamCall, aam_call, json_response
+from cible.dmp.transfers import service
+from cible.dmp.transfers.schemas import DestinationIn, MappingIn
+
+router = APIRouter(prefix="/v1/destinations", tags=["audience manager"])
+FILTERS = ("destinationType", "containsSegment")
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    return {
+        "openapi_extra": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        }
+    }
+
+
+def _query(*names: str) -> dict[str, Any]:
+    params = [
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "pageSize", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    ]
+    params += [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+    return {"openapi_extra": {"parameters": params}}
+
+
+@router.get("/", summary="List destinations", **_query(*FILTERS, "includeMappings"))
+def list_destinations(call: AamCall = Depends(aam_call)) -> Response:
+    q = call.query(FILTERS)
+    with call.db.session() as s:
+        rows, total = service.list_destinations(s, call.principal, q)
+        mappings = call.flag("includeMappings")
+        items = [
+            service.destination_json(d, service.mappings_of(s, d) if mappings else None)
+            for d in rows
+        ]
+        return json_response(envelope(items, total, q))
+
+
+@router.post("/", status_code=201, summary="Create a destination", **_body(DestinationIn))
+def create_destination(call: AamCall = Depends(aam_call)) -> Response:
+    body = call.body(DestinationIn)
+    with call.db.session() as s:
+        dest = service.create_destination(s, call.principal, body, call.now)
+        return json_response(service.destination_json(dest), 201)
+
+
+@router.get("/{ref}", summary="Get a destination", **_query("includeMappings"))
+def read_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    with call.db.session() as s:
+        dest = service.get_destination(s, call.principal, ref)
+        mappings = service.mappings_of(s, dest) if call.flag("includeMappings") else None
+        return json_response(service.destination_json(dest, mappings))
+
+
+@router.put("/{ref}", summary="Replace a destination", **_body(DestinationIn))
+def update_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    body = call.body(DestinationIn)
+    with call.db.session() as s:
+        dest = service.update_destination(s, call.principal, ref, body, call.now)
+        return json_response(service.destination_json(dest))
+
+
+@router.delete("/{ref}", status_code=204, summary="Delete a destination and its mappings")
+def delete_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    with call.db.session() as s:
+        service.delete_destination(s, call.principal, ref)
+    return Response(status_code=204)
+
+
+@router.get("/{ref}/mappings/", summary="List a destination's segment mappings")
+def list_mappings(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    with call.db.session() as s:
+        dest = service.get_destination(s, call.principal, ref)
+        return json_response([service.mapping_json(m) for m in service.mappings_of(s, dest)])
+
+
+@router.post(
+    "/{ref}/mappings/",
+    status_code=201,
+    summary="Map a segment to a destination",
+    **_body(MappingIn),
+)
+def create_mapping(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    body = call.body(MappingIn)
+    with call.db.session() as s:
+        mapping = service.create_mapping(s, call.principal, ref, body, call.now)
+        return json_response(service.mapping_json(mapping), 201)
+
+
+@router.get("/{ref}/mappings/{mapping_id}", summary="Get a segment mapping")
+def read_mapping(ref: str, mapping_id: int, call: AamCall = Depends(aam_call)) -> Response:
+    with call.db.session() as s:
+        return json_response(
+            service.mapping_json(service.get_mapping(s, call.principal, ref, mapping_id))
+        )
+
+
+@router.delete("/{ref}/mappings/{mapping_id}", status_code=204, summary="Delete a segment mapping")
+def delete_mapping(ref: str, mapping_id: int, call: AamCall = Depends(aam_call)) -> Response:
+    with call.db.session() as s:
+        service.delete_mapping(s, call.principal, ref, mapping_id)
+    return Response(status_code=204)
