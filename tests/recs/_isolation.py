@@ -56,6 +56,7 @@ async def seed(scene: SceneLike) -> None:
         "/acme/target/recs/entities", json={"entities": [entity]}, headers=headers
     )
     assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
+    await seed_merchandising(scene)
 
 
 def _no_hits(body: Any) -> bool:
@@ -83,6 +84,50 @@ CASES: dict[tuple[str, str], Case] = {
         body=lambda s: {"meta": {"environmentId": s.ids["environment"]}},
     ),
 }
+
+
+# Designs, collections, exclusions and promotions (Helper B): acme's are named after HIDDEN.
+MERCH_BODIES: dict[str, Callable[[str], dict[str, Any]]] = {
+    "designs": lambda name: {"name": name, "script": "$entity1.id"},
+    "collections": lambda name: {"name": name, "rules": [{"id": {"equals": ["x"]}}]},
+    "exclusions": lambda name: {"name": name, "rule": {"id": {"equals": ["x"]}}},
+    "promotions": lambda name: {"name": name, "type": "EXTERNAL", "entityIds": ["x"]},
+}
+
+
+async def seed_merchandising(scene: SceneLike) -> None:
+    headers = {**scene.owner.headers, "Content-Type": V1}
+    for plural, body in MERCH_BODIES.items():
+        response = await scene.http.post(
+            f"/acme/target/recs/{plural}", json=body(f"{HIDDEN}-{plural}"), headers=headers
+        )
+        assert response.status_code == 201, response.text
+        scene.ids[f"recs.{plural}"] = response.json()["id"]
+
+
+def _merch_cases(plural: str) -> dict[tuple[str, str], Case]:
+    body = MERCH_BODIES[plural]
+    item = f"{PREFIX}/{plural}/{{object_id}}"
+
+    def own_id(s: SceneLike) -> dict[str, Any]:
+        return {"object_id": s.ids[f"recs.{plural}"]}
+
+    return {
+        ("GET", f"{PREFIX}/{plural}"): Case(write=False, foreign=200),
+        ("POST", f"{PREFIX}/{plural}"): Case(
+            write=True, foreign=201, body=lambda s: body(f"beta-{plural}")
+        ),
+        ("GET", item): Case(write=False, foreign=404, params=own_id),
+        ("PUT", item): Case(write=True, foreign=404, params=own_id, body=lambda s: body("renamed")),
+        ("DELETE", item): Case(write=True, foreign=404, params=own_id),
+    }
+
+
+for _plural in MERCH_BODIES:
+    CASES.update(_merch_cases(_plural))
+CASES[("POST", f"{PREFIX}/designs/validate")] = Case(
+    write=False, foreign=200, body=lambda s: {"script": "$entity1.id"}
+)
 
 
 async def _call(scene: SceneLike, cred: Credential, method: str, path: str, tenant: str) -> Any:

@@ -18,6 +18,7 @@ from cible.dmp.transfers import tables as _dmp_transfers  # noqa: F401
 from cible.events import tables as _events  # noqa: F401
 from cible.jobs import tables as _jobs  # noqa: F401
 from cible.profiles import tables as _profiles  # noqa: F401
+from cible.recs import merchandising_tables as _recs_merchandising  # noqa: F401
 from cible.recs import tables as _recs  # noqa: F401
 from cible.reports import tables as _reports  # noqa: F401
 from cible.store.base import Base
