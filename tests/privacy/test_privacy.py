@@ -103,7 +103,11 @@ async def test_export_then_delete_one_visitor(scene: World) -> None:
         URL, params={"id": "crm-alice", "kind": "thirdPartyId"}, headers=acme.headers
     )
     assert deleted.status_code == 200, deleted.text
-    assert deleted.json()["deleted"] == {"profiles": 1, "assignments": 1, "events": 2}
+    counts = deleted.json()["deleted"]
+    # Other domains' handlers (recommendations, ...) had nothing of alice's to delete.
+    built_in = {k: counts.pop(k) for k in ("profiles", "assignments", "events")}
+    assert built_in == {"profiles": 1, "assignments": 1, "events": 2}
+    assert counts and all(n == 0 for n in counts.values()), counts
     after = _counts(scene.database)
     assert after == {
         "profiles": before["profiles"] - 1,
@@ -164,11 +168,10 @@ def test_cli_export_and_delete(
             cli_app, ["privacy", "delete", "--tenant", "acme", "--id", "alice0000.0", "--json"]
         )
         assert deleted.exit_code == 0, deleted.stderr
-        assert json.loads(deleted.stdout)["deleted"] == {
-            "profiles": 1,
-            "assignments": 1,
-            "events": 2,
-        }
+        counts = json.loads(deleted.stdout)["deleted"]
+        built_in = {k: counts.pop(k) for k in ("profiles", "assignments", "events")}
+        assert built_in == {"profiles": 1, "assignments": 1, "events": 2}
+        assert all(n == 0 for n in counts.values()), counts
         again = runner.invoke(
             cli_app, ["privacy", "export", "--tenant", "acme", "--id", "alice0000.0"]
         )

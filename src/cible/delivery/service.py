@@ -46,6 +46,7 @@ from cible.events import DatabaseUnavailable, GroupCommitter, Record, append_rec
 from cible.ids import random_uuid
 from cible.profiles import service as profiles
 from cible.profiles import state
+from cible.recs.behaviour import behaviour_records
 from cible.store import Database
 
 __all__ = ["Delivery", "DeliveryRejected", "TenantRef", "analytics_payload"]
@@ -497,7 +498,10 @@ class Delivery:
             acked, rejected = record_notifications(batch, request, facts.served, visit, secret)
             change = profiles.change_of(tenant.id, visit, now)
             try:
-                profile_id, version = yield _Commit(change, batch.records(), now)
+                # Recommendations: entity parameters and purchases, for the recs consumer.
+                records = batch.records()
+                records += behaviour_records(tenant.id, batch.visitor, session_id, request, now)
+                profile_id, version = yield _Commit(change, records, now)
             except state.Conflict:
                 self.states.forget(tenant.id, [*keys, *visit.known_keys])
                 if attempt:

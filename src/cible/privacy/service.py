@@ -188,3 +188,6 @@ def _delete_events(session: Session, visitor: Visitor) -> int:
 register(Handler("assignments", _export_assignments, _delete_assignments))
 register(Handler("events", _export_events, _delete_events))
 register(Handler("profiles", _export_profiles, _delete_profiles))
+
+# Domains whose visitor data is exported and deleted here register on import.
+from cible.recs import privacy as _recs_privacy  # noqa: E402, F401

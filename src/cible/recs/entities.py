@@ -25,6 +25,7 @@ __all__ = [
     "EntityIn",
     "Rejected",
     "check_id",
+    "entity_from_parameters",
     "parse_api_entity",
     "parse_attribute",
     "split_categories",
@@ -245,3 +246,30 @@ def _check_custom_count(attributes: Mapping[str, Any]) -> None:
         raise Rejected(
             "error.entity.attributes.tooMany", f"more than {CUSTOM_MAX} custom attributes"
         )
+
+
+def entity_from_parameters(parameters: Mapping[str, str]) -> EntityIn:
+    """The entity of a page's ``entity.*`` parameters (names without the ``entity.`` prefix).
+
+    The id must be valid (else :class:`Rejected`); any other value that breaks a rule is left
+    out alone, so one bad attribute does not lose the view or the rest of the update.
+    ``environment`` and ``event.*`` are not attributes (Adobe: reserved).
+    """
+    entity_id = check_id(parameters.get("id"))
+    name = parameters.get("name") or None
+    categories = split_categories(parameters.get("categoryId") or "")
+    attributes: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if key in ("id", "name", "categoryId", "environment") or key.startswith("event."):
+            continue
+        if key in TEXT:
+            attributes[key] = value[:CUSTOM_VALUE_MAX]
+            continue
+        try:
+            attributes[key] = parse_attribute(key, value, from_text=True)
+        except Rejected:
+            continue
+        if len(attributes) > CUSTOM_MAX + len(NUMERIC) + len(TEXT):
+            break
+    kept = tuple(c[:CATEGORY_MAX] for c in categories)[:CATEGORIES_MAX]
+    return EntityIn(entity_id, name[:NAME_MAX] if name else None, kept or None, attributes)
