@@ -34,6 +34,11 @@ _MOBILE = "Adobe's Python SDK names mobile Chrome 'chrome mobile'/'chrome mobile
 _PROFILE = "profile.* conditions are a Cible addition; Adobe's on-device engine has no profile"
 _PAGE_LOAD = "Adobe's Python SDK always decides pageLoad, even when the request has none"
 _NO_ID = "Adobe's SDK invents a random visitor id; the engine has no randomness"
+_LENGTH = "json-logic-qubit has no 'length'; json-logic-js reads it as JavaScript does"
+_WWW = (
+    "Adobe's Python SDK cuts three characters off a subdomain starting with 'www' ('.docs'); "
+    "the Node SDK and Cible drop the 'www' label"
+)
 DIVERGENCES: dict[str, str] = {
     "context/user-chrome-on-windows": _PLATFORM,
     "context/user-firefox-on-linux": _PLATFORM,
@@ -54,6 +59,21 @@ DIVERGENCES: dict[str, str] = {
     "context/time-without-now-never-matches": "Adobe's SDK reads the clock; without now, no time",
     "delivery/malformed-mbox-entries-are-skipped": "Adobe's request models keep malformed mboxes",
     "delivery/request-without-context": "Adobe's request model requires a context",
+    "on_device/domain-private-suffix-github-pages": _WWW,
+    "on_device/domain-two-label-icann-suffix": _WWW,
+    "on_device/domain-upper-case-host": _WWW,
+    "on_device/domain-host-is-a-public-suffix": (
+        "Adobe's Python SDK (tld) gives a host that is a public suffix the domain "
+        "'github.io.github.io'; the Node SDK (psl) gives the host itself"
+    ),
+    "logic/var-computed-profile": _PROFILE,
+    "logic/path-two-parts-index-past-the-end": (
+        "json-logic-qubit raises IndexError past an array's end; json-logic-js (Adobe's Node SDK) "
+        "and Cible read it as absent"
+    ),
+    "logic/path-length-of-a-list": _LENGTH,
+    "logic/path-length-of-a-parameter": _LENGTH,
+    "on_device/domain-ip-address": "Adobe's Python SDK keeps the port in the domain (netloc)",
 }
 
 

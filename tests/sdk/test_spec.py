@@ -107,6 +107,9 @@ async def test_server_side_gives_the_spec_decision(
             "server_domain": "cible.test",
             "transport": ASGITransport(app),
             "session_cache_size": 0,
+            # In-process, the default 3 s budget also covers the server's own work, which a
+            # machine shared by parallel test runs can exceed; this test is about decisions.
+            "timeout": 30_000,
         }
     )
     result = await client.get_offers(case["request"], session_id="spec")

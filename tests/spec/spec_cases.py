@@ -132,6 +132,11 @@ def _compare_mode(mode: str, expected: Mapping[str, Any], actual: Any, problems:
             if name in actual_views:
                 where = f"{mode}.views[{name}]"
                 _compare_location(where, expected_view, actual_views[name], problems)
+                # Adobe's views always carry `metrics`, `[]` when their rules have none.
+                if "metrics" in expected_view and not isinstance(
+                    actual_views[name].get("metrics"), list
+                ):
+                    problems.append(f"{where}.metrics: absent, expected a list")
 
 
 def _has_content(block: Any) -> bool:

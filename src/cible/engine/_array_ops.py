@@ -208,7 +208,8 @@ def _scoped_pair(
 ) -> tuple[Evaluator, list[Evaluator]]:
     raw_args = args_of(raw)
     if len(raw_args) < 2 or len(raw_args) > count:
-        raise LogicError(f"expects 2 to {count} arguments, got {len(raw_args)}", path)
+        wanted = "2" if count == 2 else f"2 to {count}"
+        raise LogicError(f"expects {wanted} arguments, got {len(raw_args)}", path)
     items = compiler.compile(raw_args[0], f"{path}[0]", scoped)
     # The inner logic reads each item, not the decisioning context.
     inner = [compiler.compile(raw_args[1], f"{path}[1]", scoped=True)]

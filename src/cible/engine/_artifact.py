@@ -277,10 +277,15 @@ class _Loader:
             raise ArtifactError(f"{where}: 'condition' is missing")
         try:
             condition = compile_condition(rule["condition"])
+            fast, precondition = analyse(rule["condition"], condition)
         except LogicError as error:
             raise ArtifactError(f"{where}: {error}") from None
         except RecursionError:
             raise ArtifactError(f"{where}: condition is nested too deeply") from None
+        except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as error:
+            # Every operator checks its own arguments (LogicError); this keeps a malformed node
+            # that slips past those checks an artifact error rather than a crash of the loader.
+            raise ArtifactError(f"{where}: malformed condition ({error!r})") from None
         consequence = rule.get("consequence")
         if not isinstance(consequence, Mapping):
             raise ArtifactError(f"{where}: 'consequence' must be an object")
@@ -291,7 +296,6 @@ class _Loader:
         metrics = self._entries(consequence, "metrics", where)
         variables = condition.variables
         dynamic = DYNAMIC_VARIABLE in variables
-        fast, precondition = analyse(rule["condition"], condition)
         response_tokens = {
             token: meta[token]
             for token in RESPONSE_TOKEN_KEYS

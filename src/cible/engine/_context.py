@@ -19,20 +19,26 @@ target-python-sdk 1.1.0; `contextProvider.js` in the Node SDK):
   `profileParameters`. Adobe's on-device artifacts never read it (profile audiences are decided
   on the edge); Cible's server-side decisions do.
 
-Domains: Adobe's Python SDK finds the registrable domain with the Public Suffix List (`tld`
-package). The engine cannot ship or fetch that list, so it knows the common two-label public
-suffixes below and otherwise takes the last label as the top-level domain. Subdomains drop a
-leading `www` label. Hosts that are IP addresses or single labels have no subdomain or
-top-level domain; their domain is the host.
+Domains follow the Node SDK's `parseDomainPsl` (`@adobe/target-tools`, npm `psl`): the Public
+Suffix List, private section included, gives the top-level domain (the public suffix, e.g.
+`co.uk` or `us-east-1.elasticbeanstalk.com`) and the domain (the suffix and one label more); the
+labels before it are the subdomain, a leading `www` label dropped. A host the list cannot parse
+(an IP address, a single label, a suffix alone, a suffix the list does not know, a label with
+characters a host name cannot hold) is its own domain, with no subdomain or top-level domain.
+The list is the `publicsuffixlist` package's snapshot, pinned in pyproject.toml and read once,
+on first use: the engine's one dependency outside the standard library (no download at run time).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
 
 from cible.engine._useragent import parse_user_agent
 
@@ -50,58 +56,48 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
-# Two-label public suffixes in common use (https://publicsuffix.org/list/, ICANN section).
-_TWO_LABEL_SUFFIXES = frozenset(
-    f"{second}.{top}"
-    for top, seconds in {
-        "uk": "co org me ltd plc net sch ac gov nhs police",
-        "au": "com net org edu gov asn id",
-        "nz": "co org net ac govt geek school",
-        "jp": "co ne or ac go ed gr lg",
-        "kr": "co or ne go re ac",
-        "br": "com net org gov edu art",
-        "cn": "com net org gov edu ac",
-        "in": "co net org firm gen ind ac edu gov",
-        "za": "co org net gov ac web",
-        "mx": "com org net gob edu",
-        "ar": "com org net gob edu",
-        "tr": "com org net gov edu biz",
-        "il": "co org net ac gov",
-        "sg": "com org net gov edu",
-        "hk": "com org net gov edu idv",
-        "tw": "com org net gov edu idv",
-        "my": "com org net gov edu",
-        "id": "co or ac go web",
-        "th": "co or ac go in",
-        "ph": "com org net gov edu",
-        "vn": "com org net gov edu",
-        "ua": "com org net gov edu",
-        "pl": "com org net gov edu",
-        "sa": "com org net gov edu",
-        "eg": "com org net gov edu",
-        "co": "com org net gov edu",
-        "pe": "com org net gob edu",
-        "es": "com org nom gob edu",
-        "fr": "gouv asso com",
-        "ru": "com org net",
-        "ng": "com org net gov edu",
-        "pk": "com org net gov edu",
-    }.items()
-    for second in seconds.split()
-)
-
 _URL_KEYS = ("url", "path", "query", "fragment", "domain", "subdomain", "topLevelDomain")
+
+
+@cache
+def _suffix_list() -> PublicSuffixList:
+    # Reading the list costs about 0.2 s: done on the first URL, not when the engine is imported.
+    return PublicSuffixList(only_icann=False, accept_unknown=False)
+
+
+def _is_host_name(host: str) -> bool:
+    """What npm `psl`'s `validate` accepts: 1-63 character labels of letters, digits and inner
+    hyphens, 255 characters at most, checked on the host's ASCII (punycode) form."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    if not ascii_host or len(ascii_host) > 255:
+        return False
+    for label in ascii_host.split("."):
+        if not 0 < len(label) <= 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        if not _LABEL.fullmatch(label):
+            return False
+    return True
+
+
+_LABEL = re.compile(r"[a-z0-9-]+")
 
 
 def _split_host(host: str) -> tuple[str, str, str]:
     """(domain, subdomain, topLevelDomain) for a lower-case host name."""
-    labels = host.split(".")
-    if len(labels) < 2 or host.replace(".", "").isdigit() or ":" in host:
+    if host.endswith("."):
+        host = host[:-1]  # psl ignores one trailing dot
+    if "." not in host or not _is_host_name(host):
         return host, "", ""
-    suffix_length = 2 if len(labels) > 2 and ".".join(labels[-2:]) in _TWO_LABEL_SUFFIXES else 1
-    top_level_domain = ".".join(labels[-suffix_length:])
-    domain = ".".join(labels[-suffix_length - 1 :])
-    subdomain_labels = labels[: -suffix_length - 1]
+    suffixes = _suffix_list()
+    top_level_domain = suffixes.publicsuffix(host)
+    domain = suffixes.privatesuffix(host)
+    if top_level_domain is None or domain is None:
+        # psl.isValid: not a listed suffix, or the host is a public suffix itself.
+        return host, "", ""
+    subdomain_labels = host[: -len(domain)].split(".")[:-1]
     if subdomain_labels and subdomain_labels[0] == "www":
         subdomain_labels = subdomain_labels[1:]
     return domain, ".".join(subdomain_labels), top_level_domain

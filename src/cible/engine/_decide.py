@@ -326,7 +326,9 @@ class _Decision:
         rules = self.artifact.mbox_rules.get(name, ())
         matched = self.evaluate(rules, context, True, trace, remote=self.remote_mboxes)
         response: dict[str, Any] = {}
-        self.fill(response, mode, matched, detail, name, page_load=True)
+        # decisionProvider.js decides pageLoad as the global mbox: `${mbox.name}` in its offers
+        # reads the global mbox's name.
+        self.fill(response, mode, matched, {**detail, "name": name}, name, page_load=True)
         return response
 
     def decide_views(self, requests: list[Any]) -> list[dict[str, Any]]:
@@ -348,17 +350,14 @@ class _Decision:
                 trace = self.trace("prefetch", "view", view_name, None)
                 matched = self.evaluate(rules, context, True, trace, self.remote_views, decided)
                 for rule in matched:
+                    # decisionProvider.js: a view keeps every metric of every matched rule (click
+                    # metrics with their event tokens), `[]` when there are none.
                     entry = by_name.setdefault(
                         rule.consequence_name or view_name,
-                        {"name": rule.consequence_name or view_name},
+                        {"name": rule.consequence_name or view_name, "options": [], "metrics": []},
                     )
-                    entry.setdefault("options", []).extend(
-                        build_options(rule, False, self.tokens, detail)
-                    )
-                    if rule.all_metrics:
-                        entry.setdefault("metrics", []).extend(
-                            copy_json(metric) for metric in rule.all_metrics
-                        )
+                    entry["options"].extend(build_options(rule, False, self.tokens, detail))
+                    entry["metrics"].extend(copy_json(metric) for metric in rule.all_metrics)
         return [by_name[key] for key in sorted(by_name)]
 
     # -- rules -----------------------------------------------------------------------------------

@@ -110,14 +110,32 @@ def path_getter(path: Any) -> Callable[[Any], Any]:
 
 
 def step(data: Any, key: str) -> Any:
+    """`data[key]` as json-logic-js reads it (JavaScript property access), else `MISSING`.
+
+    Arrays and strings answer their indexes and `length`; a string's index and length count
+    UTF-16 code units, as JavaScript does.
+    """
     if type(data) is dict:
         return data.get(key, MISSING)
     if isinstance(data, Mapping):
         return data.get(key, MISSING)
-    if isinstance(data, list) and key.isdigit():
-        index = int(key)
-        return data[index] if index < len(data) else MISSING
+    if isinstance(data, list | str):
+        if isinstance(data, str):
+            data = _utf16_units(data)
+        if key == "length":
+            return len(data)
+        if key.isdigit() and key.isascii():
+            index = int(key)
+            return data[index] if index < len(data) else MISSING
     return MISSING
+
+
+def _utf16_units(text: str) -> str | list[str]:
+    # A character above U+FFFF is two code units in JavaScript; each unit reads as one string.
+    if text.isascii() or all(ord(char) <= 0xFFFF for char in text):
+        return text
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    return [chr(int.from_bytes(encoded[i : i + 2], "little")) for i in range(0, len(encoded), 2)]
 
 
 def args_of(values: Any) -> list[Any]:
