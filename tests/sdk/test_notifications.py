@@ -68,6 +68,10 @@ def test_executed_decisions_are_notified_in_batches_per_visitor() -> None:
             assert isinstance(notification["timestamp"], int)
     ids = [n["id"] for body in bodies for n in body["notifications"]]
     assert len(set(ids)) == len(ids) == 8
+    # notificationProvider.js: every display notification has its own impressionId.
+    impressions = [n["impressionId"] for body in bodies for n in body["notifications"]]
+    assert len(set(impressions)) == len(impressions) == 8
+    assert all(isinstance(value, str) and value for value in impressions)
     sent = recorder.requests[0]
     assert sent.url.path == "/rest/v1/delivery"
     assert sent.url.params["sessionId"] in {"s", "t"}
@@ -117,10 +121,11 @@ def test_queue_is_bounded_and_never_blocks() -> None:
 
 
 def test_retries_with_backoff_and_stable_ids() -> None:
-    attempts: list[list[str]] = []
+    attempts: list[list[tuple[str, str]]] = []
 
     def flaky(request: httpx.Request) -> httpx.Response:
-        attempts.append([n["id"] for n in json.loads(request.content)["notifications"]])
+        notifications = json.loads(request.content)["notifications"]
+        attempts.append([(n["id"], n["impressionId"]) for n in notifications])
         if len(attempts) == 1:
             raise httpx.ConnectError("down", request=request)
         if len(attempts) == 2:

@@ -125,6 +125,9 @@ class NotificationQueue:
                 return False
             for notification in pending.notifications:
                 notification["id"] = uuid.uuid4().hex
+                # notificationProvider.js: every display notification has its own impressionId;
+                # set once here, a retried send keeps it and the server counts it once.
+                notification.setdefault("impressionId", uuid.uuid4().hex)
             self._items.append(pending)
             self._count += count
             self.stats.add("queued", count)
