@@ -37,6 +37,7 @@ from cible.activities.mboxes.service import record_seen
 from cible.activities.profileattrs.service import record_profile_attributes
 from cible.config import Settings
 from cible.profiles import service as profiles
+from cible.recs.tables import RecsCriteria
 from cible.store import Database
 from cible.store.models import metadata
 from cible.tenants import service as tenants
@@ -241,6 +242,17 @@ async def scene(scene_url: str) -> AsyncIterator[Scene]:
         s.add_all(profiles.id_rows("tnt", ids["visitor"], profile))
     await dmp_isolation.seed(scene)
     await recs_isolation.seed(scene)
+    with database.session() as s:
+        criteria = RecsCriteria(
+            tenant_id=tenants.get_tenant(s, "acme").id,
+            criteria_group="popularity",
+            name="hidden-offer-criteria",
+            body="{}",
+        )
+        s.add(criteria)
+        s.flush()
+        ids["recs.criteria"] = criteria.id
+    ids["recs"] = await scene.post("/offers/recs", _recs_offer(scene, "hidden-recs"))
     yield scene
     await http.aclose()
     database.dispose()
@@ -296,6 +308,15 @@ def _batch(s: Scene) -> dict[str, Any]:
                 "relativeUrl": f"/offers/content/{s.ids['content']}",
             },
         ]
+    }
+
+
+def _recs_offer(s: Scene, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "criteriaId": s.ids["recs.criteria"],
+        "designId": s.ids["recs.designs"],
+        "workspace": s.ids["workspace"],
     }
 
 
@@ -376,6 +397,7 @@ CASES: dict[tuple[str, str], Case] = {
         "json",
         lambda s: {"name": "intruder", "content": {"x": 1}, "workspace": s.ids["workspace"]},
     ),
+    **_offer_cases("recs", "recs", lambda s: _recs_offer(s, "intruder")),
     ("GET", f"{PREFIX}/audiences"): Case(
         "list", listed=_ids("audiences"), marker=_hidden("audience")
     ),

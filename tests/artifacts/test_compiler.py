@@ -495,8 +495,11 @@ def test_offer_errors() -> None:
         compile_([activity(1)], offers={**OFFERS, 100: {"id": 100, "type": "json", "content": "{"}})
     assert caught.value.path == "offers[100].content"
     with pytest.raises(ArtifactError) as caught:
-        compile_([activity(1)], offers={**OFFERS, 100: {"id": 100, "type": "recs", "content": ""}})
+        compile_([activity(1)], offers={**OFFERS, 100: {"id": 100, "type": "flash", "content": ""}})
     assert caught.value.path == "offers[100].type"
+    with pytest.raises(ArtifactError) as caught:
+        compile_([activity(1)], offers={**OFFERS, 100: {"id": 100, "type": "recs", "designId": 2}})
+    assert caught.value.path == "offers[100].criteriaId"
     body = activity(1)
     body["experiences"][0]["optionLocations"][0]["optionLocalId"] = 42
     with pytest.raises(ArtifactError) as caught:

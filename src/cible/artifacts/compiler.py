@@ -14,6 +14,8 @@ encodings of Adobe's own artifacts (adobe/target-nodejs-sdk, ``test/schema/artif
   the activity's order, so the first experience whose audiences match wins; an experience without
   audiences is ``true``.
 * Activities are ordered by ``priority``, highest first; equal priorities keep the input order.
+* An option of a recommendations offer is ``{"type": "recs", "content": {criteriaId, designId,
+  ...}}``: the server renders it at delivery, so its activity is remote (below).
 * An activity with an audience Adobe's on-device context cannot evaluate (profile, segments…)
   is left out, and its mboxes listed in ``remoteMboxes``: the SDK then answers 206 on-device and,
   in hybrid mode, sends the request to the server (``target_python_sdk/helper.py``,
@@ -61,6 +63,9 @@ DEFAULT_RESPONSE_TOKENS: tuple[str, ...] = (
 # Admin API offer types -> delivery API option types (delivery_api_client OptionType).
 _OPTION_TYPES = {"content": "html", "html": "html", "json": "json", "redirect": "redirect"}
 _ACTIVITY_TYPES = {"ab": "ab", "xt": "landing"}
+# A recommendations offer's option type inside server-side artifacts only (docs/recommendations.md).
+RECS_OPTION = "recs"
+_RECS_FIELDS = ("criteriaId", "designId", "collectionId", "promotions")
 _ALLOCATION = {"var": "allocation"}
 _NOW = {"var": "current_timestamp"}
 
@@ -243,6 +248,7 @@ def _compile_activity(
                 option: dict[str, Any] = {"type": "html", "eventToken": token, "content": ""}
             else:
                 option = _option(option_id, options, offers, token, meta, path)
+                result.remote = result.remote or option["type"] == RECS_OPTION
             rule = {
                 "ruleKey": location.rule_key,
                 "activityId": activity_id,
@@ -326,6 +332,17 @@ def _option(
     if not isinstance(offer, Mapping):
         raise ArtifactError(f"{path}.options[{index}].offerId", f"unknown offer {offer_id}")
     offer_type = offer.get("type", "content")
+    if offer_type == RECS_OPTION:
+        # Recommendations are rendered by the server at delivery (cible.recs.serving): the
+        # option carries what to render, and the activity is remote (never sent to an SDK).
+        meta["offer.id"] = offer_id
+        meta["offer.name"] = str(offer.get("name", ""))
+        meta["option.id"] = option_id
+        meta["option.name"] = str(option.get("name", ""))
+        for required in ("criteriaId", "designId"):
+            _int(offer.get(required), f"offers[{offer_id}].{required}")
+        recs = {k: offer[k] for k in _RECS_FIELDS if offer.get(k) is not None}
+        return {"type": RECS_OPTION, "eventToken": token, "content": {**recs, "offerId": offer_id}}
     if offer_type not in _OPTION_TYPES:
         raise ArtifactError(f"offers[{offer_id}].type", f"unsupported offer type {offer_type!r}")
     content = offer.get("content")

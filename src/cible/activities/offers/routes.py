@@ -9,6 +9,7 @@ from cible.activities.offers import service
 from cible.activities.offers.schemas import (
     ContentOfferIn,
     JsonOfferIn,
+    RecsOfferIn,
     offer_json,
     offer_list_item,
 )
@@ -30,7 +31,7 @@ def list_offers(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
         return call.render(page.envelope("offers", [offer_list_item(o) for o in rows], total))
 
 
-def _register(kind: str, model: type[ContentOfferIn] | type[JsonOfferIn]) -> None:
+def _register(kind: str, model: type[ContentOfferIn | JsonOfferIn | RecsOfferIn]) -> None:
     path = f"/offers/{kind}"
 
     @router.post(
@@ -73,3 +74,4 @@ def _register(kind: str, model: type[ContentOfferIn] | type[JsonOfferIn]) -> Non
 
 _register("content", ContentOfferIn)
 _register("json", JsonOfferIn)
+_register("recs", RecsOfferIn)

@@ -10,15 +10,17 @@ import orjson
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from cible.activities.offers.schemas import ContentOfferIn, JsonOfferIn
+from cible.activities.offers.schemas import ContentOfferIn, JsonOfferIn, RecsOfferIn
 from cible.activities.offers.tables import Offer
 from cible.errors import BadRequest, Conflict, NotFound
+from cible.recs.offer_links import check_links
 from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
 
-OFFER_TYPES = ("content", "json")
+OFFER_TYPES = ("content", "json", "recs")
+OfferIn = ContentOfferIn | JsonOfferIn | RecsOfferIn
 SORTABLE: dict[str, Any] = {
     "id": Offer.id,
     "name": Offer.name,
@@ -34,7 +36,11 @@ DELETE_GUARDS: list[Callable[[Session, Offer], None]] = []
 ON_CHANGE: list[Callable[[Session, Offer], None]] = []
 
 
-def _content(offer_type: str, body: ContentOfferIn | JsonOfferIn) -> str:
+def _content(session: Session, tenant_id: int, offer_type: str, body: OfferIn) -> str:
+    if isinstance(body, RecsOfferIn):
+        config = body.config()
+        check_links(session, tenant_id, config)
+        return orjson.dumps(config).decode()
     if offer_type == "json":
         return orjson.dumps(body.content).decode()
     assert isinstance(body.content, str)
@@ -56,7 +62,7 @@ def create_offer(
     session: Session,
     principal: Principal,
     offer_type: str,
-    body: ContentOfferIn | JsonOfferIn,
+    body: OfferIn,
     now: datetime,
 ) -> Offer:
     ws_id = workspace_for(session, principal, body.workspace, Capability.WRITE)
@@ -66,7 +72,7 @@ def create_offer(
         workspace_id=ws_id,
         type=offer_type,
         name=body.name,
-        content=_content(offer_type, body),
+        content=_content(session, principal.tenant_id, offer_type, body),
         created_at=now,
         modified_at=now,
         modified_by=principal.client_id,
@@ -104,7 +110,7 @@ def update_offer(
     principal: Principal,
     offer_id: int,
     offer_type: str,
-    body: ContentOfferIn | JsonOfferIn,
+    body: OfferIn,
     now: datetime,
 ) -> Offer:
     if body.id is not None and body.id != offer_id:
@@ -116,7 +122,7 @@ def update_offer(
     _check_name_free(session, principal.tenant_id, ws_id, body.name, offer.id)
     offer.workspace_id = ws_id
     offer.name = body.name
-    offer.content = _content(offer_type, body)
+    offer.content = _content(session, principal.tenant_id, offer_type, body)
     offer.modified_at = now
     offer.modified_by = principal.client_id
     session.flush()
