@@ -465,6 +465,17 @@ CASES: dict[tuple[str, str], Case] = {
     ("DELETE", ENVIRONMENT): Case(
         "item", scope="tenant", params=_param("environment_id", "environment")
     ),
+    # Beta's defaults never name acme's environments; beta naming one is a 400 (it does not exist
+    # for beta), and a client limited to one workspace may not change tenant-wide defaults.
+    ("GET", f"{PREFIX}/environments/defaults"): Case(
+        "list",
+        scope="tenant",
+        listed=lambda b: [b["reportingEnvironmentId"], b["newHostEnvironmentId"]],
+        marker=_hidden("environment"),
+    ),
+    ("PUT", f"{PREFIX}/environments/defaults"): Case(
+        "create", body=lambda s: {"newHostEnvironmentId": s.ids["environment"]}
+    ),
     ("GET", f"{PREFIX}/profileattributes/mbox"): Case(
         "list",
         scope="tenant",

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cible.activities import publish
@@ -147,20 +148,39 @@ def _apply(
     if problems:
         raise BadRequest.fields(problems)
     _check_third_party_id(session, principal.tenant_id, body.third_party_id, activity.id)
-    data = body.model_dump(by_alias=True, exclude_none=True)
-    activity.name = body.name
-    activity.third_party_id = body.third_party_id
-    activity.priority = body.priority
-    activity.starts_at, activity.ends_at = starts, ends
-    activity.definition = orjson.dumps(
-        {k: data[k] for k in DEFINITION_FIELDS if k in data}
-    ).decode()
     declare(
         session,
         principal.tenant_id,
         [m.name for m in body.locations.mboxes]
         + [m.name for metric in body.metrics for m in metric.mboxes],
     )
+    data = body.model_dump(by_alias=True, exclude_none=True)
+    activity.name = body.name
+    # Nothing may autoflush between here and _flush_claiming, which turns a lost race into a 409.
+    activity.third_party_id = body.third_party_id
+    activity.priority = body.priority
+    activity.starts_at, activity.ends_at = starts, ends
+    activity.definition = orjson.dumps(
+        {k: data[k] for k in DEFINITION_FIELDS if k in data}
+    ).decode()
+
+
+def _flush_claiming(session: Session, activity: Activity) -> None:
+    """Flush; a request racing on the same ``thirdPartyId`` that committed first makes it 409.
+
+    ``_check_third_party_id`` cannot see a row another transaction has not committed yet; the
+    unique constraint on (tenant, thirdPartyId) then refuses the second writer, which is a
+    conflict, not a server error. The caller's session is rolled back by the raise.
+    """
+    claimed = activity.third_party_id  # read now: a failed flush leaves the session unusable
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if claimed is None or "third_party_id" not in str(exc.orig):
+            raise
+        raise Conflict(
+            f"thirdPartyId: another activity took thirdPartyId {claimed!r} at the same time"
+        ) from None
 
 
 def _write_refs(session: Session, activity: Activity) -> None:
@@ -264,7 +284,7 @@ def create_activity(
     )
     _apply(session, principal, activity, kind, body, offer_paths)
     session.add(activity)
-    session.flush()
+    _flush_claiming(session, activity)
     return _finish(session, principal, activity, {}, False, now)
 
 
@@ -291,6 +311,7 @@ def update_activity(
         principal.require(_state_right(activity.state, state), activity.workspace_id)
         activity.state = state
     _apply(session, principal, activity, kind, body, offer_paths)
+    _flush_claiming(session, activity)
     return _finish(session, principal, activity, before, was_published, now)
 
 

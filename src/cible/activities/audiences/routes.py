@@ -17,7 +17,7 @@ from cible.web.admin import AdminCall, admin, admin_openapi
 # Adobe's current spec serves audiences as v3; v1 (what a client naming no version gets) is
 # served with the same shape so that plain ``application/json`` clients work.
 VERSIONS = (1, 3)
-FILTERS = ("id", "name", "workspace", "origin")
+FILTERS = ("id", "name", "workspace", "origin", "modifiedAt", "createdAt")
 
 router = APIRouter(prefix="/{tenant}/target", tags=["audiences"])
 

@@ -12,11 +12,12 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from cible.activities import publish
 from cible.activities.abxt.tables import Activity, ActivityRef
+from cible.activities.audiences import _filters
 from cible.activities.audiences.schemas import ORIGIN, AudienceIn, AudiencePatch
 from cible.activities.audiences.tables import Audience
 from cible.artifacts import TargetRuleError, compile_target_rule
@@ -241,17 +242,11 @@ def _values(params: Mapping[str, list[str]], name: str) -> list[str]:
     return [v.strip() for raw in params.get(name, []) for v in raw.split(",") if v.strip()]
 
 
-def _ids(values: list[str], name: str) -> list[int]:
-    if not all(v.isdigit() for v in values):
-        raise BadRequest.fields([(name, "must be integers, e.g. 12 or 12,13")])
-    return [int(v) for v in values]
-
-
 def list_audiences(
     session: Session, principal: Principal, page: Page, filters: Mapping[str, list[str]]
 ) -> tuple[list[Audience], int]:
-    """Live audiences, filtered by ``id``, ``name`` (substring, any case), ``workspace`` and
-    ``origin``; each filter takes several values (any of them matches)."""
+    """Live audiences, filtered by ``origin`` and the filters of ``_filters`` (``id``,
+    ``workspace``, ``name`` with ``!`` negation, ``modifiedAt``/``createdAt`` ranges)."""
     where: list[ColumnElement[bool]] = [
         Audience.tenant_id == principal.tenant_id,
         Audience.deleted_at.is_(None),
@@ -259,13 +254,7 @@ def list_audiences(
     readable = principal.readable_workspaces()
     if readable is not None:
         where.append(Audience.workspace_id.in_(readable))
-    if ids := _values(filters, "id"):
-        where.append(Audience.id.in_(_ids(ids, "id")))
-    if workspaces := _values(filters, "workspace"):
-        where.append(Audience.workspace_id.in_(_ids(workspaces, "workspace")))
-    if names := _values(filters, "name"):
-        lowered = func.lower(Audience.name)
-        where.append(or_(*[lowered.contains(n.lower(), autoescape=True) for n in names]))
+    where += _filters.where(filters)
     if (origins := _values(filters, "origin")) and ORIGIN not in origins:
         return [], 0
     order = [

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from cible.activities.environments import service
-from cible.activities.environments.schemas import EnvironmentIn, environment_json
+from cible.activities.environments.schemas import DefaultsIn, EnvironmentIn, environment_json
 from cible.web.admin import AdminCall, admin, admin_openapi
 
 VERSIONS = (1,)
@@ -31,6 +31,29 @@ def create_environment(call: AdminCall = Depends(admin(VERSIONS, body=Environmen
     with call.db.session() as session:
         env = service.create_environment(session, call.principal, call.body, call.now)
         return call.render(environment_json(env), status=201)
+
+
+# Declared before /environments/{environment_id}, which would otherwise take "defaults" as an id.
+@router.get(
+    "/environments/defaults",
+    **admin_openapi(VERSIONS, summary="Get the default environments for reporting and new hosts"),
+)
+def read_defaults(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
+    with call.db.session() as session:
+        return call.render(service.get_defaults(session, call.principal))
+
+
+@router.put(
+    "/environments/defaults",
+    **admin_openapi(
+        VERSIONS,
+        body=DefaultsIn,
+        summary="Set the default environments for reporting and new hosts",
+    ),
+)
+def update_defaults(call: AdminCall = Depends(admin(VERSIONS, body=DefaultsIn))) -> Response:
+    with call.db.session() as session:
+        return call.render(service.set_defaults(session, call.principal, call.body, call.now))
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Wire shapes of environments (Adobe Admin API ``Environment``, ``EnvironmentList``)."""
+"""Wire shapes of environments (Adobe Admin API ``Environment``, ``EnvironmentList``,
+``EnvironmentDefaults``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ class EnvironmentIn(BaseModel):
         default=None, alias="serveInactiveActivities"
     )
     last_modified: StrictStr | None = Field(default=None, alias="lastModified")
+
+
+class DefaultsIn(BaseModel):
+    """PUT ``/environments/defaults`` (Adobe ``EnvironmentDefaults``); a field left out stays."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    reporting_environment_id: int | None = Field(default=None, alias="reportingEnvironmentId")
+    new_host_environment_id: int | None = Field(default=None, alias="newHostEnvironmentId")
 
 
 def environment_json(env: Environment) -> dict[str, Any]:

@@ -1,8 +1,12 @@
 """Environments: the built-in three, user-defined ones, and which one is the default.
 
 Names are unique per tenant ignoring case, because the artifact of an environment is named by
-its lower-cased name. Exactly one environment is the default: making another one the default
-moves the flag, and the default cannot be deleted.
+its lower-cased name. Exactly one environment is the default (Adobe's default for reporting:
+reports without ``environmentId`` read it), and exactly one is the default for new hosts
+(``/environments/defaults``); making another one a default moves the flag. The reporting
+default cannot be deleted; deleting the new-hosts default gives that role back to the reporting
+default. Nor can one delete an environment that an activity's ``environmentIds`` still names (409),
+since the activity would silently stop being served there.
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cible.activities.environments.schemas import EnvironmentIn
+from cible.activities.abxt.tables import Activity
+from cible.activities.environments.schemas import DefaultsIn, EnvironmentIn
 from cible.activities.environments.tables import Environment
 from cible.activities.workspaces.service import require_tenant_write
 from cible.errors import BadRequest, Conflict, NotFound
@@ -46,6 +52,7 @@ def ensure_default_environments(
             "tenant_id": tenant_id,
             "name": name,
             "is_default": default,
+            "new_hosts": default,
             "serve_inactive_activities": False,
             "created_at": at,
             "modified_at": at,
@@ -163,6 +170,101 @@ def delete_environment(session: Session, principal: Principal, environment_id: i
         raise Conflict(f"environment {env.id} ({env.name}) is the default and cannot be deleted")
     for guard in DELETE_GUARDS:
         guard(session, env)
+    if env.new_hosts:
+        # New hosts fall back to the reporting default rather than to no environment.
+        reporting = session.scalar(
+            select(Environment).where(
+                Environment.tenant_id == env.tenant_id, Environment.is_default.is_(True)
+            )
+        )
+        if reporting is not None:
+            reporting.new_hosts = True
     session.delete(env)
     session.flush()
     return env
+
+
+def _named_by_activities(session: Session, env: Environment) -> None:
+    """``DELETE_GUARDS``: 409 while a non-deleted activity lists the environment."""
+    candidates = session.execute(
+        select(Activity.id, Activity.name, Activity.definition)
+        .where(
+            Activity.tenant_id == env.tenant_id,
+            Activity.state != "deleted",
+            Activity.definition.contains('"environmentIds"'),
+        )
+        .order_by(Activity.id)
+    )
+    naming = [
+        (activity_id, name)
+        for activity_id, name, text in candidates
+        if env.id in (orjson.loads(text).get("environmentIds") or [])
+    ]
+    if naming:
+        listed = ", ".join(f"{i} ({n!r})" for i, n in naming[:10])
+        raise Conflict(
+            f"environment {env.id} ({env.name}) is named in the environmentIds of "
+            f"{len(naming)} activit{'y' if len(naming) == 1 else 'ies'}: {listed}; "
+            "remove it from them first"
+        )
+
+
+DELETE_GUARDS.append(_named_by_activities)
+
+
+def _default_of(session: Session, tenant_id: int, flag: Any) -> int:
+    found = session.scalar(
+        select(Environment.id)
+        .where(Environment.tenant_id == tenant_id, flag.is_(True))
+        .order_by(Environment.id)
+        .limit(1)
+    )
+    return int(found) if found is not None else 0
+
+
+def get_defaults(session: Session, principal: Principal) -> dict[str, int]:
+    """Adobe's ``EnvironmentDefaults``: the reporting default and the default for new hosts."""
+    ensure_default_environments(session, principal.tenant_id)
+    return {
+        "reportingEnvironmentId": _default_of(session, principal.tenant_id, Environment.is_default),
+        "newHostEnvironmentId": _default_of(session, principal.tenant_id, Environment.new_hosts),
+    }
+
+
+def set_defaults(
+    session: Session, principal: Principal, body: DefaultsIn, now: datetime
+) -> dict[str, int]:
+    """Moves either default to the environment named; both must be the tenant's (400)."""
+    require_tenant_write(principal)
+    ensure_default_environments(session, principal.tenant_id, now)
+    chosen: dict[str, Environment] = {}
+    problems: list[tuple[str, str]] = []
+    for field, env_id in (
+        ("reportingEnvironmentId", body.reporting_environment_id),
+        ("newHostEnvironmentId", body.new_host_environment_id),
+    ):
+        if env_id is None:
+            continue
+        env = session.get(Environment, env_id)
+        if env is None or env.tenant_id != principal.tenant_id:
+            problems.append((field, f"environment {env_id} does not exist"))
+        else:
+            chosen[field] = env
+    if problems:
+        raise BadRequest.fields(problems)
+    if "reportingEnvironmentId" in chosen:
+        reporting = chosen["reportingEnvironmentId"]
+        _make_default(session, reporting)
+        reporting.modified_at = now
+    if "newHostEnvironmentId" in chosen:
+        hosts = chosen["newHostEnvironmentId"]
+        for other in session.scalars(
+            select(Environment).where(
+                Environment.tenant_id == principal.tenant_id, Environment.new_hosts.is_(True)
+            )
+        ):
+            other.new_hosts = other is hosts
+        hosts.new_hosts = True
+        hosts.modified_at = now
+    session.flush()
+    return get_defaults(session, principal)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cible.store.base import Base, UTCDateTime, utcnow
@@ -22,6 +22,9 @@ class Environment(Base):
     name: Mapped[str] = mapped_column(String(250))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     serve_inactive_activities: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Adobe's "default environment for new hosts" (``/environments/defaults``,
+    # ``newHostEnvironmentId``); ``is_default`` is the reporting default. One of each per tenant.
+    new_hosts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
