@@ -4,7 +4,8 @@ Recommendations API, "Designs"; Adobe Target, "Create a design").
 A design's script is parsed when it is saved (a script that does not parse is a 400) and
 rendered at delivery by :mod:`cible.recs.velocity`. How many items a design shows is read
 from the script: the highest ``N`` of ``$entityN`` (or of ``$entities[N-1]``); a design that
-only loops over ``$entities`` shows :data:`LOOP_SLOTS` items. Adobe caps a design at 99.
+loops over ``$entities`` shows up to :data:`LOOP_SLOTS` items (or up to that highest ``N`` if
+larger), and shows fewer when there are fewer. Adobe caps a design at 99.
 
 Everything an item holds reaches the template as a string, as at Adobe: ``value`` without
 trailing zeros (35.00 prints 35), multi-value attributes joined by ``", "``, the categories as
@@ -28,14 +29,23 @@ from cible.recs.merchandising_tables import RecsDesign
 from cible.recs.offer_links import refuse_if_linked
 from cible.recs.velocity import TemplateSyntaxError, compile_template
 
-__all__ = ["DESIGNS", "LOOP_SLOTS", "MAX_ENTITIES", "entity_context", "slots", "validate"]
+__all__ = [
+    "DESIGNS",
+    "LOOP_SLOTS",
+    "MAX_ENTITIES",
+    "entity_context",
+    "references",
+    "shown_items",
+    "slots",
+    "validate",
+]
 
 MAX_ENTITIES = 99  # Adobe, "Create a design": at most 99 entities per design
 LOOP_SLOTS = 10
 
 
 def _apply(_session: Session, row: RecsDesign, body: DesignIn) -> None:
-    count, loops = _references(compile_template(body.script).nodes)
+    count, loops = references(compile_template(body.script).nodes)
     if count == 0 and not loops:
         raise _no_entity()
     if count > MAX_ENTITIES:
@@ -84,7 +94,7 @@ def _walk(value: Any) -> Iterator[Any]:
             yield from _walk(getattr(value, field.name))
 
 
-def _references(nodes: tuple[Any, ...]) -> tuple[int, bool]:
+def references(nodes: tuple[Any, ...]) -> tuple[int, bool]:
     """(highest entity slot named, whether ``$entities`` is used otherwise)."""
     highest, loops = 0, False
     for node in _walk(nodes):
@@ -106,8 +116,14 @@ def _references(nodes: tuple[Any, ...]) -> tuple[int, bool]:
 
 def slots(script: str) -> int:
     """How many items the design shows (see the module docstring)."""
-    highest, loops = _references(compile_template(script).nodes)
-    return min(highest or (LOOP_SLOTS if loops else 0), MAX_ENTITIES)
+    highest, loops = references(compile_template(script).nodes)
+    return shown_items(highest, loops)
+
+
+def shown_items(highest: int, loops: bool) -> int:
+    """Items a design shows: a loop over ``$entities`` shows up to :data:`LOOP_SLOTS` (or as
+    many as the highest ``$entityN`` beside it), else the highest ``N``."""
+    return min(max(highest, LOOP_SLOTS) if loops else highest, MAX_ENTITIES)
 
 
 def validate(script: str) -> dict[str, Any]:
@@ -121,7 +137,7 @@ def validate(script: str) -> dict[str, Any]:
             "text": str(error),
         }
         return {"valid": False, "entityCount": 0, "errors": [problem]}
-    highest, loops = _references(nodes)
+    highest, loops = references(nodes)
     errors: list[dict[str, Any]] = []
     if highest == 0 and not loops:
         errors.append(dict(ENTITIES_REQUIRED))
@@ -133,7 +149,7 @@ def validate(script: str) -> dict[str, Any]:
                 "text": f"The template references {highest} entities; at most {MAX_ENTITIES}",
             }
         )
-    count = min(highest or (LOOP_SLOTS if loops else 0), MAX_ENTITIES)
+    count = shown_items(highest, loops)
     return {"valid": not errors, "entityCount": count, "errors": errors}
 
 
