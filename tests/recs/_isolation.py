@@ -57,6 +57,7 @@ async def seed(scene: SceneLike) -> None:
     )
     assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
     await seed_merchandising(scene)
+    await seed_criteria(scene)
 
 
 def _no_hits(body: Any) -> bool:
@@ -127,6 +128,55 @@ for _plural in MERCH_BODIES:
     CASES.update(_merch_cases(_plural))
 CASES[("POST", f"{PREFIX}/designs/validate")] = Case(
     write=False, foreign=200, body=lambda s: {"script": "$entity1.id"}
+)
+
+
+# Criteria (Helper A): acme's is a popularity criteria named after HIDDEN.
+CRITERIA = f"{PREFIX}/criteria"
+
+
+async def seed_criteria(scene: SceneLike) -> None:
+    headers = {**scene.owner.headers, "Content-Type": V1}
+    body = {"name": f"{HIDDEN}-criteria", "type": "VIEWED"}
+    response = await scene.http.post(
+        "/acme/target/recs/criteria/popularity", json=body, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    scene.ids["recs.criteria"] = response.json()["id"]
+
+
+def _criteria_item(s: SceneLike) -> dict[str, Any]:
+    return {"group": "popularity", "criteria_id": s.ids["recs.criteria"]}
+
+
+CASES.update(
+    {
+        ("GET", CRITERIA): Case(write=False, foreign=200),
+        ("GET", f"{CRITERIA}/{{ref}}"): Case(
+            write=False, foreign=404, params=lambda s: {"ref": s.ids["recs.criteria"]}
+        ),
+        ("POST", f"{CRITERIA}/{{group}}"): Case(
+            write=True,
+            foreign=201,
+            params=lambda s: {"group": "popularity"},
+            body=lambda s: {"name": "beta-criteria", "type": "SELLERS"},
+        ),
+        ("GET", f"{CRITERIA}/{{group}}/{{criteria_id}}"): Case(
+            write=False, foreign=404, params=_criteria_item
+        ),
+        ("PUT", f"{CRITERIA}/{{group}}/{{criteria_id}}"): Case(
+            write=True,
+            foreign=404,
+            params=_criteria_item,
+            body=lambda s: {"name": "renamed", "type": "SELLERS"},
+        ),
+        ("DELETE", f"{CRITERIA}/{{group}}/{{criteria_id}}"): Case(
+            write=True, foreign=404, params=_criteria_item
+        ),
+        ("POST", f"{CRITERIA}/{{group}}/{{criteria_id}}/train"): Case(
+            write=True, foreign=404, params=_criteria_item
+        ),
+    }
 )
 
 

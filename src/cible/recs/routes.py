@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cible.recs import catalog_routes, merchandising_routes
+from cible.recs import catalog_routes, criteria_routes, merchandising_routes
 
-SUBROUTERS: list[APIRouter] = [catalog_routes.router, merchandising_routes.router]
+SUBROUTERS: list[APIRouter] = [
+    catalog_routes.router,
+    criteria_routes.router,
+    merchandising_routes.router,
+]
 
 router = APIRouter(prefix="/{tenant}/target/recs", tags=["recommendations"])
 for _sub in SUBROUTERS:

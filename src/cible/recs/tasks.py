@@ -1,0 +1,53 @@
+"""Recommendations jobs: training criteria (``recs.train``) and catalog feeds (``recs.feed``).
+
+``recs.train`` with ``{"tenant", "criteria"}`` trains one criteria (queued when it is saved);
+without them it trains every criteria of every tenant (the hourly schedule), then drops what has
+aged out: behaviour older than the longest lookback (61 days) and, as Adobe does, entities not
+updated for 61 days. Each criteria commits on its own, so one failure does not hold back the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from cible.jobs import task
+from cible.recs.tables import RecsBehaviour, RecsCriteria, RecsEntity
+from cible.recs.training import train_criteria
+from cible.store import Database
+from cible.store.base import utcnow
+
+__all__ = ["RETENTION", "TRAIN", "train"]
+
+TRAIN = "recs.train"
+# Adobe: the longest lookback is two months (61 days); entity data expires after 61 days.
+RETENTION = timedelta(days=61)
+log = logging.getLogger(__name__)
+
+
+@task(TRAIN)
+def train(db: Database, payload: dict[str, Any]) -> None:
+    now = utcnow()
+    tenant, criteria = payload.get("tenant"), payload.get("criteria")
+    if tenant is not None and criteria is not None:
+        with db.engine.begin() as conn:
+            train_criteria(conn, int(tenant), int(criteria), now)
+        return
+    with db.engine.begin() as conn:
+        cutoff_ms = int((now - RETENTION).timestamp() * 1000)
+        conn.execute(delete(RecsBehaviour).where(RecsBehaviour.occurred_ms < cutoff_ms))
+        conn.execute(delete(RecsEntity).where(RecsEntity.updated_at < now - RETENTION))
+        every = conn.execute(select(RecsCriteria.tenant_id, RecsCriteria.id)).all()
+    failed = 0
+    for tenant_id, criteria_id in every:
+        try:
+            with db.engine.begin() as conn:
+                train_criteria(conn, tenant_id, criteria_id, now)
+        except Exception:
+            failed += 1
+            log.exception("training criteria %s failed", criteria_id)
+    if failed:
+        raise RuntimeError(f"{failed} of {len(every)} criteria failed to train")
