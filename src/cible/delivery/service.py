@@ -41,6 +41,7 @@ from cible.delivery.response import analytics_payload, build_response, located_d
 from cible.delivery.seen import SeenNames
 from cible.delivery.source import EMPTY_ARTIFACT, ArtifactSource
 from cible.delivery.sticky import StickyIndex
+from cible.dmp import targeting as aam
 from cible.engine import EXTRA_KEY, Artifact, decide
 from cible.events import DatabaseUnavailable, GroupCommitter, Record, append_records
 from cible.ids import random_uuid
@@ -83,6 +84,7 @@ class _Load:
 
     tenant_id: int
     keys: list[tuple[str, str]]
+    aam_ids: aam.AamIds
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +228,12 @@ class Delivery:
         seen: SeenNames | None = None,
         token_secret: Callable[[int], bytes | None] | None = None,
         geo_lookup: GeoLookup | None = None,
+        segments: aam.SegmentCache | None = None,
     ) -> None:
         self.db = db
+        # The visitors' audience manager profiles, cached beside their Target state (their
+        # segments are resolved server-side, cible.dmp.targeting).
+        self.segments = segments if segments is not None else aam.SegmentCache()
         self.source = source
         self.committer = committer if committer is not None else GroupCommitter(db.engine)
         self.states = states if states is not None else state.VisitorCache()
@@ -407,10 +413,16 @@ class Delivery:
             artifact = await anyio.to_thread.run_sync(self._artifact, tenant, token)
         return self.facts(artifact)
 
-    def _load_many(self, steps: list[_Load]) -> list[state.Loaded]:
+    def _load_many(self, steps: list[_Load]) -> list[tuple[state.Loaded, aam.Snapshot]]:
         try:
             with self.db.engine.connect() as conn:
-                return [state.load(conn, step.tenant_id, step.keys) for step in steps]
+                return [
+                    (
+                        state.load(conn, step.tenant_id, step.keys),
+                        aam.load(conn, step.tenant_id, step.aam_ids),
+                    )
+                    for step in steps
+                ]
         except DBAPIError as error:
             raise DatabaseUnavailable(f"the database could not be read: {error.orig}") from None
 
@@ -439,7 +451,7 @@ class Delivery:
             artifact = self.source.get(tenant.id, tenant.client_code, self.environment)
         return artifact if artifact is not None else EMPTY_ARTIFACT
 
-    def _load(self, step: _Load) -> state.Loaded:
+    def _load(self, step: _Load) -> tuple[state.Loaded, aam.Snapshot]:
         return self._load_many([step])[0]
 
     def _finish(
@@ -476,10 +488,13 @@ class Delivery:
         updates = _profile_updates(request)
         ids = profiles.VisitorIds.from_request(request.get("id"))
         keys = ids.keys()
+        aam_ids = aam.request_ids(request)
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._cached(tenant.id, keys) if attempt == 0 else None
-            if loaded is None:
-                loaded = yield _Load(tenant.id, keys)
+            segments = self.segments.get(tenant.id, aam_ids) if attempt == 0 else None
+            if loaded is None or segments is None:
+                loaded, segments = yield _Load(tenant.id, keys, aam_ids)
+                self.segments.put(tenant.id, aam_ids, segments)
             visit = profiles.open_state(
                 tenant.id, ids, loaded, session_id, now, self.session_timeout_seconds
             )
@@ -488,8 +503,9 @@ class Delivery:
                     visit.set_attributes(updates, int(now.timestamp() * 1000))
                 except profiles.ProfileTooLarge as error:
                     raise DeliveryRejected(str(error)) from None
+            in_segments = segments.segments(int(now.timestamp() * 1000))
             decision, located = self._decide(
-                tenant, request, request_id, session_id, visit, facts, now
+                tenant, request, request_id, session_id, visit, facts, now, in_segments
             )
             batch = EventBatch(tenant.id, profiles.tnt_key(visit.tnt_id), session_id)
             global_mbox = facts.artifact.global_mbox
@@ -504,6 +520,7 @@ class Delivery:
                 profile_id, version = yield _Commit(change, records, now)
             except state.Conflict:
                 self.states.forget(tenant.id, [*keys, *visit.known_keys])
+                self.segments.forget(tenant.id, aam_ids)
                 if attempt:
                     # Another process keeps winning: spread the retries out (jittered backoff).
                     ceiling = min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2**attempt)
@@ -543,13 +560,22 @@ class Delivery:
         visit: profiles.Visit,
         facts: _ArtifactFacts,
         now: datetime,
+        segments: list[str],
     ) -> tuple[dict[str, Any], Any]:
         if not request.get("execute") and not request.get("prefetch"):
             return {}, {}  # notifications only: nothing to decide
         sent_ids = dict(request.get("id") or {})
         sent_ids["tntId"] = visit.tnt_id
+        # The engine reads segments.ids from experienceCloud.audienceManager.segments: the
+        # segments resolved here, server-side, replace any list a client sent (docs/engine.md).
+        cloud = request.get("experienceCloud")
+        cloud = dict(cloud) if isinstance(cloud, Mapping) else {}
+        manager = cloud.get("audienceManager")
+        manager = dict(manager) if isinstance(manager, Mapping) else {}
+        manager["segments"] = segments
+        cloud["audienceManager"] = manager
         engine_request = _without_profile_parameters(
-            {**request, "id": sent_ids, "requestId": request_id}
+            {**request, "id": sent_ids, "requestId": request_id, "experienceCloud": cloud}
         )
         engine_request.pop("notifications", None)
         if self.geo_lookup is not None and isinstance(request.get("context"), dict):

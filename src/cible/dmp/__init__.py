@@ -19,9 +19,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-from cible.dmp import devices
-from cible.dmp.qualify import DeviceState, apply_call
-from cible.dmp.rules import rules_for
+from cible.dmp import devices, targeting
+from cible.dmp.qualify import DeviceState
 from cible.dmp.segmentrule import compile_segment_rule
 from cible.dmp.tables import DataSource, DeviceId
 from cible.dmp.traitrule import compile_trait_rule
@@ -56,6 +55,11 @@ def _resolve(conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, s
             if found_ds is None:
                 continue
             namespace = str(found_ds[0])
+        if namespace.isdigit():
+            # A declared id's authenticated profile (cible.dmp.merge), when it has one.
+            key = devices.authenticated_key(namespace, external)
+            if devices.read_state(conn, tenant_id, key) is not None:
+                uuids.add(key)
         found = conn.execute(
             select(_IDS.c.uuid).where(
                 _IDS.c.tenant_id == tenant_id,
@@ -72,7 +76,8 @@ def device_data(
     conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]]
 ) -> list[dict[str, Any]]:
     """Everything the audience manager keeps on the devices ``device_ids`` name (pairs as in
-    :func:`segments_for`): realizations, segments, mapped ids, membership changes."""
+    :func:`segments_for`): realizations, segments, mapped ids, membership changes; a declared
+    id's authenticated profile is listed as well (its ``uuid`` starts with ``A``)."""
     changes_table = devices.CHANGES
     out = []
     for uuid in sorted(_resolve(conn, tenant_id, device_ids)):
@@ -124,26 +129,26 @@ def segments_for(
     tenant_id: int,
     device_ids: Iterable[tuple[str, str]],
     now_ms: int | None = None,
+    *,
+    authenticated: bool = False,
 ) -> set[int]:
     """The segment ids the visitor named by ``device_ids`` is in at ``now_ms`` (default: now).
 
     ``device_ids`` are ``(namespace, id)`` pairs: ``("uuid", <AAM UUID>)`` (the DCS ``uuid``),
     ``("mid", <ECID>)`` (``id.marketingCloudVisitorId``), ``("<DPID>", <declared id>)`` or
-    ``("ic:<integration code>", <declared id>)`` (a delivery request's ``id.customerIds``). The
-    memberships of every device they resolve to are re-evaluated at ``now_ms`` (recency windows
-    and TTLs move with time) without writing anything, and united.
+    ``("ic:<integration code>", <declared id>)`` (a delivery request's ``id.customerIds``);
+    ``authenticated`` says the declared ids are authenticated now. Each segment is evaluated at
+    ``now_ms`` (recency windows and TTLs move with time) on the profiles its merge rule reads
+    (cible.dmp.merge), without writing anything.
     """
-    uuids = _resolve(conn, tenant_id, device_ids)
-    if not uuids:
-        return set()
+    found: list[tuple[str, str]] = []
+    declared: list[tuple[str, str, bool]] = []
+    for namespace, external in device_ids:
+        if namespace in (devices.UUID_NAMESPACE, devices.MID):
+            found.append((namespace, external))
+        else:
+            declared.append((namespace, external, authenticated))
+    snapshot = targeting.load(conn, tenant_id, targeting.AamIds(tuple(found), tuple(declared)))
     if now_ms is None:
         now_ms = time.time_ns() // 1_000_000
-    rules = rules_for(conn, tenant_id)
-    members: set[int] = set()
-    for uuid in sorted(uuids):
-        current = devices.read_state(conn, tenant_id, uuid)
-        if current is None:
-            continue
-        state, _ = apply_call(rules, current[1], {}, now_ms)
-        members.update(state.segments)
-    return members
+    return {int(s) for s in snapshot.segments(now_ms)}

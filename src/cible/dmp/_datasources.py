@@ -33,6 +33,7 @@ def data_source_json(ds: DataSource) -> dict[str, Any]:
         "outboundS2S": ds.outbound_s2s,
         "allowDeviceGraphSharing": ds.share_enabled,
         "useAuthenticatedProfile": ds.authenticated_profile,
+        "mergeRule": ds.merge_rule,
         "uniqueTraitIntegrationCodes": ds.unique_trait_integration_codes,
         "uniqueSegmentIntegrationCodes": ds.unique_segment_integration_codes,
         "dataExportRestrictions": orjson.loads(ds.data_export_restrictions),
@@ -77,6 +78,7 @@ def _apply_data_source(ds: DataSource, body: DataSourceIn) -> None:
     ds.outbound_s2s = body.outbound_s2s
     ds.share_enabled = body.share_enabled
     ds.authenticated_profile = body.authenticated_profile and body.id_type == "CROSS_DEVICE"
+    ds.merge_rule = body.merge_rule if ds.authenticated_profile else "DEVICE_ONLY"
     ds.unique_trait_integration_codes = body.unique_trait_integration_codes
     ds.unique_segment_integration_codes = body.unique_segment_integration_codes
     ds.data_export_restrictions = orjson.dumps(sorted(set(body.data_export_restrictions))).decode()

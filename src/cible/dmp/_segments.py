@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
+from cible.dmp import audiences
 from cible.dmp._common import (
     MAX_ID,
     WINDOWS,
@@ -162,6 +163,7 @@ def create_segment(
     _apply_segment(segment, body)
     session.add(segment)
     session.flush()
+    audiences.segment_saved(session, segment, now)
     bump_rules(session, principal.tenant_id)
     return segment
 
@@ -174,14 +176,19 @@ def update_segment(
     _check_segment_body(session, principal.tenant_id, body, segment.id)
     _apply_segment(segment, body)
     segment.update_time = now
+    audiences.segment_saved(session, segment, now)
     bump_rules(session, principal.tenant_id)
     return segment
 
 
-def delete_segments(session: Session, principal: Principal, refs: Sequence[str]) -> None:
+def delete_segments(
+    session: Session, principal: Principal, refs: Sequence[str], now: datetime
+) -> None:
+    """Deletes all or none; 409 while an approved activity targets one's audience."""
     segments = [get_segment(session, principal, ref) for ref in refs]
     require_write(principal)
     for segment in segments:
+        audiences.segment_deleted(session, segment, now)
         session.delete(segment)
     session.flush()
     bump_rules(session, principal.tenant_id)

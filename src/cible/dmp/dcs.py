@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table, select
 
-from cible.dmp import devices
+from cible.dmp import devices, targeting
 from cible.dmp.qualify import DeviceState, Outcome, RuleSet, apply_call
 from cible.dmp.rules import rules_for
 from cible.dmp.service import parse_id
@@ -78,6 +78,10 @@ class DcsCall:
     mid: str | None = None
     cids: list[tuple[str, str]] = field(default_factory=list)  # (dpid, dpuuid)
     cid_codes: list[tuple[str, str]] = field(default_factory=list)  # (integration code, id)
+    # Declared ids sent with authentication state 1 (``d_cid=<DPID>%01<id>%011``), as given,
+    # then as (DPID, id) once their data sources are known.
+    authenticated: set[tuple[str, str]] = field(default_factory=set)
+    authenticated_ids: list[tuple[str, str]] = field(default_factory=list)
     direct: list[int] = field(default_factory=list)
     tdpid: str | None = None
     tdpid_ic: str | None = None
@@ -100,12 +104,15 @@ def _one(values: Sequence[str]) -> str:
     return values[-1] if values else ""
 
 
-def _declared(raw: str, errors: list[DcsError]) -> tuple[str, str] | None:
-    namespace, sep, external = raw.partition("\x01")
+def _declared(raw: str, errors: list[DcsError]) -> tuple[str, str, bool] | None:
+    """``(namespace, id, authenticated)``: an optional third part is the authentication state
+    (0 unknown, 1 authenticated, 2 logged out; AAM, "Visitor Authentication States")."""
+    namespace, sep, rest = raw.partition("\x01")
+    external, _, state = rest.partition("\x01")
     if not sep or not namespace or not external:
         errors.append(DcsError(300, f"Invalid customer ID {raw!r}: expected <DPID>%01<DPUUID>"))
         return None
-    return namespace, external
+    return namespace, external, state.strip() == "1"
 
 
 def parse(
@@ -151,9 +158,10 @@ def parse(
     counts: dict[str, int] = {}
     for name, target in (("d_cid", call.cids), ("d_cid_ic", call.cid_codes)):
         for value in raw.get(name, []):
-            declared = _declared(value, call.errors)
-            if declared is None:
+            found = _declared(value, call.errors)
+            if found is None:
                 continue
+            declared = found[:2]
             counts[declared[0]] = counts.get(declared[0], 0) + 1
             if counts[declared[0]] > MAX_IDS_PER_DPID:
                 call.errors.append(
@@ -165,6 +173,8 @@ def parse(
                 )
                 continue
             target.append(declared)
+            if found[2]:
+                call.authenticated.add(declared)
     if given and not call.cids and not call.cid_codes:
         call.errors.append(DcsError(104, "All customer IDs are invalid"))
     for value in raw.get("d_sid", []):
@@ -209,12 +219,16 @@ def declared_ids(conn: Connection, tenant_id: int, call: DcsCall) -> list[tuple[
             call.errors.append(DcsError(302, f"Unauthorized customer ID namespace {dpid}"))
             continue
         out.append((dpid, external))
+        if (dpid, external) in call.authenticated:
+            call.authenticated_ids.append((dpid, external))
     for code, external in call.cid_codes:
         found = _data_source(conn, tenant_id, code, by_code=True)
         if found is None:
             call.errors.append(DcsError(302, f"Unauthorized customer ID integration code {code}"))
             continue
         out.append((str(found), external))
+        if (code, external) in call.authenticated:
+            call.authenticated_ids.append((str(found), external))
     return out
 
 
@@ -291,6 +305,15 @@ def unit(
         first=prepared.attempt,
     ) or (DeviceState(), Outcome())
     devices.map_ids(conn, tenant_id, uuid, prepared.ids, now_ms)
+    change = _change(call, rules, prepared.data_source, now_ms)
+    for dpid, external in call.authenticated_ids:
+        # An authenticated call also writes to the declared id's authenticated profile
+        # (cible.dmp.merge), read by segments whose merge rule includes it.
+        if int(dpid) in rules.authenticated_sources:
+            key = devices.authenticated_key(dpid, external)
+            devices.update_state(conn, tenant_id, key, rules, change, now_ms, record=False)
+    if targeting.matters(rules, outcome.realized, outcome.entered, outcome.exited):
+        targeting.touch_visitors(conn, tenant_id, uuid, rules)
     # p_ keys are never stored (AAM, "Trait variable prefixes"): only call.signals is logged.
     payload = {
         "uuid": uuid,

@@ -9,6 +9,7 @@ again and the call re-applied, so concurrent calls for one device lose no realiz
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,23 @@ def new_uuid() -> str:
 
 def is_uuid(value: str | None) -> bool:
     return value is not None and len(value) == 38 and value.isdigit()
+
+
+AUTHENTICATED_PREFIX = "A"
+
+
+def authenticated_key(dpid: str, external_id: str) -> str:
+    """The ``dmp_devices`` key of a declared id's authenticated profile (cible.dmp.merge).
+
+    ``A`` and 37 digits of a SHA-256 of the id: never a device UUID (all digits), stored with
+    the same compare-and-set as a device's state.
+    """
+    digest = hashlib.sha256(f"{dpid}\x01{external_id}".encode()).digest()
+    return AUTHENTICATED_PREFIX + str(int.from_bytes(digest, "big") % 10**37).zfill(37)
+
+
+def is_authenticated_key(key: str) -> bool:
+    return key.startswith(AUTHENTICATED_PREFIX)
 
 
 def _upsert(
@@ -242,11 +260,13 @@ def update_state(
     *,
     create: bool = True,
     first: Attempt | None = None,
+    record: bool = True,
 ) -> tuple[DeviceState, Outcome] | None:
     """Applies ``change`` to the device's state with compare-and-set; None if absent and not
     ``create``. ``first`` is a change computed earlier from a read outside this transaction:
     it is written if the device has not moved since, else the state is read again and
-    ``change`` re-applied. Membership changes are recorded in ``dmp_membership_changes``."""
+    ``change`` re-applied. Membership changes are recorded in ``dmp_membership_changes`` (for a
+    device; never for an authenticated profile, ``record=False``)."""
     attempt = first
     for _ in range(CAS_ATTEMPTS):
         if attempt is None:
@@ -254,7 +274,8 @@ def update_state(
         if attempt.version is None and not create:
             return None
         if _write(conn, tenant_id, uuid, rules, attempt, now_ms):
-            _record_changes(conn, tenant_id, uuid, attempt.outcome, now_ms)
+            if record and not is_authenticated_key(uuid):
+                _record_changes(conn, tenant_id, uuid, attempt.outcome, now_ms)
             return attempt.state, attempt.outcome
         attempt = None
     raise RuntimeError(f"device {uuid}: state kept changing under {CAS_ATTEMPTS} attempts")

@@ -63,6 +63,10 @@ class TraitDef:
 class SegmentDef:
     sid: int
     rule: str
+    # The profile merge rule it is evaluated with for targeting (cible.dmp.merge) and the
+    # cross-device data source whose authenticated profiles that rule reads.
+    merge_rule: str = "DEVICE_ONLY"
+    merge_source: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,11 @@ class RuleSet:
     segments: dict[int, SegmentRule]
     segments_of_trait: dict[int, set[int]]
     folder_members: dict[int, list[tuple[int, int | None]]]
+    merge_of: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+    # Cross-device data sources whose declared ids have authenticated profiles, and every data
+    # source's integration code (set by cible.dmp.rules.load_rules).
+    authenticated_sources: frozenset[int] = frozenset()
+    source_codes: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -163,9 +172,12 @@ class RuleSet:
         members = _folder_members(all_traits, list(folders))
         compiled_segments: dict[int, SegmentRule] = {}
         segments_of_trait: dict[int, set[int]] = {}
+        merge_of: dict[int, tuple[str, int | None]] = {}
         for segment in segments:
             rule = compile_segment_rule(segment.rule)
             compiled_segments[segment.sid] = rule
+            if segment.merge_rule != "DEVICE_ONLY" and segment.merge_source is not None:
+                merge_of[segment.sid] = (segment.merge_rule, segment.merge_source)
             for ref in rule.traits:
                 for member, _cap in members.get(ref, [(ref, None)]):
                     segments_of_trait.setdefault(member, set()).add(segment.sid)
@@ -178,6 +190,7 @@ class RuleSet:
             compiled_segments,
             segments_of_trait,
             members,
+            merge_of,
         )
 
     def expand(self, trait_id: int) -> Sequence[tuple[int, int | None]]:

@@ -290,7 +290,7 @@ def create_segment(call: AamCall = Depends(aam_call)) -> Response:
 def bulk_delete_segments(call: AamCall = Depends(aam_call)) -> Response:
     ids = call.id_list()
     with call.db.session() as s:
-        service.delete_segments(s, call.principal, ids)
+        service.delete_segments(s, call.principal, ids, call.now)
     return Response(status_code=204)
 
 
@@ -322,7 +322,7 @@ def update_segment(ref: str, call: AamCall = Depends(aam_call)) -> Response:
 @v1.delete("/segments/{ref}", status_code=204, summary="Delete a segment")
 def delete_segment(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
-        service.delete_segments(s, call.principal, [ref])
+        service.delete_segments(s, call.principal, [ref], call.now)
     return Response(status_code=204)
 
 

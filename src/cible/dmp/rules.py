@@ -12,7 +12,7 @@ import threading
 from sqlalchemy import Connection, Table, bindparam, select
 
 from cible.dmp.qualify import FolderDef, RuleSet, SegmentDef, TraitDef
-from cible.dmp.tables import Folder, RulesVersion, Segment, Trait
+from cible.dmp.tables import DataSource, Folder, RulesVersion, Segment, Trait
 
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, int], tuple[int, RuleSet]] = {}  # (database, tenant) -> rules
@@ -21,6 +21,7 @@ _T: Table = Trait.__table__  # type: ignore[assignment]
 _S: Table = Segment.__table__  # type: ignore[assignment]
 _F: Table = Folder.__table__  # type: ignore[assignment]
 _V: Table = RulesVersion.__table__  # type: ignore[assignment]
+_DS: Table = DataSource.__table__  # type: ignore[assignment]
 _VERSION = select(_V.c.version).where(_V.c.tenant_id == bindparam("tenant"))
 
 
@@ -48,10 +49,27 @@ def load_rules(conn: Connection, tenant_id: int) -> RuleSet:
             ).where(_T.c.tenant_id == tenant_id)
         )
     ]
-    segments = [
-        SegmentDef(row.id, row.segment_rule)
+    # A segment's merge rule is its mergeRuleDataSourceId's, when that is a cross-device data
+    # source whose profiles are authenticated profiles; any other segment is device only.
+    merge_rules = {
+        int(row.id): str(row.merge_rule)
         for row in conn.execute(
-            select(_S.c.id, _S.c.segment_rule).where(
+            select(_DS.c.id, _DS.c.merge_rule).where(
+                _DS.c.tenant_id == tenant_id,
+                _DS.c.id_type == "CROSS_DEVICE",
+                _DS.c.authenticated_profile.is_(True),
+            )
+        )
+    }
+    segments = [
+        SegmentDef(
+            row.id,
+            row.segment_rule,
+            merge_rules.get(row.merge_rule_data_source_id or 0, "DEVICE_ONLY"),
+            row.merge_rule_data_source_id if row.merge_rule_data_source_id in merge_rules else None,
+        )
+        for row in conn.execute(
+            select(_S.c.id, _S.c.segment_rule, _S.c.merge_rule_data_source_id).where(
                 _S.c.tenant_id == tenant_id, _S.c.status == "ACTIVE"
             )
         )
@@ -65,7 +83,17 @@ def load_rules(conn: Connection, tenant_id: int) -> RuleSet:
             )
         )
     ]
-    return RuleSet.build(traits, segments, folders)
+    rules = RuleSet.build(traits, segments, folders)
+    rules.authenticated_sources = frozenset(merge_rules)
+    rules.source_codes = {
+        int(row.id): str(row.integration_code)
+        for row in conn.execute(
+            select(_DS.c.id, _DS.c.integration_code).where(
+                _DS.c.tenant_id == tenant_id, _DS.c.integration_code.is_not(None)
+            )
+        )
+    }
+    return rules
 
 
 def rules_for(conn: Connection, tenant_id: int) -> RuleSet:

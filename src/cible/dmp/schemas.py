@@ -32,6 +32,9 @@ class DataSourceIn(_In):
     outbound_s2s: bool = Field(default=False, alias="outboundS2S")
     share_enabled: bool = Field(default=False, alias="allowDeviceGraphSharing")
     authenticated_profile: bool = Field(default=False, alias="useAuthenticatedProfile")
+    merge_rule: Literal["DEVICE_ONLY", "LAST_AUTHENTICATED", "CURRENT_AUTHENTICATED"] = Field(
+        default="LAST_AUTHENTICATED", alias="mergeRule"
+    )
     unique_trait_integration_codes: bool = Field(default=False, alias="uniqueTraitIntegrationCodes")
     unique_segment_integration_codes: bool = Field(
         default=False, alias="uniqueSegmentIntegrationCodes"

@@ -36,6 +36,11 @@ class DataSource(Base):
     outbound_s2s: Mapped[bool] = mapped_column(Boolean, default=False)
     share_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     authenticated_profile: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The profile merge rule of segments naming this data source in mergeRuleDataSourceId:
+    # DEVICE_ONLY, LAST_AUTHENTICATED or CURRENT_AUTHENTICATED (cible.dmp.merge).
+    merge_rule: Mapped[str] = mapped_column(
+        String(32), default="DEVICE_ONLY", server_default="DEVICE_ONLY"
+    )
     unique_trait_integration_codes: Mapped[bool] = mapped_column(Boolean, default=False)
     unique_segment_integration_codes: Mapped[bool] = mapped_column(Boolean, default=False)
     # JSON list of data export labels, e.g. ["PII", "ONSITE_PERSONALIZATION"].

@@ -60,9 +60,11 @@ def compute_populations(db: Database, now_ms: int) -> None:
         counts: dict[tuple[str, int, int], int] = {}
         with db.engine.begin() as conn:
             rules = rules_for(conn, tenant_id)
+            # Devices only: authenticated profiles (cible.dmp.merge) are not devices.
             rows = conn.execute(
                 select(_DEVICES.c.state, _DEVICES.c.last_seen_ms).where(
-                    _DEVICES.c.tenant_id == tenant_id
+                    _DEVICES.c.tenant_id == tenant_id,
+                    ~_DEVICES.c.uuid.startswith(devices.AUTHENTICATED_PREFIX),
                 )
             )
             for raw, last_seen in rows:

@@ -18,6 +18,10 @@ target-python-sdk 1.1.0; `contextProvider.js` in the Node SDK):
 - `profile.*`, a Cible addition: the caller's profile attributes, then the request detail's
   `profileParameters`. Adobe's on-device artifacts never read it (profile audiences are decided
   on the edge); Cible's server-side decisions do.
+- `segments.ids`, a Cible addition: the audience manager segment ids (strings) the visitor is
+  in, from the request's `experienceCloud.audienceManager.segments`, where Cible's delivery API
+  puts the segments it resolved server-side (it replaces whatever a client sent there). Adobe's
+  edge resolves them from the same `experienceCloud.audienceManager` object (its `blob`).
 
 Domains follow the Node SDK's `parseDomainPsl` (`@adobe/target-tools`, npm `psl`): the Public
 Suffix List, private section included, gives the top-level domain (the public suffix, e.g.
@@ -49,6 +53,7 @@ __all__ = [
     "mbox_context",
     "page_context",
     "profile_context",
+    "segments_context",
     "time_context",
     "timestamp_ms",
 ]
@@ -163,7 +168,9 @@ def time_context(now: datetime) -> dict[str, Any]:
     }
 
 
-EVERY_ROOT = frozenset({"user", "page", "referring", "geo", "mbox", "profile", "current_time"})
+EVERY_ROOT = frozenset(
+    {"user", "page", "referring", "geo", "mbox", "profile", "segments", "current_time"}
+)
 """What `base_context` builds when told nothing: every part."""
 
 
@@ -190,6 +197,17 @@ def base_context(
     if now is not None and not reads.isdisjoint(_TIME_ROOTS):
         context.update(time_context(now))
     return context
+
+
+def segments_context(experience_cloud: Any) -> dict[str, Any]:
+    """The `segments.*` keys: `ids`, from `experienceCloud.audienceManager.segments`."""
+    audience_manager = (
+        experience_cloud.get("audienceManager") if isinstance(experience_cloud, Mapping) else None
+    )
+    segments = audience_manager.get("segments") if isinstance(audience_manager, Mapping) else None
+    if not isinstance(segments, list | tuple):
+        return {"ids": []}
+    return {"ids": [str(s) for s in segments if isinstance(s, str | int) and s is not True]}
 
 
 _TIME_ROOTS = frozenset({"current_timestamp", "current_time", "current_day"})

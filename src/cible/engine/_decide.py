@@ -33,6 +33,7 @@ from cible.engine._context import (
     mbox_context,
     page_context,
     profile_context,
+    segments_context,
     timestamp_ms,
 )
 from cible.engine._hashing import allocation_for
@@ -158,6 +159,8 @@ class _Decision:
         if self.now is None:
             self.note("'now' not given; time-bound conditions are false")
         self.context = base_context(context, self.now, self.reads)
+        if "segments" in self.reads:
+            self.context["segments"] = segments_context(request.get("experienceCloud"))
         enabled = self.artifact.response_tokens
         if not enabled.isdisjoint(_GEO_TOKEN_NAMES):
             geo = self.context.get("geo")

@@ -190,4 +190,5 @@ register(Handler("events", _export_events, _delete_events))
 register(Handler("profiles", _export_profiles, _delete_profiles))
 
 # Domains whose visitor data is exported and deleted here register on import.
+from cible.dmp import privacy as _dmp_privacy  # noqa: E402, F401
 from cible.recs import privacy as _recs_privacy  # noqa: E402, F401

@@ -15,6 +15,7 @@ from cible.activities.audiences.tables import Audience
 from cible.isotime import iso_millis
 
 ORIGIN = "target"
+"""``origin`` of audiences made through this API; the audience manager's segments are ``cloud``."""
 TYPE = "reusable"
 
 
@@ -54,7 +55,7 @@ def audience_json(audience: Audience) -> dict[str, Any]:
         "id": audience.id,
         "name": audience.name,
         "description": audience.description,
-        "origin": ORIGIN,
+        "origin": audience.origin,
         "type": TYPE,
         "status": "deleted" if audience.deleted_at is not None else "saved",
         "targetRule": orjson.loads(audience.target_rule),
@@ -69,7 +70,7 @@ def audience_list_item(audience: Audience) -> dict[str, Any]:
         "id": audience.id,
         "name": audience.name,
         "description": audience.description,
-        "origin": ORIGIN,
+        "origin": audience.origin,
         "type": TYPE,
         "modifiedAt": iso_millis(audience.modified_at),
         "workspace": str(audience.workspace_id),

@@ -21,18 +21,17 @@ from cible.activities.audiences import _filters
 from cible.activities.audiences.schemas import ORIGIN, AudienceIn, AudiencePatch
 from cible.activities.audiences.tables import Audience
 from cible.artifacts import TargetRuleError, compile_target_rule
-from cible.errors import BadRequest, Conflict, NotFound
+from cible.errors import BadRequest, Conflict, Forbidden, NotFound
 from cible.store.paging import Page, fetch_page
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 from cible.tenants.service import workspace_for
 
-# ``origin`` is "target" for every audience Cible stores: sorting by it keeps the order by id.
 SORTABLE: dict[str, Any] = {
     "id": Audience.id,
     "name": Audience.name,
     "modifiedAt": Audience.modified_at,
-    "origin": None,
+    "origin": Audience.origin,
     "workspace": Audience.workspace_id,
 }
 
@@ -138,6 +137,14 @@ def get_audience(
     ):
         raise NotFound(f"audience {audience_id} does not exist")
     principal.require(capability, audience.workspace_id)
+    if capability is not Capability.READ and audience.origin != ORIGIN:
+        # The audience manager's segments (Adobe's "Experience Cloud" source) are read-only in
+        # Target; they change with their segment (cible.dmp.audiences).
+        raise Forbidden(
+            f"audience {audience_id} is audience manager segment {audience.segment_id} "
+            f"(origin {audience.origin!r}) and is read-only here; change the segment through "
+            "/v1/segments/"
+        )
     return audience
 
 
@@ -255,8 +262,8 @@ def list_audiences(
     if readable is not None:
         where.append(Audience.workspace_id.in_(readable))
     where += _filters.where(filters)
-    if (origins := _values(filters, "origin")) and ORIGIN not in origins:
-        return [], 0
+    if origins := _values(filters, "origin"):
+        where.append(Audience.origin.in_(origins))
     order = [
         SORTABLE[f].desc() if desc else SORTABLE[f].asc()
         for f, desc in page.sort

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cible.store.base import Base, UTCDateTime, utcnow
@@ -18,6 +18,7 @@ from cible.store.base import Base, UTCDateTime, utcnow
 
 class Audience(Base):
     __tablename__ = "audiences"
+    __table_args__ = (Index("ix_audiences_tenant_segment", "tenant_id", "segment_id", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
@@ -30,3 +31,8 @@ class Audience(Base):
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     modified_by: Mapped[str] = mapped_column(String(64), default="")
+    # "target" for audiences made here; "cloud" for the audience manager's segments, kept in step
+    # with their segment (``segment_id``) by cible.dmp.audiences and read-only here (Adobe's
+    # "Experience Cloud" source).
+    origin: Mapped[str] = mapped_column(String(16), default="target", server_default="target")
+    segment_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
