@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     dcs_throttle_burst: int = Field(
         default=10_000, gt=0, description="DCS calls a tenant may make in one burst."
     )
+    dmp_s2s_window_seconds: int = Field(
+        default=1,
+        ge=1,
+        le=3600,
+        description="Seconds the changes for real-time destinations are gathered before sending.",
+    )
     outbound_allowed_networks: str = Field(
         default="",
         description=(

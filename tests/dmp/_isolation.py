@@ -201,6 +201,15 @@ CASES: dict[tuple[str, str], DmpCase] = {
     ("DELETE", "/v1/destinations/{ref}/mappings/{mapping_id}"): DmpCase(
         "item", "/v1/destinations/{dest}/mappings/{mapping}"
     ),
+    ("GET", "/v1/destinations/{ref}/dead-letters/"): DmpCase(
+        "item", "/v1/destinations/{dest}/dead-letters/"
+    ),
+    ("POST", "/v1/destinations/{ref}/dead-letters/{message_id}/retry"): DmpCase(
+        "item", "/v1/destinations/{dest}/dead-letters/1/retry"
+    ),
+    ("GET", "/v1/destinations/{ref}/history/outbound"): DmpCase(
+        "item", "/v1/destinations/{dest}/history/outbound"
+    ),
     ("GET", "/event"): DmpCase("dcs"),
     ("POST", "/event"): DmpCase("dcs"),
     ("GET", "/ibs:{params:path}"): DmpCase("dcs"),

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cible.dmp.qualify import DeviceState, Outcome, RuleSet, apply_call, next_expiry
 from cible.dmp.tables import Device, DeviceId, MembershipChange, OptOut
+from cible.dmp.transfers.wake import wake
 
 DEVICES: Table = Device.__table__  # type: ignore[assignment]
 DEVICE_IDS: Table = DeviceId.__table__  # type: ignore[assignment]
@@ -293,6 +294,8 @@ def _record_changes(
     ]
     if rows:
         conn.execute(CHANGES.insert(), rows)
+        # A real-time destination mapped to one of these segments collects them shortly.
+        wake(conn, tenant_id, [*outcome.entered, *outcome.exited])
 
 
 def qualify(

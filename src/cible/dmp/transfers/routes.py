@@ -12,10 +12,12 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from cible.dmp._common import envelope
+from cible.dmp._common import MAX_ID, envelope, require_write
 from cible.dmp.api import AamCall, aam_call, json_response
-from cible.dmp.transfers import service
+from cible.dmp.transfers import s2s, service
 from cible.dmp.transfers.schemas import DestinationIn, MappingIn
+from cible.dmp.transfers.tables import DEAD
+from cible.errors import BadRequest
 
 router = APIRouter(prefix="/v1/destinations", tags=["audience manager"])
 FILTERS = ("destinationType", "containsSegment")
@@ -116,3 +118,48 @@ def delete_mapping(ref: str, mapping_id: int, call: AamCall = Depends(aam_call))
     with call.db.session() as s:
         service.delete_mapping(s, call.principal, ref, mapping_id)
     return Response(status_code=204)
+
+
+# -- real-time messages: dead letters and history ------------------------------------------------
+
+
+def _ms(call: AamCall, name: str) -> int | None:
+    raw = call.request.query_params.get(name)
+    if raw in (None, ""):
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
+        raise BadRequest.fields([(name, "epoch milliseconds")])
+    return int(raw)
+
+
+@router.get("/{ref}/dead-letters/", summary="List a real-time destination's dead letters")
+def list_dead_letters(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    with call.db.session() as s:
+        dest = service.get_destination(s, call.principal, ref)
+        return json_response([s2s.message_json(m) for m in s2s.messages(s, dest.id, state=DEAD)])
+
+
+@router.post(
+    "/{ref}/dead-letters/{message_id}/retry",
+    summary="Send a dead letter again",
+    status_code=202,
+)
+def retry_dead_letter(ref: str, message_id: int, call: AamCall = Depends(aam_call)) -> Response:
+    with call.db.session() as s:
+        dest = service.get_destination(s, call.principal, ref)
+        require_write(call.principal)
+        message = s2s.retry(s, dest.id, message_id if 0 < message_id <= MAX_ID else 0)
+        return json_response(s2s.message_json(message), 202)
+
+
+@router.get(
+    "/{ref}/history/outbound",
+    summary="A destination's outbound transfers",
+    **_query("startDate", "endDate"),
+)
+def outbound_history(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    start, end = _ms(call, "startDate"), _ms(call, "endDate")
+    with call.db.session() as s:
+        dest = service.get_destination(s, call.principal, ref)
+        found = s2s.messages(s, dest.id, start_ms=start, end_ms=end)
+        return json_response([s2s.message_json(m) for m in found])

@@ -1,0 +1,85 @@
+"""``cible dmp``: the real-time destinations' dead letters, listed and sent again.
+
+Registered by ``cible.cli``; it takes the database from the settings as every command does.
+Destination ids are unique across tenants, so an operator names a destination by id alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cible.config import get_settings
+from cible.dmp.transfers import s2s
+from cible.dmp.transfers.tables import DEAD, Destination
+from cible.errors import CibleError
+from cible.store import Database
+
+dmp_app = typer.Typer(help="Audience manager data exchange.", no_args_is_help=True)
+_out = Console()
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"error: {' '.join(message.split())}\n")
+    raise typer.Exit(1)
+
+
+def _print(data: object, as_json: bool, table: Table) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _out.print(table)
+
+
+@dmp_app.command("dead-letters")
+def dead_letters(
+    destination: Annotated[int, typer.Argument(help="Destination id.")], as_json: JsonFlag = False
+) -> None:
+    """List the real-time messages of a destination that exhausted their attempts."""
+    db = Database(get_settings().database_url)
+    try:
+        with db.session() as s:
+            if s.get(Destination, destination) is None:
+                _fail(f"destination {destination} does not exist")
+            found = [s2s.message_json(m) for m in s2s.messages(s, destination, state=DEAD)]
+    finally:
+        db.dispose()
+    table = Table("message", "users", "attempts", "last error")
+    for m in found:
+        table.add_row(str(m["messageId"]), str(m["users"]), str(m["attempts"]), m["lastError"])
+    _print(found, as_json, table)
+
+
+@dmp_app.command("retry")
+def retry(
+    destination: Annotated[int, typer.Argument(help="Destination id.")],
+    messages: Annotated[
+        list[int] | None, typer.Argument(help="Message ids (default: every dead letter).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Put dead letters of a destination back in the outbox; the worker sends them again."""
+    db = Database(get_settings().database_url)
+    try:
+        with db.session() as s:
+            if s.get(Destination, destination) is None:
+                _fail(f"destination {destination} does not exist")
+            ids = messages or [m.id for m in s2s.messages(s, destination, state=DEAD)]
+            done = [s2s.message_json(s2s.retry(s, destination, i)) for i in ids]
+    except CibleError as exc:
+        _fail(exc.message)
+    finally:
+        db.dispose()
+    table = Table("message", "state")
+    for m in done:
+        table.add_row(str(m["messageId"]), m["state"])
+    _print(done, as_json, table)
+
+
+__all__ = ["dmp_app"]
