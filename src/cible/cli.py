@@ -226,6 +226,30 @@ def tenants_list(as_json: JsonFlag = False) -> None:
     emit(rows, as_json, table=table)
 
 
+@tenants_app.command("profile-auth")
+def tenants_profile_auth(
+    code: Annotated[str, typer.Argument(help="tenant client code")],
+    state: Annotated[
+        str | None, typer.Argument(help="on or off; leave out to show the setting")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show or set whether the tenant's Profile APIs require a profile_api token (Adobe's
+    "Require Authentication")."""
+    from cible.profiles import auth
+    from cible.tenants import service
+
+    if state not in (None, "on", "off"):
+        fail("the state is on or off")
+    with session() as s:
+        if state is None:
+            on = auth.requires_auth(s, service.get_tenant(s, code).id)
+        else:
+            on = auth.set_requires_auth(s, code, state == "on")
+    data = {"clientCode": code, "profileApiAuthentication": on}
+    emit(data, as_json, text=f"Profile API authentication of {code}: {'on' if on else 'off'}")
+
+
 @clients_app.command("create")
 def clients_create(
     tenant: Annotated[str, typer.Option(help="Tenant client code.")],

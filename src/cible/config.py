@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = Field(
         default=86_400, gt=0, description="Lifetime of an access token from /ims/token/v3."
     )
+    auth_token_ttl_seconds: int = Field(
+        default=86_400,
+        gt=0,
+        description=(
+            "Lifetime of a Profile API or debug token from /{tenant}/target/authentication/token."
+        ),
+    )
     max_page_size: int = Field(
         default=1000, gt=0, description="Largest `limit` a list returns; larger limits are clamped."
     )

@@ -9,6 +9,9 @@
   (v2, creates unknown visitors): the raw body is the batch file; XML answer with a status URL.
 - ``GET /m2/{client}/profile/batchStatus?batchId=[&showDetails=true]``: XML status, with
   counts and one ``<row>`` per processed line when ``showDetails=true``.
+
+Every route answers 401 when the tenant requires Profile API authentication and the request has
+no valid ``profile_api`` bearer token (``cible.profiles.auth``).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from starlette.responses import Response
 
 from cible.delivery.routes import error_response, runtime
 from cible.delivery.service import TenantRef
+from cible.profiles import auth, service
 from cible.profiles import batch as batches
-from cible.profiles import service
 from cible.profiles.tables import ProfileBatch, ProfileBatchRow
 from cible.store import Database
 
@@ -60,6 +63,17 @@ def _now(request: Request) -> datetime:
     return clock() if clock is not None else datetime.now(UTC)
 
 
+def _refusal(request: Request, tenant: TenantRef) -> str | None:
+    with request.app.state.db.session() as session:
+        return auth.refusal(
+            session,
+            tenant.id,
+            request.headers.get("authorization"),
+            key=request.app.state.settings.secret_key,
+            now=_now(request),
+        )
+
+
 def _fetch(db: Database, tenant: TenantRef, kind: str, value: str) -> dict[str, Any] | None:
     with db.session() as session:
         profile = service.find_profile(session, tenant.id, kind, value)
@@ -75,6 +89,8 @@ async def _get_profile(request: Request, kind: str, value: str, label: str) -> R
     tenant = await run_in_threadpool(_tenant, request, client)
     if tenant is None:
         return error_response(400, f"Unknown client {client}")
+    if refused := await run_in_threadpool(_refusal, request, tenant):
+        return error_response(401, refused)
     document = await run_in_threadpool(_fetch, request.app.state.db, tenant, kind, value)
     if document is None:
         message = f"No profile found for client {tenant.client_code} with {label}={value}"
@@ -153,6 +169,8 @@ async def _update_profile(request: Request, client: str, params: list[tuple[str,
     tenant = await run_in_threadpool(_tenant, request, client)
     if tenant is None:
         return _xml(400, success="false", message=f"Unknown client {client}")
+    if refused := await run_in_threadpool(_refusal, request, tenant):
+        return _xml(401, success="false", message=refused)
     return await run_in_threadpool(_update, request.app.state.db, tenant, params, _now(request))
 
 
@@ -165,6 +183,8 @@ async def _batch_update(request: Request, client: str, version: int) -> Response
     tenant = await run_in_threadpool(_tenant, request, client)
     if tenant is None:
         return _xml(400, success="false", batchStatus="", message=f"Unknown client {client}")
+    if refused := await run_in_threadpool(_refusal, request, tenant):
+        return _xml(401, success="false", batchStatus="", message=refused)
     body = await request.body()
     try:
         batch_id = await run_in_threadpool(_accept, request.app.state.db, tenant, body, version)
@@ -224,6 +244,8 @@ async def batch_status(request: Request, client: str) -> Response:
     tenant = await run_in_threadpool(_tenant, request, client)
     if tenant is None:
         return _xml(400, status="unknown", message=f"Unknown client {client}")
+    if refused := await run_in_threadpool(_refusal, request, tenant):
+        return _xml(401, status="unknown", message=refused)
     batch_id = request.query_params.get("batchId")
     if not batch_id:
         return _xml(400, status="unknown", message="batchId is required")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cible.store.base import Base, UTCDateTime, utcnow
@@ -106,3 +106,17 @@ class ProfileBatchRow(Base):
     visitor: Mapped[str] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(16))
     message: Mapped[str | None] = mapped_column(String(250), nullable=True)
+
+
+class ProfileApiSettings(Base):
+    """Adobe's per-tenant "Require Authentication" of the Profile APIs (off unless a row says on).
+
+    Adobe: Administration > Implementation > Profile API; Cible: ``cible tenants profile-auth``.
+    """
+
+    __tablename__ = "profile_api_settings"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    require_auth: Mapped[bool] = mapped_column(Boolean, default=False)

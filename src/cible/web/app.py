@@ -26,7 +26,7 @@ from cible.activities.workspaces import routes as workspaces
 from cible.artifacts import routes as artifacts
 from cible.batch import routes as batch
 from cible.config import Settings, get_settings
-from cible.delivery import notify_routes
+from cible.delivery import auth_token_routes, notify_routes
 from cible.delivery import routes as delivery
 from cible.delivery.asgi import DeliveryFastPath
 from cible.delivery.seen import SeenNames
@@ -57,6 +57,7 @@ ROUTERS += [dmp.router]
 ROUTERS += [reports.router, autoallocate.router]
 ROUTERS += [privacy.router]
 ROUTERS += [recs.router]
+ROUTERS += [auth_token_routes.router]
 
 
 def _utc_now() -> datetime:
