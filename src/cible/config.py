@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     dcs_throttle_burst: int = Field(
         default=10_000, gt=0, description="DCS calls a tenant may make in one burst."
     )
+    dmp_inbound_dir: str = Field(
+        default="",
+        description="Folder whose ftp_dpm_ onboarding files are imported every 5 minutes.",
+    )
     dmp_s2s_window_seconds: int = Field(
         default=1,
         ge=1,

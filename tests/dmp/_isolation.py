@@ -210,6 +210,9 @@ CASES: dict[tuple[str, str], DmpCase] = {
     ("GET", "/v1/destinations/{ref}/history/outbound"): DmpCase(
         "item", "/v1/destinations/{dest}/history/outbound"
     ),
+    ("GET", "/v1/datasources/{ref}/history/inbound"): DmpCase(
+        "item", "/v1/datasources/{ds}/history/inbound"
+    ),
     ("GET", "/event"): DmpCase("dcs"),
     ("POST", "/event"): DmpCase("dcs"),
     ("GET", "/ibs:{params:path}"): DmpCase("dcs"),

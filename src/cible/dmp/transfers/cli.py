@@ -83,3 +83,38 @@ def retry(
 
 
 __all__ = ["dmp_app"]
+
+
+@dmp_app.command("import")
+def import_file(
+    path: Annotated[str, typer.Argument(help="An ftp_dpm_ onboarding file (.sync/.overwrite).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply one inbound onboarding file, with a progress bar; prints its receipt."""
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from cible.dmp.transfers.inbound import Importer, count_lines
+
+    file = Path(path)
+    if not file.is_file():
+        _fail(f"{path} is not a file")
+    data = file.read_bytes()
+    db = Database(get_settings().database_url)
+    try:
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(file.name, total=count_lines(data, file.name))
+            importer = Importer(
+                db, file.name, data, progress=lambda n: bar.update(task, completed=n)
+            )
+            receipt = importer.run()
+    except CibleError as exc:
+        _fail(exc.message)
+    finally:
+        db.dispose()
+    table = Table("counter", "value")
+    for key, value in receipt.items():
+        if key != "samples":
+            table.add_row(key, str(value))
+    _print(receipt, as_json, table)

@@ -13,13 +13,14 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from cible.dmp._common import MAX_ID, envelope, require_write
+from cible.dmp._datasources import get_data_source
 from cible.dmp.api import AamCall, aam_call, json_response
-from cible.dmp.transfers import s2s, service
+from cible.dmp.transfers import receipts, s2s, service
 from cible.dmp.transfers.schemas import DestinationIn, MappingIn
 from cible.dmp.transfers.tables import DEAD
 from cible.errors import BadRequest
 
-router = APIRouter(prefix="/v1/destinations", tags=["audience manager"])
+destinations = APIRouter(prefix="/v1/destinations", tags=["audience manager"])
 FILTERS = ("destinationType", "containsSegment")
 
 
@@ -41,7 +42,7 @@ def _query(*names: str) -> dict[str, Any]:
     return {"openapi_extra": {"parameters": params}}
 
 
-@router.get("/", summary="List destinations", **_query(*FILTERS, "includeMappings"))
+@destinations.get("/", summary="List destinations", **_query(*FILTERS, "includeMappings"))
 def list_destinations(call: AamCall = Depends(aam_call)) -> Response:
     q = call.query(FILTERS)
     with call.db.session() as s:
@@ -54,7 +55,7 @@ def list_destinations(call: AamCall = Depends(aam_call)) -> Response:
         return json_response(envelope(items, total, q))
 
 
-@router.post("/", status_code=201, summary="Create a destination", **_body(DestinationIn))
+@destinations.post("/", status_code=201, summary="Create a destination", **_body(DestinationIn))
 def create_destination(call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(DestinationIn)
     with call.db.session() as s:
@@ -62,7 +63,7 @@ def create_destination(call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.destination_json(dest), 201)
 
 
-@router.get("/{ref}", summary="Get a destination", **_query("includeMappings"))
+@destinations.get("/{ref}", summary="Get a destination", **_query("includeMappings"))
 def read_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         dest = service.get_destination(s, call.principal, ref)
@@ -70,7 +71,7 @@ def read_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.destination_json(dest, mappings))
 
 
-@router.put("/{ref}", summary="Replace a destination", **_body(DestinationIn))
+@destinations.put("/{ref}", summary="Replace a destination", **_body(DestinationIn))
 def update_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(DestinationIn)
     with call.db.session() as s:
@@ -78,21 +79,21 @@ def update_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.destination_json(dest))
 
 
-@router.delete("/{ref}", status_code=204, summary="Delete a destination and its mappings")
+@destinations.delete("/{ref}", status_code=204, summary="Delete a destination and its mappings")
 def delete_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         service.delete_destination(s, call.principal, ref)
     return Response(status_code=204)
 
 
-@router.get("/{ref}/mappings/", summary="List a destination's segment mappings")
+@destinations.get("/{ref}/mappings/", summary="List a destination's segment mappings")
 def list_mappings(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         dest = service.get_destination(s, call.principal, ref)
         return json_response([service.mapping_json(m) for m in service.mappings_of(s, dest)])
 
 
-@router.post(
+@destinations.post(
     "/{ref}/mappings/",
     status_code=201,
     summary="Map a segment to a destination",
@@ -105,7 +106,7 @@ def create_mapping(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.mapping_json(mapping), 201)
 
 
-@router.get("/{ref}/mappings/{mapping_id}", summary="Get a segment mapping")
+@destinations.get("/{ref}/mappings/{mapping_id}", summary="Get a segment mapping")
 def read_mapping(ref: str, mapping_id: int, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         return json_response(
@@ -113,7 +114,9 @@ def read_mapping(ref: str, mapping_id: int, call: AamCall = Depends(aam_call)) -
         )
 
 
-@router.delete("/{ref}/mappings/{mapping_id}", status_code=204, summary="Delete a segment mapping")
+@destinations.delete(
+    "/{ref}/mappings/{mapping_id}", status_code=204, summary="Delete a segment mapping"
+)
 def delete_mapping(ref: str, mapping_id: int, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         service.delete_mapping(s, call.principal, ref, mapping_id)
@@ -132,14 +135,14 @@ def _ms(call: AamCall, name: str) -> int | None:
     return int(raw)
 
 
-@router.get("/{ref}/dead-letters/", summary="List a real-time destination's dead letters")
+@destinations.get("/{ref}/dead-letters/", summary="List a real-time destination's dead letters")
 def list_dead_letters(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         dest = service.get_destination(s, call.principal, ref)
         return json_response([s2s.message_json(m) for m in s2s.messages(s, dest.id, state=DEAD)])
 
 
-@router.post(
+@destinations.post(
     "/{ref}/dead-letters/{message_id}/retry",
     summary="Send a dead letter again",
     status_code=202,
@@ -152,7 +155,7 @@ def retry_dead_letter(ref: str, message_id: int, call: AamCall = Depends(aam_cal
         return json_response(s2s.message_json(message), 202)
 
 
-@router.get(
+@destinations.get(
     "/{ref}/history/outbound",
     summary="A destination's outbound transfers",
     **_query("startDate", "endDate"),
@@ -163,3 +166,30 @@ def outbound_history(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         dest = service.get_destination(s, call.principal, ref)
         found = s2s.messages(s, dest.id, start_ms=start, end_ms=end)
         return json_response([s2s.message_json(m) for m in found])
+
+
+# -- inbound files: receipts ---------------------------------------------------------------------
+
+datasources = APIRouter(prefix="/v1/datasources", tags=["audience manager"])
+
+
+@datasources.get(
+    "/{ref}/history/inbound",
+    summary="A data source's inbound file receipts",
+    **_query("dataFileName", "includeSamplingDetails", "startDate", "endDate"),
+)
+def inbound_history(ref: str, call: AamCall = Depends(aam_call)) -> Response:
+    start, end = _ms(call, "startDate"), _ms(call, "endDate")
+    name = call.request.query_params.get("dataFileName") or None
+    with call.db.session() as s:
+        ds = get_data_source(s, call.principal, ref)
+        found = receipts.history(s, ds.id, name=name, start_ms=start, end_ms=end)
+    if not call.flag("includeSamplingDetails"):
+        found = [{k: v for k, v in r.items() if k != "samples"} for r in found]
+    return json_response(found)
+
+
+# What cible.dmp.routes includes: both prefixes.
+router = APIRouter()
+router.include_router(destinations)
+router.include_router(datasources)

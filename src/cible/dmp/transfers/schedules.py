@@ -1,4 +1,4 @@
-"""A sweep of the real-time collector every minute.
+"""A sweep of the real-time collector every minute, and of the inbound folder every 5 minutes.
 
 Collections are normally scheduled by the changes themselves (``cible.dmp.transfers.wake``); the
 sweep catches what no change woke, such as a mapping added while changes waited.
@@ -10,4 +10,8 @@ from datetime import timedelta
 
 from cible.jobs import Schedule
 
-SCHEDULES = [Schedule("dmp.s2s.sweep", kind="dmp.s2s.collect", every=timedelta(minutes=1))]
+SCHEDULES = [
+    Schedule("dmp.s2s.sweep", kind="dmp.s2s.collect", every=timedelta(minutes=1)),
+    # The watched inbound folder (CIBLE_DMP_INBOUND_DIR); a run does nothing when it is unset.
+    Schedule("dmp.inbound.scan", kind="dmp.inbound.scan", every=timedelta(minutes=5)),
+]

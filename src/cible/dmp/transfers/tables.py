@@ -86,6 +86,33 @@ class S2SMessage(Base):
     delivered_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class InboundFile(Base):
+    """One inbound onboarding file: its progress while applied, then its receipt."""
+
+    __tablename__ = "dmp_inbound_files"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "file_name", "md5"),
+        Index("ix_dmp_inbound_files_data_source", "data_source_id", "started_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey(_TENANT, ondelete="CASCADE"))
+    data_source_id: Mapped[int] = mapped_column(
+        ForeignKey("dmp_data_sources.id", ondelete="CASCADE")
+    )
+    file_name: Mapped[str] = mapped_column(String(255))
+    md5: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))  # processing | done
+    lines_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    receipt: Mapped[str] = mapped_column(Text)
+    # Devices stored and user ids with failed traits so far (JSON lists), for a resumed count.
+    devices: Mapped[str] = mapped_column(Text, default="[]")
+    failed_users: Mapped[str] = mapped_column(Text, default="[]")
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class TransferCursor(Base):
     """How far a consumer of ``dmp_membership_changes`` has read (the last change id taken)."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from cible.config import get_settings
-from cible.dmp.transfers import s2s, wake
+from cible.dmp.transfers import receipts, s2s, wake
 from cible.jobs import outbound, task
 from cible.store import Database
 
@@ -31,3 +31,11 @@ def collect(db: Database, payload: dict[str, Any]) -> None:
 def send(db: Database, payload: dict[str, Any]) -> None:
     """One real-time message to its destination; raises (and is retried) when refused."""
     s2s.send(db, int(payload["message"]), _client, _now_ms())
+
+
+@task("dmp.inbound.scan")
+def inbound_scan(db: Database, payload: dict[str, Any]) -> None:
+    """Imports the onboarding files dropped in ``CIBLE_DMP_INBOUND_DIR`` (when set)."""
+    folder = get_settings().dmp_inbound_dir
+    if folder:
+        receipts.scan(db, folder)
