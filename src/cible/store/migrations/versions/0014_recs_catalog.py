@@ -14,7 +14,7 @@ import cible.store.base
 revision: str = "0014_recs_catalog"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = "0002_catalog"  # recs_entities references environments
 
 
 def upgrade() -> None:
