@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import inspect
 import json
 import os
 import random
@@ -185,6 +186,17 @@ def quick_check() -> None:
             raise AssertionError(f"accepted {condition}")
     for condition in arity.RIGHT_COUNTS:
         load_artifact(arity._artifact(condition))
+    # The argument-free tests of these modules, called directly (no pytest start-up): the hash
+    # tests compare the pure-Python MurmurHash3 with mmh3, which decisions use when installed.
+    from tests.engine import test_hash_compat
+
+    for module in (test_hash_compat, arity):
+        for name, function in sorted(vars(module).items()):
+            if not name.startswith("test_") or not callable(function):
+                continue
+            marks = {mark.name for mark in getattr(function, "pytestmark", [])}
+            if "slow" not in marks and not inspect.signature(function).parameters:
+                function()
 
 
 def _run(command: list[str], scratch: Path) -> bool:
@@ -198,7 +210,7 @@ def _run(command: list[str], scratch: Path) -> bool:
     return completed.returncode != 0
 
 
-def _killed(mutant: Mutant, scratch: Path) -> bool:
+def _killed(mutant: Mutant, scratch: Path, quick_only: bool = False) -> bool:
     """Killed by the quick check, else by the engine tests (pytest), which run only then."""
     target = scratch / "src" / "cible" / "engine" / mutant.file
     original = target.read_text(encoding="utf-8")
@@ -206,6 +218,8 @@ def _killed(mutant: Mutant, scratch: Path) -> bool:
     try:
         if _run([sys.executable, "-m", "tests.engine.mutation_run", "--quick-check"], scratch):
             return True
+        if quick_only:
+            return False
         command = [sys.executable, "-m", "pytest", "-x", "-q", "--noconftest"]
         return _run([*command, "-p", "no:cacheprovider", "-m", "not slow", *TESTS], scratch)
     finally:
@@ -218,6 +232,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=0, help="mutants per file (0: all)")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--quick-only", action="store_true", help="the first stage only: a lower bound, faster"
+    )
     parser.add_argument("--quick-check", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.quick_check:
@@ -244,7 +261,13 @@ def main() -> None:
                 _position, mutant = queue.pop()
             except IndexError:
                 break
-            done.append((mutant, _killed(mutant, scratches[worker])))
+            killed = _killed(mutant, scratches[worker], options.quick_only)
+            done.append((mutant, killed))
+            # Progress on stderr, one line a mutant: a long run can be followed (and judged
+            # before it ends).
+            verdict = "killed" if killed else "SURVIVED"
+            print(f"{verdict} {mutant.file}:{mutant.line} {mutant.change}", file=sys.stderr)
+            sys.stderr.flush()
         return done
 
     with ThreadPoolExecutor(options.jobs) as pool:
