@@ -15,7 +15,8 @@ HTTP route: no thread hop when the visitor's state is cached) or in the calling 
    event log, in one group commit shared with concurrent calls (``cible.events``). When the state
    moved since it was read (another request, worker or host), the flow reads it again and
    decides again, so no write is lost and a response only reports what is durable;
-5. build Adobe's response (``cible.delivery.response``).
+5. build Adobe's response (``cible.delivery.response``), then render its recommendations
+   options (``cible.recs.serving``: reads the catalog, in a thread on the event loop).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from cible.events import DatabaseUnavailable, GroupCommitter, Record, append_rec
 from cible.ids import random_uuid
 from cible.profiles import service as profiles
 from cible.profiles import state
+from cible.recs import serving as recs_serving
 from cible.recs.behaviour import behaviour_records
 from cible.store import Database
 
@@ -291,6 +293,7 @@ class Delivery:
                     reply = self.committer.submit(step.unit).result()
             except (state.Conflict, DatabaseUnavailable) as exc:
                 error = exc
+        recs_serving.fill(self.db, tenant.id, request, response, self.clock())
         return self._finish(tenant, request, response, edge_host)
 
     async def deliver_async(
@@ -334,6 +337,7 @@ class Delivery:
             self._unlock(lock_key)
         if self._note_seen(tenant.id, request):
             asyncio.get_running_loop().run_in_executor(None, self.seen.flush)
+        await recs_serving.fill_async(self.db, tenant.id, request, response, self.clock())
         return self._shape(request, response, edge_host)
 
     async def deliver_many(
