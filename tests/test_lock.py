@@ -1,4 +1,6 @@
-"""``uv.lock`` locks what ``pyproject.toml`` declares: the same requirements, the same extras.
+"""``uv.lock`` locks what ``pyproject.toml`` declares: the same requirements, the same extras,
+for the server (``cible``) and the SDK's distribution (``packages/cible-sdk``), the two members
+of one uv workspace.
 
 ``scripts/install`` installs from the lock with ``uv sync --locked``; this test says which
 requirement differs, without a network or uv itself, when someone edits one file and not the
@@ -17,8 +19,11 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _declared() -> set[tuple[str, str, str]]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+SDK = ROOT / "packages" / "cible-sdk"
+
+
+def _declared(where: Path = ROOT) -> set[tuple[str, str, str]]:
+    project = tomllib.loads((where / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     found = set()
     groups: dict[str | None, list[str]] = {None: project.get("dependencies", [])}
     groups.update(project.get("optional-dependencies", {}))
@@ -35,9 +40,9 @@ def _declared() -> set[tuple[str, str, str]]:
     return found
 
 
-def _locked() -> tuple[set[tuple[str, str, str]], dict[str, Any]]:
+def _locked(package: str = "cible") -> tuple[set[tuple[str, str, str]], dict[str, Any]]:
     lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
-    (cible,) = [p for p in lock["package"] if p["name"] == "cible"]
+    (cible,) = [p for p in lock["package"] if p["name"] == package]
     found = set()
     for item in cible["metadata"]["requires-dist"]:
         extras = item.get("extras")
@@ -66,3 +71,14 @@ def test_every_locked_dependency_has_a_pinned_version() -> None:
     lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
     unpinned = [p["name"] for p in lock["package"] if p["name"] != "cible" and not p.get("version")]
     assert not unpinned
+
+
+def test_the_sdk_is_a_workspace_member_locked_as_declared() -> None:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    assert sorted(lock["manifest"]["members"]) == ["cible", "cible-sdk"]
+    locked, sdk = _locked("cible-sdk")
+    assert sdk["source"] == {"editable": "packages/cible-sdk"}  # never from a registry
+    assert locked == _declared(SDK), "packages/cible-sdk/pyproject.toml changed: run uv lock"
+    project = tomllib.loads((SDK / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert sdk["version"] == project["version"]
+    assert sorted(sdk["metadata"]["provides-extras"]) == sorted(project["optional-dependencies"])

@@ -226,6 +226,33 @@ def tenants_list(as_json: JsonFlag = False) -> None:
     emit(rows, as_json, table=table)
 
 
+@tenants_app.command("origins")
+def tenants_origins(
+    code: Annotated[str, typer.Argument(help="tenant client code")],
+    origins: Annotated[
+        list[str] | None, typer.Argument(help="https://host[:port] origins allowed")
+    ] = None,
+    any_origin: Annotated[
+        bool, typer.Option("--any", help="let any origin call (the default, as Adobe's edge)")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show or set the origins whose pages may call the tenant's delivery API (CORS)."""
+    from cible.tenants import service
+
+    if origins and any_origin:
+        fail("give origins or --any, not both")
+    with session() as s:
+        if origins or any_origin:
+            tenant = service.set_delivery_origins(s, code, origins or None)
+        else:
+            tenant = service.get_tenant(s, code)
+        allowed = None if tenant.delivery_origins is None else list(tenant.delivery_origins)
+    data = {"clientCode": code, "deliveryOrigins": allowed}
+    shown = "any origin" if allowed is None else ", ".join(allowed)
+    emit(data, as_json, text=f"delivery API of {code}: {shown}")
+
+
 @tenants_app.command("profile-auth")
 def tenants_profile_auth(
     code: Annotated[str, typer.Argument(help="tenant client code")],
@@ -347,10 +374,17 @@ def keys_rotate(as_json: JsonFlag = False) -> None:
     settings = get_settings()
     if settings.secret_key:
         fail("CIBLE_SECRET_KEY is set and overrides stored keys: change the setting instead")
+    from cible.activities.publish import request_rebuild
+    from cible.tenants.service import list_tenants
+
     with session() as s:
         data = _key_json(
             keys.rotate(s, now=keys.utcnow(), grace_seconds=settings.token_ttl_seconds)
         )
+        # Event tokens are signed with keys derived from the signing key
+        # (cible.tenants.event_keys): artifacts are rebuilt so new tokens carry the new key.
+        for tenant in list_tenants(s):
+            request_rebuild(s, tenant.id)
     emit(
         data,
         as_json,

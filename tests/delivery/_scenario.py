@@ -106,3 +106,16 @@ def content(response: dict[str, Any], mode: str = "execute") -> dict[str, Any]:
         options = entry.get("options") or [{}]
         found[entry["name"]] = options[0].get("content")
     return found
+
+
+def allocated(activity_id: int, experience: int, prefix: str, split: Any = None) -> str:
+    """A tntId (``<prefix><n>.0``, or ``<prefix>.0`` when it fits) whose allocation in the
+    scenario's A/B activity gives it ``experience``: notifications count only for that one."""
+    from cible.delivery.notify_plausible import Plausibility
+
+    check = Plausibility(artifact() if split is None else artifact(split))
+    for n in range(10_000):
+        name = prefix if n == 0 else f"{prefix}{n}"
+        if check.allows(activity_id, experience, assigned={}, visitor_id=name, client=CLIENT):
+            return f"{name}.0"
+    raise AssertionError("no visitor found")

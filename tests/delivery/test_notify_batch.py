@@ -153,7 +153,9 @@ async def test_a_batch_posted_twice_stores_each_event_once(
     acme_app: Any, http: httpx.AsyncClient, database: Any
 ) -> None:
     token = event_token(103, 2)
-    body = {"notifications": [display(f"n-{i}", f"visitor-{i % 7}", token) for i in range(60)]}
+    # Visitors whose allocation gives them that experience (others' notifications do not count).
+    visitors = [sc.allocated(103, 2, f"visitor-{i}") for i in range(7)]
+    body = {"notifications": [display(f"n-{i}", visitors[i % 7], token) for i in range(60)]}
     body["notifications"][0]["mbox"] = {"name": "checkout"}
     first = await post(http, body)
     assert {r["status"] for r in first} == {200}
@@ -170,12 +172,16 @@ async def test_a_batch_posted_twice_stores_each_event_once(
 async def test_notifications_assign_their_visitor_as_delivery_does(
     acme_app: Any, http: httpx.AsyncClient
 ) -> None:
-    # A display of experience B (hero) makes that visitor's next delivery call sticky to B.
-    results = await post(http, {"notifications": [display("n-1", "sticky.0", event_token(101, 1))]})
+    # A display of experience B (hero), the one his allocation gives him, makes that visitor's
+    # next delivery call sticky to B, even once the split would give him A.
+    visitor = sc.allocated(101, 1, "sticky", split=(50, 50))
+    assert visitor != sc.allocated(101, 1, visitor.split(".")[0], split=(99, 1))
+    results = await post(http, {"notifications": [display("n-1", visitor, event_token(101, 1))]})
     assert results[0]["status"] == 200
+    acme_app.state.artifact_source.artifacts["acme"] = sc.artifact((99, 1))
     response = await http.post(
         "/rest/v1/delivery?client=acme&sessionId=s1",
-        json=sc.request("sticky.0", execute=sc.mboxes("hero")),
+        json=sc.request(visitor, execute=sc.mboxes("hero")),
     )
     assert sc.content(response.json()) == {"hero": {"offer": 1}}
 
@@ -185,7 +191,7 @@ async def test_tenant_by_client_or_ims_org_id_and_tokens_of_another_tenant(
 ) -> None:
     with database.session() as s:
         org = s.scalar(select(Tenant.organization_id).where(Tenant.client_code == "beta"))
-    beta_token, acme_token = event_token(201, 0), event_token(101, 0)
+    beta_token, acme_token = event_token(201, 1), event_token(101, 0)
     body = {"notifications": [display("n-1", "v1", beta_token), display("n-2", "v1", acme_token)]}
     as_beta = await post(http, body, f"/rest/v1/notifications?imsOrgId={org}")
     assert [r["status"] for r in as_beta] == [200, 422]
@@ -277,7 +283,9 @@ async def test_a_locked_database_is_a_503_then_the_resent_batch_counts_once(
     app = create_app(quick, database=database, clock=clock)
     app.state.artifact_source = PerTenantSource({"acme": sc.artifact()})
     token = event_token(101, 0)
-    body = {"notifications": [display(f"n-{i}", f"v{i}", token) for i in range(5)]}
+    body = {
+        "notifications": [display(f"n-{i}", sc.allocated(101, 0, f"v{i}"), token) for i in range(5)]
+    }
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://cible.test"
     ) as client:

@@ -241,6 +241,10 @@ def _compile_activity(
                 "location.id": location.local_id,
                 "audience.ids": ids,
             }
+            if remote:
+                # Read by the delivery API, which counts notifications of auto-allocate
+                # activities as they come (docs/security.md, "Notifications").
+                meta["activity.autoAllocate"] = True
             option_id = placed.get(location.local_id)
             if option_id is None:
                 # The experience shows default content here: the rule still claims the visitor

@@ -38,6 +38,7 @@ from cible.artifacts.store import StoredArtifact, etag_of, prune, replace
 from cible.jobs import task
 from cible.store import Database
 from cible.store.base import utcnow
+from cible.tenants.event_keys import event_token_keys
 from cible.tenants.tables import Tenant
 
 log = logging.getLogger("cible.artifacts")
@@ -148,6 +149,9 @@ class _Inputs:
     offers: dict[int, dict[str, Any]]
     audiences: dict[int, dict[str, Any]]
     latest: datetime
+    # Event tokens are signed with the tenant's own key (cible.tenants.event_keys), so a token
+    # from one tenant's artifact never counts for another's.
+    token_key: bytes
 
     def artifact(
         self,
@@ -173,6 +177,7 @@ class _Inputs:
             generated_at=at,
             organization_id=tenant.organization_id,
             include_remote=include_remote,
+            token_secret=self.token_key,
         )
         return dump_artifact(artifact)
 
@@ -189,7 +194,11 @@ def _inputs(session: Session, tenant: Tenant, now: datetime) -> _Inputs:
     offers, audiences = compile_inputs(session, tenant.id, activities)
     latest = max([a.modified_at for a in rows], default=tenant.created_at)
     return _Inputs(
-        _compilable(tenant, activities, offers, audiences, now), offers, audiences, latest
+        _compilable(tenant, activities, offers, audiences, now),
+        offers,
+        audiences,
+        latest,
+        event_token_keys(session, tenant.id, now=now)[0],
     )
 
 

@@ -6,7 +6,8 @@ wrapper) cost about as much CPU as deciding does. This middleware sits outermost
 one route itself, with the same answers as the documented route (``routes.answer``) and what the
 inner layers add to every response: ``X-Request-Id``, ``X-Content-Type-Options: nosniff``, the
 metric and the log line of the request (``cible.web.context``), the body limit (413 in Adobe's
-delivery error shape), CORS for browser callers. Every other request goes down the stack.
+delivery error shape), CORS for browser callers (limited to a tenant's origins when it lists
+them, ``cible.delivery.cors``). Every other request goes down the stack.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cible.delivery.routes import BATCH_HEADER, answer
+from cible.delivery.cors import STATUS, refusal, refused
+from cible.delivery.routes import BATCH_HEADER, answer, runtime_of
 from cible.ids import random_uuid
 
 __all__ = ["DeliveryFastPath"]
@@ -60,7 +62,14 @@ class DeliveryFastPath:
             try:
                 query = parse_qsl(scope["query_string"].decode("latin-1"))
                 host = headers.get(b"host", b"").decode("latin-1")
-                status, body = await answer(self.fastapi, query, raw, host)
+                origin_text = headers[b"origin"].decode("latin-1") if b"origin" in headers else None
+                directory = runtime_of(self.fastapi)[1]
+                if await refused(directory, query, origin_text):
+                    # A tenant's list of origins (cible.delivery.cors): no CORS headers either.
+                    status, body = STATUS, refusal(origin_text or "")
+                    headers.pop(b"origin", None)
+                else:
+                    status, body = await answer(self.fastapi, query, raw, host)
             except Exception:
                 log.exception("unhandled error", extra={"request_id": request_id})
                 status, body = 500, _message(500, "internal server error")

@@ -20,9 +20,10 @@ Kinds and their keys (``events.event_key``, unique per tenant; docs/delivery.md)
 - ``order``: an ``order`` with an ``id`` seen while the visitor is in an activity —
   ``ord:<activity>:<order id>``, so one order's revenue counts once per activity.
 
-Event tokens are decoded with ``cible.artifacts.decode_event_token``; a token that does not
-decode (forged, corrupted, from elsewhere) or that names an experience absent from the served
-artifact rejects its notification, alone, without failing the request.
+Event tokens are the served artifact's own, or decode with ``cible.artifacts.decode_event_token``
+under one of the tenant's keys (``cible.tenants.event_keys``); a token that does neither (forged,
+corrupted, another tenant's) or that names an experience absent from the served artifact rejects
+its notification, alone, without failing the request.
 """
 
 from __future__ import annotations
@@ -70,18 +71,29 @@ def _decoded(token: str, secret: bytes | None) -> tuple[int, int] | None:
 
 
 def decode_tokens(
-    tokens: Iterable[Any], known: frozenset[tuple[int, int]], secret: bytes | None = None
+    tokens: Iterable[Any],
+    known: frozenset[tuple[int, int]],
+    secrets: Iterable[bytes | None] = (None,),
+    published: Mapping[str, tuple[int, int]] | None = None,
 ) -> list[tuple[int, int]]:
-    """The (activity, experience) pairs of the tokens that decode to a served experience.
+    """The (activity, experience) pairs of the tokens that name a served experience.
 
-    Decoded tokens are remembered (an HMAC per token per notification would cost more than the
-    rest of recording it).
+    A token counts when it is one the served artifact publishes (``published``), or when it
+    decodes with one of the tenant's ``secrets`` (keys a rotation retired still verify tokens of
+    artifacts served before it, docs/security.md) to an experience the artifact serves
+    (``known``). Decoded tokens are remembered (an HMAC per token per notification would cost
+    more than the rest of recording it).
     """
     pairs: list[tuple[int, int]] = []
     for token in tokens:
         if not isinstance(token, str):
             continue
-        pair = _decoded(token, secret)
+        pair = published.get(token) if published is not None else None
+        if pair is None:
+            for secret in secrets:
+                pair = _decoded(token, secret)
+                if pair is not None:
+                    break
         if pair is not None and pair in known and pair not in pairs:
             pairs.append(pair)
     return pairs

@@ -2,7 +2,8 @@
 
 A server-side SDK deciding on-device reports what it showed; Adobe's delivery API takes one
 visitor per call, this endpoint up to 1,000 notifications of any visitors (docs/delivery.md,
-"Notifications of many visitors"). Tenant, error shape and CORS are the delivery API's; every
+"Notifications of many visitors"). Tenant, error shape and CORS (a tenant's list of origins
+included) are the delivery API's; every
 response carries ``X-Cible-Notifications: batch``, the header by which ``cible.sdk`` (option
 ``notification_endpoint: "auto"``) knows that the server takes batches.
 """
@@ -18,7 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cible.delivery.notify_batch import MAX_BATCH, parse_batch, record_batch
-from cible.delivery.routes import error_response, preflight, runtime, with_cors
+from cible.delivery.routes import (
+    error_response,
+    origin_refusal,
+    preflight,
+    runtime,
+    with_cors,
+)
 from cible.delivery.validate import InvalidRequest
 from cible.events import DatabaseUnavailable
 
@@ -39,11 +46,16 @@ def _answer(request: Request, response: Response) -> Response:
     responses={
         200: {"description": '{"results": [{"id", "status", "message"}]} in request order'},
         400: {"description": '{"status": 400, "message": "<field>: <problem>"}'},
+        403: {"description": "an Origin the tenant does not list (docs/security.md)"},
         413: {"description": "body over CIBLE_MAX_BODY_BYTES"},
         503: {"description": '{"status": 503, "message": ...}: the database is unavailable'},
     },
 )
 async def notify(request: Request) -> Response:
+    refused = await origin_refusal(request)
+    if refused is not None:
+        refused.headers[CAPABILITY_HEADER] = "batch"
+        return refused
     return _answer(request, await _notify(request))
 
 
@@ -52,6 +64,7 @@ router.add_api_route(
     preflight,
     methods=["OPTIONS"],
     summary="CORS preflight of the batch notification endpoint",
+    responses={403: {"description": "an origin the tenant does not list (no CORS headers)"}},
 )
 
 

@@ -1,17 +1,22 @@
 """What a delivery call records: impressions of executed decisions, notifications, conversions,
 orders, and the sticky assignments that notifications of on-device decisions imply.
 
+A notification counts only for an experience the visitor could have been shown
+(``cible.delivery.notify_plausible``); others are answered as rejected and recorded as
+``rejected`` events, which reports count apart.
+
 Functions here fill an ``EventBatch`` and change the call's ``Visit`` in memory; the delivery
 service writes both in one group commit (docs/delivery.md, "Events").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cible.delivery.events import EventBatch, decode_tokens
+from cible.delivery.notify_plausible import Plausibility, allocation_visitor
 from cible.delivery.response import Located
 from cible.profiles.service import Visit
 
@@ -74,19 +79,44 @@ def _conversions(
         )
 
 
+class ServedFacts(Protocol):
+    """What notifications are checked against, derived once per served artifact."""
+
+    @property
+    def served(self) -> frozenset[tuple[int, int]]: ...
+    @property
+    def published(self) -> Mapping[str, tuple[int, int]]: ...
+    @property
+    def plausible(self) -> Plausibility: ...
+
+
 def record_notifications(
     batch: EventBatch,
     request: Mapping[str, Any],
-    served: frozenset[tuple[int, int]],
+    facts: ServedFacts,
     visit: Visit,
-    secret: bytes | None,
+    secrets: Iterable[bytes | None],
+    client: str,
 ) -> tuple[list[str], list[dict[str, str]]]:
-    """Displays and clicks of the request's notifications: (acknowledged ids, rejections)."""
+    """Displays and clicks of the request's notifications: (acknowledged ids, rejections).
+
+    A token counts when the served artifact publishes it or it decodes under one of the
+    tenant's ``secrets`` (``decode_tokens``), and only for an experience the visitor was given
+    (his sticky assignment before this request's notifications, or his allocation:
+    ``Plausibility``); a token of another experience is recorded as a ``rejected`` event, and a
+    notification none of whose tokens counts is rejected.
+    """
+    secrets = tuple(secrets)
+    plausible = facts.plausible
     acked: list[str] = []
     rejected: list[dict[str, str]] = []
+    assigned = dict(visit.assignments)
+    visitor_id = allocation_visitor(request.get("id"))
     for notification in request.get("notifications") or ():
         nid = notification["id"]
-        pairs = decode_tokens(notification.get("tokens") or (), served, secret)
+        pairs = decode_tokens(
+            notification.get("tokens") or (), facts.served, secrets, facts.published
+        )
         if not pairs:
             rejected.append({"id": nid, "message": "no eventToken of a served experience"})
             continue
@@ -95,6 +125,34 @@ def record_notifications(
         view = (notification.get("view") or {}).get("name")
         impression_id = notification.get("impressionId")
         location = mbox or view or None
+        kept = [
+            (activity, experience)
+            for activity, experience in pairs
+            if plausible.allows(
+                activity, experience, assigned=assigned, visitor_id=visitor_id, client=client
+            )
+        ]
+        for activity, experience in pairs:
+            if (activity, experience) not in kept:
+                batch.add(
+                    f"rej:{nid}:{activity}:{experience}",
+                    "rejected",
+                    at,
+                    activity=activity,
+                    experience=experience,
+                    mbox=location,
+                )
+        if not kept:
+            activity, experience = pairs[0]
+            rejected.append(
+                {
+                    "id": nid,
+                    "message": f"experience {experience} of activity {activity} is not "
+                    "the visitor's (sticky assignment or allocation)",
+                }
+            )
+            continue
+        pairs = kept
         for activity, experience in pairs:
             if notification["type"] == "click":
                 key, kind = f"clk:{nid}:{activity}:{experience}", "click"

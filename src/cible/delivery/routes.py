@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cible.delivery import cors
 from cible.delivery.cache import DecisionCache
 from cible.delivery.service import Delivery, DeliveryRejected, TenantRef
 from cible.delivery.source import StoreArtifactSource
@@ -25,6 +26,7 @@ from cible.delivery.validate import InvalidRequest, check_request, check_session
 from cible.events import DatabaseUnavailable, GroupCommitter
 from cible.profiles.state import VisitorCache
 from cible.store import Database
+from cible.tenants.event_keys import TenantTokenKeys
 from cible.tenants.tables import Tenant
 
 router = APIRouter(tags=["delivery"])
@@ -77,7 +79,7 @@ class TenantDirectory:
         hit = self._cache.get(key)
         if hit is not None and now - hit[1] < TENANT_TTL_SECONDS:
             return hit[0]
-        query = select(Tenant.id, Tenant.client_code)
+        query = select(Tenant.id, Tenant.client_code, Tenant.delivery_origins)
         conditions = []
         if client:
             conditions.append(Tenant.client_code == client)
@@ -85,7 +87,10 @@ class TenantDirectory:
             conditions.append(Tenant.organization_id == org_id)
         with self.db.session() as session:
             row = session.execute(query.where(or_(*conditions)).limit(1)).first()
-        found = TenantRef(row[0], row[1]) if row is not None else None
+        found = None
+        if row is not None:
+            origins = None if row[2] is None else frozenset(row[2])
+            found = TenantRef(row[0], row[1], origins)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -154,6 +159,7 @@ def runtime_of(app: Any) -> tuple[Delivery, TenantDirectory]:
             environment=settings.delivery_environment,
             clock=state.clock,
             geo_lookup=getattr(state, "geo_lookup", None),
+            token_keys=TenantTokenKeys(state.db, clock=state.clock),
         )
         state.delivery = delivery
         state.tenant_directory = TenantDirectory(state.db)
@@ -190,16 +196,37 @@ def edge_host_of(host: str) -> str:
         200: {"description": "DeliveryResponse"},
         204: {"description": "beacon request"},
         400: {"description": '{"status": 400, "message": "<field>: <problem>"}'},
+        403: {"description": "an Origin the tenant does not list (docs/security.md)"},
         413: {"description": "body over CIBLE_MAX_BODY_BYTES"},
         503: {"description": '{"status": 503, "message": ...}: database locked or full'},
     },
 )
 async def deliver(request: Request) -> Response:
+    refused = await origin_refusal(request)
+    if refused is not None:
+        return refused
     return with_cors(request, await _deliver(request))
 
 
-@router.options("/rest/v1/delivery", summary="CORS preflight of the delivery API (at.js)")
+async def origin_refusal(request: Request) -> Response | None:
+    """The 403 for an origin the tenant does not list (``cible.delivery.cors``), else None."""
+    origin = request.headers.get("origin")
+    directory = runtime(request)[1]
+    if not await cors.refused(directory, request.query_params.multi_items(), origin):
+        return None
+    body = cors.refusal(origin or "")
+    return Response(body, status_code=cors.STATUS, media_type="application/json")
+
+
+@router.options(
+    "/rest/v1/delivery",
+    summary="CORS preflight of the delivery API (at.js)",
+    responses={403: {"description": "an origin the tenant does not list (no CORS headers)"}},
+)
 async def preflight(request: Request) -> Response:
+    refused = await origin_refusal(request)
+    if refused is not None:
+        return refused
     response = Response(status_code=204)
     response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
     asked = request.headers.get("access-control-request-headers")

@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from cible.delivery.cache import DecisionCache, request_shape
 from cible.delivery.events import EventBatch
 from cible.delivery.geo import GeoLookup, with_geo
+from cible.delivery.notify_plausible import Plausibility
 from cible.delivery.recording import record_executed, record_notifications
 from cible.delivery.response import analytics_payload, build_response, located_decisions
 from cible.delivery.seen import SeenNames
@@ -51,6 +52,7 @@ from cible.profiles import state
 from cible.recs import serving as recs_serving
 from cible.recs.behaviour import behaviour_records
 from cible.store import Database
+from cible.tenants.event_keys import TenantTokenKeys
 
 __all__ = ["Delivery", "DeliveryRejected", "TenantRef", "analytics_payload"]
 
@@ -69,6 +71,8 @@ class DeliveryRejected(ValueError):
 class TenantRef:
     id: int
     client_code: str
+    # Origins allowed to call from a browser (CORS); None: any (cible.delivery.cors).
+    origins: frozenset[str] | None = None
 
 
 @dataclass
@@ -78,6 +82,8 @@ class _ArtifactFacts:
     artifact: Artifact
     sticky: StickyIndex
     served: frozenset[tuple[int, int]]
+    plausible: Plausibility
+    published: dict[str, tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +127,22 @@ def _served(artifact: Artifact) -> frozenset[tuple[int, int]]:
             except (TypeError, ValueError):
                 continue
     return frozenset(pairs)
+
+
+def _published(artifact: Artifact) -> dict[str, tuple[int, int]]:
+    """The event tokens the artifact hands out, and the experience each stands for."""
+    found: dict[str, tuple[int, int]] = {}
+    for rules in (*artifact.mbox_rules.values(), *artifact.view_rules.values()):
+        for rule in rules:
+            try:
+                pair = (int(rule.activity_id), int(rule.experience_id))
+            except (TypeError, ValueError):
+                continue
+            tokens = [*rule.display_tokens, *(m.get("eventToken") for m in rule.click_metrics)]
+            for token in tokens:
+                if isinstance(token, str) and token:
+                    found.setdefault(token, pair)
+    return found
 
 
 def _write(
@@ -228,7 +250,7 @@ class Delivery:
         clock: Callable[[], datetime] | None = None,
         cache: DecisionCache | None = None,
         seen: SeenNames | None = None,
-        token_secret: Callable[[int], bytes | None] | None = None,
+        token_keys: TenantTokenKeys | None = None,
         geo_lookup: GeoLookup | None = None,
         segments: aam.SegmentCache | None = None,
     ) -> None:
@@ -244,7 +266,7 @@ class Delivery:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.cache = cache if cache is not None else DecisionCache()
         self.seen = seen if seen is not None else SeenNames(db)
-        self.token_secret = token_secret or (lambda _tenant_id: None)
+        self.token_keys = token_keys
         self.geo_lookup = geo_lookup
         self._facts: dict[int, _ArtifactFacts] = {}
         self._locks: dict[tuple[int, str, str], tuple[asyncio.Lock, int]] = {}
@@ -258,7 +280,13 @@ class Delivery:
         if facts is None or facts.artifact is not artifact:
             if len(self._facts) > 256:
                 self._facts.clear()
-            facts = _ArtifactFacts(artifact, StickyIndex(artifact), _served(artifact))
+            facts = _ArtifactFacts(
+                artifact,
+                StickyIndex(artifact),
+                _served(artifact),
+                Plausibility(artifact),
+                _published(artifact),
+            )
             self._facts[id(artifact)] = facts
         return facts
 
@@ -415,6 +443,9 @@ class Delivery:
             artifact = peek(tenant.id, self.environment, token)
         if artifact is None:
             artifact = await anyio.to_thread.run_sync(self._artifact, tenant, token)
+        keys = self.token_keys
+        if keys is not None and not keys.fresh(tenant.id):
+            await anyio.to_thread.run_sync(keys.get, tenant.id)  # the flow then reads memory
         return self.facts(artifact)
 
     def _load_many(self, steps: list[_Load]) -> list[tuple[state.Loaded, aam.Snapshot]]:
@@ -514,8 +545,14 @@ class Delivery:
             batch = EventBatch(tenant.id, profiles.tnt_key(visit.tnt_id), session_id)
             global_mbox = facts.artifact.global_mbox
             record_executed(batch, request, located, visit, request_id, now, global_mbox)
-            secret = self.token_secret(tenant.id)
-            acked, rejected = record_notifications(batch, request, facts.served, visit, secret)
+            acked, rejected = record_notifications(
+                batch,
+                request,
+                facts,
+                visit,
+                self.token_keys.get(tenant.id) if self.token_keys is not None else (),
+                tenant.client_code,
+            )
             change = profiles.change_of(tenant.id, visit, now)
             try:
                 # Recommendations: entity parameters and purchases, for the recs consumer.

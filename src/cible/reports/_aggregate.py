@@ -12,7 +12,8 @@ to equal counts. Definitions (docs/reports.md, "Counting"):
 - a metric is ``mbox:<name>`` (a ``conversion`` event at that mbox), ``click:<mbox>`` (a click
   notification) or ``order`` (an order, with its revenue). A visitor counts once per metric for
   the ``visitor`` method, once per visit for ``visit``, and each event for ``impression``;
-- QA traffic (``"qa": true`` in the payload) is left out.
+- QA traffic (``"qa": true`` in the payload) is left out, and so are ``rejected`` events
+  (notifications of an experience the visitor was not given), which reports count apart.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "DAY_MS",
     "ENTRY",
     "ORDER",
+    "REJECTED",
     "VISITOR_COLUMNS",
     "DailyKey",
     "DailyTotals",
@@ -46,6 +48,7 @@ DAY_MS = 86_400_000
 ENTRY = "entry"
 ORDER = "order"
 IMPRESSION_KINDS = frozenset({"impression", "display"})
+REJECTED = "rejected"  # a notification the delivery API did not count: reported apart
 
 
 class Event(msgspec.Struct, gc=False):
@@ -91,7 +94,7 @@ def parse_event(tenant_id: int, key: str, payload: bytes) -> Event | None:
         p = _DECODE(payload)
     except msgspec.MsgspecError:
         return _parse_loosely(tenant_id, key, payload)
-    if p.qa or p.activity_id is None or p.visitor is None or p.kind is None:
+    if p.qa or p.activity_id is None or p.visitor is None or p.kind in (None, REJECTED):
         return None
     return Event(
         tenant_id=tenant_id,
@@ -119,6 +122,8 @@ def _parse_loosely(tenant_id: int, key: str, payload: bytes) -> Event | None:
         return None
     activity, visitor, kind = data.get("activity_id"), data.get("visitor"), data.get("kind")
     if not isinstance(activity, int) or not isinstance(visitor, str) or not isinstance(kind, str):
+        return None
+    if kind == REJECTED:
         return None
     occurred = data.get("occurred_ms")
     experience = data.get("experience_id")

@@ -68,7 +68,7 @@ WITH raw AS (
         WHEN kind = 'conversion' AND coalesce(mbox, '') <> '' THEN left('mbox:' || mbox, 260)
         WHEN kind = 'click' AND coalesce(mbox, '') <> '' THEN left('click:' || mbox, 260)
         WHEN kind = 'order' THEN 'order' END AS metric
-    FROM read_parquet($path) WHERE activity_id IS NOT NULL
+    FROM read_parquet($path) WHERE activity_id IS NOT NULL AND kind <> 'rejected'
 ), entered AS (
     SELECT tenant_id, activity_id, visitor, arg_min(experience_id, id) AS experience_id,
            min(id) AS entry_id

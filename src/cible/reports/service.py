@@ -23,10 +23,11 @@ from cible.activities.abxt._dates import parse_date
 from cible.activities.abxt._render import definition
 from cible.activities.abxt.tables import Activity
 from cible.activities.environments.tables import Environment
+from cible.delivery.tables import Event
 from cible.errors import BadRequest
 from cible.isotime import iso_millis
 from cible.reports import stats
-from cible.reports._aggregate import DAY_MS, ENTRY, ORDER
+from cible.reports._aggregate import DAY_MS, ENTRY, ORDER, REJECTED
 from cible.reports._analysis import Arm, Options, analyse
 from cible.reports.tables import (
     report_allocations,
@@ -343,6 +344,10 @@ def performance_report(
             analysis["series"] = series.get(exp, [])
     if not fixed and activity.type == "ab":
         overall["autoAllocate"] = _latest_round(session, activity)
+    rejected = _rejected_notifications(session, scope)
+    for exp, analysis in zip(order, per_experience, strict=True):
+        analysis["rejectedNotifications"] = rejected.get(exp, 0)
+    overall["rejectedNotifications"] = sum(rejected.values())
     overall["countingMethod"] = query.counting
     overall["metricLocalId"] = None if metric is None else metric.get("metricLocalId")
     parameters = _parameters(activity, scope, query)
@@ -364,6 +369,23 @@ def performance_report(
             "analysis": overall,
         },
     }
+
+
+def _rejected_notifications(session: Session, scope: _Scope) -> dict[int, int]:
+    """Per experience, the notifications the delivery API refused to count for this activity
+    (an experience the visitor was not given, docs/security.md): reported apart, never entries."""
+    e = Event.__table__.c
+    clauses = [e.tenant_id == scope.tenant_id, e.activity_id == scope.activity_id]
+    if scope.start_ms is not None:
+        clauses.append(e.occurred_at >= datetime.fromtimestamp(scope.start_ms / 1000, UTC))
+    if scope.end_ms is not None:
+        clauses.append(e.occurred_at < datetime.fromtimestamp(scope.end_ms / 1000, UTC))
+    rows = session.execute(
+        select(e.experience_id, func.count())
+        .where(*clauses, e.kind == REJECTED)
+        .group_by(e.experience_id)
+    ).all()
+    return {int(exp): int(n) for exp, n in rows if exp is not None}
 
 
 def _latest_round(session: Session, activity: Activity) -> dict[str, Any] | None:

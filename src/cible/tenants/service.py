@@ -56,6 +56,36 @@ def create_tenant(session: Session, code: str, name: str | None = None) -> Tenan
     return tenant
 
 
+ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+MAX_ORIGINS = 100
+
+
+def set_delivery_origins(session: Session, code: str, origins: list[str] | None) -> Tenant:
+    """The origins whose pages may call the tenant's delivery API from a browser; ``None`` lets
+    any origin call it, as Adobe's edge does (docs/security.md, "Delivery from browsers").
+
+    An origin is ``scheme://host[:port]`` as browsers send it in ``Origin``: no path, no
+    trailing slash; hosts are compared in lower case.
+    """
+    tenant = get_tenant(session, code)
+    if origins is None:
+        tenant.delivery_origins = None
+        return tenant
+    cleaned: list[str] = []
+    for i, origin in enumerate(origins):
+        value = origin.strip().lower()
+        if not ORIGIN.match(value):
+            raise BadRequest.fields(
+                [(f"origins[{i}]", f"{origin!r} is not an origin (https://host[:port])")]
+            )
+        if value not in cleaned:
+            cleaned.append(value)
+    if not cleaned or len(cleaned) > MAX_ORIGINS:
+        raise BadRequest.fields([("origins", f"between 1 and {MAX_ORIGINS} origins")])
+    tenant.delivery_origins = cleaned
+    return tenant
+
+
 def list_tenants(session: Session) -> list[Tenant]:
     return list(session.scalars(select(Tenant).order_by(Tenant.id)))
 

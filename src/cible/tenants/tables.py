@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cible.store.base import Base, UTCDateTime, utcnow
@@ -18,6 +18,9 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(250))
     organization_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Origins whose pages may call the delivery API from a browser (CORS); None: any origin,
+    # as Adobe's edge (docs/security.md, "Delivery from browsers").
+    delivery_origins: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class Workspace(Base):
