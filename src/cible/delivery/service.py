@@ -523,7 +523,9 @@ class Delivery:
         updates = _profile_updates(request)
         ids = profiles.VisitorIds.from_request(request.get("id"))
         keys = ids.keys()
-        aam_ids = aam.request_ids(request)
+        # Segments matter only to decisions: a notifications-only call reads none.
+        deciding = bool(request.get("execute") or request.get("prefetch"))
+        aam_ids = aam.request_ids(request) if deciding else aam.AamIds()
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._cached(tenant.id, keys) if attempt == 0 else None
             segments = self.segments.get(tenant.id, aam_ids) if attempt == 0 else None
