@@ -22,6 +22,7 @@ from cible.delivery import cors
 from cible.delivery.cache import DecisionCache
 from cible.delivery.service import Delivery, DeliveryRejected, TenantRef
 from cible.delivery.source import StoreArtifactSource
+from cible.delivery.trace import TraceGate
 from cible.delivery.validate import InvalidRequest, check_request, check_session_id
 from cible.events import DatabaseUnavailable, GroupCommitter
 from cible.profiles.state import VisitorCache
@@ -159,6 +160,7 @@ def runtime_of(app: Any) -> tuple[Delivery, TenantDirectory]:
             environment=settings.delivery_environment,
             clock=state.clock,
             geo_lookup=getattr(state, "geo_lookup", None),
+            trace_gate=TraceGate(state.db, key=settings.secret_key, clock=state.clock),
             token_keys=TenantTokenKeys(state.db, clock=state.clock),
         )
         state.delivery = delivery

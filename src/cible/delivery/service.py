@@ -34,6 +34,7 @@ import anyio
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
+from cible.delivery import trace
 from cible.delivery.cache import DecisionCache, request_shape
 from cible.delivery.events import EventBatch
 from cible.delivery.geo import GeoLookup, with_geo
@@ -253,8 +254,11 @@ class Delivery:
         token_keys: TenantTokenKeys | None = None,
         geo_lookup: GeoLookup | None = None,
         segments: aam.SegmentCache | None = None,
+        trace_gate: trace.TraceGate | None = None,
     ) -> None:
         self.db = db
+        # Which requests' trace.authorizationToken is valid (cible.delivery.trace).
+        self.trace_gate = trace_gate
         # The visitors' audience manager profiles, cached beside their Target state (their
         # segments are resolved server-side, cible.dmp.targeting).
         self.segments = segments if segments is not None else aam.SegmentCache()
@@ -535,6 +539,7 @@ class Delivery:
             visit = profiles.open_state(
                 tenant.id, ids, loaded, session_id, now, self.session_timeout_seconds
             )
+            before = visit.engine_profile() if "trace" in request else None
             if updates:
                 try:
                     visit.set_attributes(updates, int(now.timestamp() * 1000))
@@ -544,6 +549,11 @@ class Delivery:
             decision, located = self._decide(
                 tenant, request, request_id, session_id, visit, facts, now, in_segments
             )
+            reasons = decision.pop(trace.REASONS_KEY, None)
+            if reasons is not None:
+                trace.attach(
+                    decision, reasons, request, facts.artifact, before or {}, visit.engine_profile()
+                )
             batch = EventBatch(tenant.id, profiles.tnt_key(visit.tnt_id), session_id)
             global_mbox = facts.artifact.global_mbox
             record_executed(batch, request, located, visit, request_id, now, global_mbox)
@@ -625,7 +635,8 @@ class Delivery:
             engine_request["context"] = with_geo(request["context"], self.geo_lookup)
         key = (tenant.id, session_id, visit.tnt_id, request_shape(engine_request))
         fingerprint = visit.fingerprint()
-        cached = self.cache.get(key, facts.artifact, fingerprint)
+        tracing = self.trace_gate is not None and self.trace_gate.authorized(tenant.id, request)
+        cached = None if tracing else self.cache.get(key, facts.artifact, fingerprint)
         if cached is not None:
             decision = dict(cached)
         else:
@@ -636,9 +647,13 @@ class Delivery:
                 profile=visit.engine_profile(),
                 now=now,
                 client=tenant.client_code,
+                trace=tracing,
             )
-            self.cache.put(key, facts.artifact, fingerprint, decision)
+            if not tracing:
+                self.cache.put(key, facts.artifact, fingerprint, decision)
         extra = decision.pop(EXTRA_KEY, {})
+        if tracing:
+            decision[trace.REASONS_KEY] = extra.get("reasons", [])
         located = located_decisions(extra.get("reasons", ()))
         for pairs in located.values():
             for activity, experience in pairs:
