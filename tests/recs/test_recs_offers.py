@@ -64,8 +64,14 @@ async def test_a_recs_offer_names_a_criteria_and_a_design(
     listed = await http.get("/acme/target/offers", params={"type": "recs"}, headers=_h(acme))
     assert [o["id"] for o in listed.json()["offers"]] == [offer["id"]]
 
-    # In use: the design and the promotion cannot be deleted (Adobe: not while referenced).
-    for path in (f"/recs/designs/{design['id']}", f"/recs/promotions/{promo['id']}"):
+    # In use: the criteria, design and promotion cannot be deleted (Adobe: not while
+    # referenced).
+    in_use = (
+        f"/recs/criteria/popularity/{criteria}",
+        f"/recs/designs/{design['id']}",
+        f"/recs/promotions/{promo['id']}",
+    )
+    for path in in_use:
         refused = await http.delete(f"/acme/target{path}", headers=_h(acme))
         assert refused.status_code == 409, refused.text
     gone = await http.delete(f"/acme/target/offers/recs/{offer['id']}", headers=_h(acme))

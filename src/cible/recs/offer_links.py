@@ -4,8 +4,9 @@ promotions}``).
 
 The offers service calls :func:`check_links` before it stores a recs offer, so an offer never
 names a missing object; the recs services call :func:`refuse_if_linked` before a delete (Adobe:
-"a resource cannot be deleted while referenced"). This module imports only tables, so offers
-and recs services can both import it.
+"a resource cannot be deleted while referenced"), and it registers the same check on
+criteria (``cible.recs.criteria.DELETE_GUARDS``). It imports no offers service, so the offers
+service can import it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from cible.activities.offers.tables import Offer
 from cible.errors import BadRequest, Conflict
+from cible.recs import criteria
 from cible.recs.merchandising_tables import RecsCollection, RecsDesign, RecsPromotion
 from cible.recs.tables import RecsCriteria
 
@@ -75,3 +77,11 @@ def refuse_if_linked(session: Session, tenant_id: int, kind: str, object_id: int
     if users:
         listed = ", ".join(str(u) for u in sorted(users))
         raise Conflict(f"{kind} {object_id} is used by recommendations offers {listed}")
+
+
+def _criteria_in_use(session: Session, row: RecsCriteria) -> None:
+    refuse_if_linked(session, row.tenant_id, "criteria", row.id)
+
+
+if _criteria_in_use not in criteria.DELETE_GUARDS:
+    criteria.DELETE_GUARDS.append(_criteria_in_use)
