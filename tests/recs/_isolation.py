@@ -58,6 +58,7 @@ async def seed(scene: SceneLike) -> None:
     assert response.status_code == 200 and response.json()["rejected"] == 0, response.text
     await seed_merchandising(scene)
     await seed_criteria(scene)
+    await seed_feed(scene)
 
 
 def _no_hits(body: Any) -> bool:
@@ -176,6 +177,47 @@ CASES.update(
         ("POST", f"{CRITERIA}/{{group}}/{{criteria_id}}/train"): Case(
             write=True, foreign=404, params=_criteria_item
         ),
+    }
+)
+
+
+# Feeds (Helper A): an upload feed with no schedule, so creating one writes no job rows.
+FEEDS = f"{PREFIX}/feeds"
+
+
+def _feed_body(name: str) -> dict[str, Any]:
+    return {"name": name, "format": "csv", "connection": {"type": "upload"}}
+
+
+async def seed_feed(scene: SceneLike) -> None:
+    headers = {**scene.owner.headers, "Content-Type": V1}
+    response = await scene.http.post(
+        "/acme/target/recs/feeds", json=_feed_body(f"{HIDDEN}-feed"), headers=headers
+    )
+    assert response.status_code == 201, response.text
+    scene.ids["recs.feed"] = response.json()["id"]
+
+
+def _feed_item(s: SceneLike) -> dict[str, Any]:
+    return {"feed_id": s.ids["recs.feed"]}
+
+
+CASES.update(
+    {
+        ("GET", FEEDS): Case(write=False, foreign=200),
+        ("POST", FEEDS): Case(write=True, foreign=201, body=lambda s: _feed_body("beta-feed")),
+        ("GET", f"{FEEDS}/{{feed_id}}"): Case(write=False, foreign=404, params=_feed_item),
+        ("PUT", f"{FEEDS}/{{feed_id}}"): Case(
+            write=True, foreign=404, params=_feed_item, body=lambda s: _feed_body("renamed")
+        ),
+        ("DELETE", f"{FEEDS}/{{feed_id}}"): Case(write=True, foreign=404, params=_feed_item),
+        ("PUT", f"{FEEDS}/{{feed_id}}/file"): Case(
+            write=True,
+            foreign=404,
+            params=_feed_item,
+            body=lambda s: {"content": "entity.id\nx\n"},
+        ),
+        ("POST", f"{FEEDS}/{{feed_id}}/run"): Case(write=True, foreign=404, params=_feed_item),
     }
 )
 

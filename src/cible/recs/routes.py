@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from cible.recs import catalog_routes, criteria_routes, merchandising_routes
+from cible.recs import catalog_routes, criteria_routes, feeds_routes, merchandising_routes
 
 SUBROUTERS: list[APIRouter] = [
     catalog_routes.router,
     criteria_routes.router,
+    feeds_routes.router,
     merchandising_routes.router,
 ]
 

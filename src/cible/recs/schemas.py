@@ -144,3 +144,48 @@ class CriteriaIn(BaseModel):
             "training_status",
         }
         return self.model_dump(by_alias=True, exclude=read_only, exclude_none=True)
+
+
+# -- feeds (a Cible addition: Adobe has no feeds API) -------------------------------------------
+
+
+class FeedConnectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["url", "upload"]
+    url: str | None = Field(default=None, max_length=2000)
+
+
+class FeedIn(BaseModel):
+    """A catalog feed. Read-only fields a client got back may be echoed in a PUT."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    id: int | None = None
+    status: str | None = None
+    progress: dict[str, Any] | None = None
+    report: dict[str, Any] | None = None
+    last_run: str | None = Field(default=None, alias="lastRun")
+    last_modified: str | None = Field(default=None, alias="lastModified")
+
+    name: str = Field(min_length=1, max_length=250)
+    format: Literal["csv", "google"]
+    connection: FeedConnectionIn
+    schedule_type: Literal["daily", "weekly", "biWeekly", "never"] = Field(
+        default="never", alias="scheduleType"
+    )
+    schedule_time: str = Field(
+        default="00:00", alias="scheduleTime", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+    )
+    environment_id: int | None = Field(default=None, alias="environmentId")
+    mapping: dict[str, Annotated[str, Field(max_length=100)]] = Field(default={}, max_length=200)
+
+    def stored(self) -> dict[str, Any]:
+        read_only = {"id", "status", "progress", "report", "last_run", "last_modified"}
+        return self.model_dump(by_alias=True, exclude=read_only, exclude_none=True)
+
+
+class FeedUploadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: str = Field(min_length=1)

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from cible.jobs import task
+from cible.recs.feeds import FEED_JOB, run_feed
 from cible.recs.tables import RecsBehaviour, RecsCriteria, RecsEntity
 from cible.recs.training import train_criteria
 from cible.store import Database
 from cible.store.base import utcnow
 
-__all__ = ["RETENTION", "TRAIN", "train"]
+__all__ = ["RETENTION", "TRAIN", "feed", "train"]
 
 TRAIN = "recs.train"
 # Adobe: the longest lookback is two months (61 days); entity data expires after 61 days.
@@ -51,3 +52,9 @@ def train(db: Database, payload: dict[str, Any]) -> None:
             log.exception("training criteria %s failed", criteria_id)
     if failed:
         raise RuntimeError(f"{failed} of {len(every)} criteria failed to train")
+
+
+@task(FEED_JOB)
+def feed(db: Database, payload: dict[str, Any]) -> None:
+    """One run of a catalog feed (``cible.recs.feeds.run_feed``); the feed row keeps the outcome."""
+    run_feed(db, int(payload["feed"]))
