@@ -8,8 +8,6 @@ write right on the whole tenant; a ``debug_tools`` token (delivery traces, QA) n
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
@@ -17,7 +15,6 @@ from cible.activities.workspaces.service import require_tenant_write
 from cible.delivery import auth_token
 from cible.errors import BadRequest, Forbidden
 from cible.web.admin import AdminCall, admin, admin_openapi
-from cible.web.versioning import media_type
 
 VERSIONS = (1,)
 PATH = "/authentication/token"
@@ -57,16 +54,14 @@ def get_token(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
     return _issue(call, 200)
 
 
-def _post_openapi() -> dict[str, Any]:
-    kwargs = admin_openapi(VERSIONS, status=201, summary="Create a Profile API or debug token")
-    # The scope is in the query; a body, if sent (clients often send {}), is ignored.
-    kwargs["openapi_extra"]["requestBody"] = {
-        "required": False,
-        "content": {media_type(v): {"schema": {"type": "object"}} for v in VERSIONS},
-    }
-    return kwargs
-
-
-@router.post(PATH, **_post_openapi())
+@router.post(
+    PATH,
+    **admin_openapi(
+        VERSIONS,
+        status=201,
+        summary="Create a Profile API or debug token",
+        optional_body=True,  # the scope is in the query; a body, if sent, is ignored
+    ),
+)
 def create_token(call: AdminCall = Depends(admin(VERSIONS))) -> Response:
     return _issue(call, 201)

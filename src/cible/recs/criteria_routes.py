@@ -102,7 +102,7 @@ def delete(group: str, criteria_id: int, call: AdminCall = Depends(admin(V1))) -
 
 @router.post(
     "/criteria/{group}/{criteria_id}/train",
-    **admin_openapi(V1, status=202, summary="Train a criteria now (Cible)"),
+    **admin_openapi(V1, status=202, summary="Train a criteria now (Cible)", optional_body=True),
 )
 def train(group: str, criteria_id: int, call: AdminCall = Depends(admin(V1))) -> Response:
     with call.db.session() as session:

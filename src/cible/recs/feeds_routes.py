@@ -65,7 +65,7 @@ def upload(feed_id: int, call: AdminCall = Depends(admin(V1, body=FeedUploadIn))
 
 @router.post(
     "/feeds/{feed_id}/run",
-    **admin_openapi(V1, status=202, summary="Run a catalog feed now (Cible)"),
+    **admin_openapi(V1, status=202, summary="Run a catalog feed now (Cible)", optional_body=True),
 )
 def run(feed_id: int, call: AdminCall = Depends(admin(V1))) -> Response:
     with call.db.session() as session:

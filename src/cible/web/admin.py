@@ -188,8 +188,12 @@ def admin_openapi(
     body: BodyModels | None = None,
     status: int = 200,
     summary: str | None = None,
+    optional_body: bool = False,
 ) -> dict[str, Any]:
-    """Route keyword arguments documenting the vendor media types in the OpenAPI document."""
+    """Route keyword arguments documenting the vendor media types in the OpenAPI document.
+
+    ``optional_body`` documents an ignored JSON object body for a POST that takes none: Adobe's
+    clients send ``{}`` with such calls."""
     supported = sorted(set(versions))
     models = _models_for(frozenset(supported), body)
     extra: dict[str, Any] = {
@@ -211,6 +215,11 @@ def admin_openapi(
                 for v in supported
                 if v in models
             },
+        }
+    elif optional_body:
+        extra["requestBody"] = {
+            "required": False,
+            "content": {media_type(v): {"schema": {"type": "object"}} for v in supported},
         }
     kwargs: dict[str, Any] = {"openapi_extra": extra, "status_code": status}
     if summary:
