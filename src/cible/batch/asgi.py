@@ -7,8 +7,9 @@ throttling, versioning and validation all apply, and each operation gets its own
 httpx's ASGI transport is the client (the same one the tests use), so no socket is opened.
 
 The batch route has already taken one throttle token per operation from the caller's bucket
-(all or nothing, before anything ran); each operation's scope names that caller under
-``PREPAID_SCOPE_KEY`` so the same call is not charged twice.
+(all or nothing, before anything ran); it passes the scope entries that say so
+(``cible.web.throttle.PREPAID_SCOPE_KEY``) as ``scope_extra``, and each operation's ASGI scope
+carries them, so the same call is not charged twice.
 
 >>> async with AsgiDispatcher(request.app) as dispatcher:  # doctest: +SKIP
 ...     reply = await dispatcher.send("GET", "/acme/target/offers", headers, None)
@@ -22,7 +23,6 @@ from typing import Any, Self
 import httpx
 
 from cible.batch.run import Reply
-from cible.web.throttle import PREPAID_SCOPE_KEY
 
 # Not a real host: requests never leave the process.
 BASE_URL = "http://batch.cible.internal"
@@ -31,13 +31,13 @@ BASE_URL = "http://batch.cible.internal"
 class AsgiDispatcher:
     """Sends batch operations to ``app`` through httpx's in-process ASGI transport."""
 
-    def __init__(self, app: Any, prepaid_by: str | None = None) -> None:
+    def __init__(self, app: Any, scope_extra: dict[str, Any] | None = None) -> None:
         async def marked(scope: Any, receive: Any, send: Any) -> None:
-            await app({**scope, PREPAID_SCOPE_KEY: prepaid_by}, receive, send)
+            await app({**scope, **(scope_extra or {})}, receive, send)
 
         # An exception escaping the app becomes a 500 reply for that operation alone.
         transport = httpx.ASGITransport(
-            app=app if prepaid_by is None else marked, raise_app_exceptions=False
+            app=marked if scope_extra else app, raise_app_exceptions=False
         )
         self._client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
 

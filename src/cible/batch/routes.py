@@ -24,7 +24,7 @@ from cible.errors import BadRequest, Forbidden, TooManyRequests
 from cible.tenants.roles import Capability
 from cible.web.admin import AdminCall, admin, admin_openapi, read_body
 from cible.web.envelope import request_ids
-from cible.web.throttle import TokenBucketThrottle
+from cible.web.throttle import PREPAID_SCOPE_KEY, TokenBucketThrottle
 from cible.web.versioning import media_type
 
 # Adobe's spec sends the batch as application/json; its Node client sends the v1 vendor type.
@@ -69,7 +69,9 @@ async def run(
         for name in CREDENTIAL_HEADERS
         if (value := call.request.headers.get(name)) is not None
     ]
-    async with AsgiDispatcher(call.request.app, call.principal.client_id) as dispatcher:
+    async with AsgiDispatcher(
+        call.request.app, {PREPAID_SCOPE_KEY: call.principal.client_id}
+    ) as dispatcher:
         results = await run_batch(
             batch,
             dispatcher,
