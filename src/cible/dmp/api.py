@@ -135,3 +135,27 @@ def aam_call(request: Request, raw: bytes = Depends(read_body)) -> AamCall:
 
 def json_response(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def json_body(model: type[BaseModel] | None = None, *, ids: bool = False) -> dict[str, Any]:
+    """``openapi_extra`` documenting a JSON body: ``model``'s schema, or an array of ids."""
+    schema: dict[str, Any] = (
+        {"type": "array", "items": {"type": "integer"}, "minItems": 1}
+        if ids
+        else (model or BaseModel).model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    )
+    return {
+        "openapi_extra": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
+        }
+    }
+
+
+def list_query(*names: str) -> dict[str, Any]:
+    """``openapi_extra`` documenting AAM's list parameters and ``names`` as query strings."""
+    params = [
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {"name": "pageSize", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    ]
+    params += [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+    return {"openapi_extra": {"parameters": params}}

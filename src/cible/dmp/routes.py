@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from cible.dmp import service
-from cible.dmp.api import AamCall, aam_call, json_response
+from cible.dmp.api import AamCall, aam_call, json_body, json_response, list_query
 from cible.dmp.dcs_routes import router as dcs_router
 from cible.dmp.schemas import ID_TYPES, DataSourceIn, FolderIn, SegmentIn, TraitIn, ValidateIn
 from cible.dmp.tables import Trait
@@ -34,34 +33,10 @@ SEGMENT_FILTERS = (
 DS_FILTERS = ("integrationCode", "inboundOnly", "outboundOnly")
 
 
-def _body(model: type[BaseModel] | None = None, *, ids: bool = False) -> dict[str, Any]:
-    """``openapi_extra`` documenting a JSON body: ``model``'s schema, or an array of ids."""
-    schema: dict[str, Any] = (
-        {"type": "array", "items": {"type": "integer"}, "minItems": 1}
-        if ids
-        else (model or BaseModel).model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
-    )
-    return {
-        "openapi_extra": {
-            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
-        }
-    }
-
-
-def _query(*names: str) -> dict[str, Any]:
-    """``openapi_extra`` documenting AAM's list parameters and ``names`` as query strings."""
-    params = [
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-        {"name": "pageSize", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    ]
-    params += [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
-    return {"openapi_extra": {"parameters": params}}
-
-
 # -- data sources ------------------------------------------------------------------------------
 
 
-@v1.get("/datasources/", summary="List data sources", **_query(*DS_FILTERS))
+@v1.get("/datasources/", summary="List data sources", **list_query(*DS_FILTERS))
 def list_data_sources(call: AamCall = Depends(aam_call)) -> Response:
     q = call.query(DS_FILTERS)
     with call.db.session() as s:
@@ -71,7 +46,9 @@ def list_data_sources(call: AamCall = Depends(aam_call)) -> Response:
         )
 
 
-@v1.post("/datasources/", status_code=201, summary="Create a data source", **_body(DataSourceIn))
+@v1.post(
+    "/datasources/", status_code=201, summary="Create a data source", **json_body(DataSourceIn)
+)
 def create_data_source(call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(DataSourceIn)
     with call.db.session() as s:
@@ -92,7 +69,7 @@ def read_data_source(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         )
 
 
-@v1.put("/datasources/{ref}", summary="Replace a data source", **_body(DataSourceIn))
+@v1.put("/datasources/{ref}", summary="Replace a data source", **json_body(DataSourceIn))
 def update_data_source(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(DataSourceIn)
     with call.db.session() as s:
@@ -123,7 +100,7 @@ def _folder_routes(kind: str) -> None:
         status_code=201,
         summary=f"Create a {kind[:-1]} folder",
         name=f"create_{kind}_folder",
-        **_body(FolderIn),
+        **json_body(FolderIn),
     )
     def create_folder(call: AamCall = Depends(aam_call)) -> Response:
         body = call.body(FolderIn)
@@ -145,7 +122,7 @@ def _folder_routes(kind: str) -> None:
         base + "{folder_id}",
         summary=f"Rename or move a {kind[:-1]} folder",
         name=f"update_{kind}_folder",
-        **_body(FolderIn),
+        **json_body(FolderIn),
     )
     def update_folder(folder_id: int, call: AamCall = Depends(aam_call)) -> Response:
         body = call.body(FolderIn)
@@ -183,7 +160,7 @@ def _trait_out(call: AamCall, s: Any, trait: Trait) -> dict[str, Any]:
 @v1.get(
     "/traits/",
     summary="List traits",
-    **_query(*TRAIT_FILTERS, "includeDetails", "includeMetrics"),
+    **list_query(*TRAIT_FILTERS, "includeDetails", "includeMetrics"),
 )
 def list_traits(call: AamCall = Depends(aam_call)) -> Response:
     q = call.query(TRAIT_FILTERS)
@@ -199,7 +176,7 @@ def list_traits(call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.envelope(items, total, q))
 
 
-@v1.post("/traits/", status_code=201, summary="Create a trait", **_body(TraitIn))
+@v1.post("/traits/", status_code=201, summary="Create a trait", **json_body(TraitIn))
 def create_trait(call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(TraitIn)
     with call.db.session() as s:
@@ -207,14 +184,16 @@ def create_trait(call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.trait_json(trait), 201)
 
 
-@v1.post("/traits/validate", summary="Validate a trait rule", **_body(ValidateIn))
+@v1.post("/traits/validate", summary="Validate a trait rule", **json_body(ValidateIn))
 def validate_trait(call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(ValidateIn)
     keys = service.validate_trait_rule(body.code, "code")
     return json_response({"valid": True, "keys": keys})
 
 
-@v1.post("/traits/bulk-delete", status_code=204, summary="Delete several traits", **_body(ids=True))
+@v1.post(
+    "/traits/bulk-delete", status_code=204, summary="Delete several traits", **json_body(ids=True)
+)
 def bulk_delete_traits(call: AamCall = Depends(aam_call)) -> Response:
     ids = call.id_list()
     with call.db.session() as s:
@@ -235,7 +214,7 @@ def read_trait(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         return json_response(_trait_out(call, s, service.get_trait(s, call.principal, ref)))
 
 
-@v1.put("/traits/{ref}", summary="Replace a trait", **_body(TraitIn))
+@v1.put("/traits/{ref}", summary="Replace a trait", **json_body(TraitIn))
 def update_trait(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(TraitIn)
     with call.db.session() as s:
@@ -259,7 +238,7 @@ def trait_rule_versions(ref: str, call: AamCall = Depends(aam_call)) -> Response
 # -- segments ----------------------------------------------------------------------------------
 
 
-@v1.get("/segments/", summary="List segments", **_query(*SEGMENT_FILTERS, "includeMetrics"))
+@v1.get("/segments/", summary="List segments", **list_query(*SEGMENT_FILTERS, "includeMetrics"))
 def list_segments(call: AamCall = Depends(aam_call)) -> Response:
     q = call.query(SEGMENT_FILTERS)
     with call.db.session() as s:
@@ -273,7 +252,7 @@ def list_segments(call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.envelope(items, total, q))
 
 
-@v1.post("/segments/", status_code=201, summary="Create a segment", **_body(SegmentIn))
+@v1.post("/segments/", status_code=201, summary="Create a segment", **json_body(SegmentIn))
 def create_segment(call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(SegmentIn)
     with call.db.session() as s:
@@ -285,7 +264,7 @@ def create_segment(call: AamCall = Depends(aam_call)) -> Response:
     "/segments/bulk-delete",
     status_code=204,
     summary="Delete several segments",
-    **_body(ids=True),
+    **json_body(ids=True),
 )
 def bulk_delete_segments(call: AamCall = Depends(aam_call)) -> Response:
     ids = call.id_list()
@@ -311,7 +290,7 @@ def read_segment(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.segment_json(segment, metrics))
 
 
-@v1.put("/segments/{ref}", summary="Replace a segment", **_body(SegmentIn))
+@v1.put("/segments/{ref}", summary="Replace a segment", **json_body(SegmentIn))
 def update_segment(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(SegmentIn)
     with call.db.session() as s:

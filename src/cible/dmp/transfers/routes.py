@@ -6,15 +6,12 @@ Manager REST API, "Destination API methods"). Routes are in docs/audience-manage
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from cible.dmp._common import MAX_ID, envelope, require_write
 from cible.dmp._datasources import get_data_source
-from cible.dmp.api import AamCall, aam_call, json_response
+from cible.dmp.api import AamCall, aam_call, json_body, json_response, list_query
 from cible.dmp.transfers import receipts, s2s, service
 from cible.dmp.transfers.schemas import DestinationIn, MappingIn
 from cible.dmp.transfers.tables import DEAD
@@ -24,25 +21,7 @@ destinations = APIRouter(prefix="/v1/destinations", tags=["audience manager"])
 FILTERS = ("destinationType", "containsSegment")
 
 
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
-    return {
-        "openapi_extra": {
-            "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}
-        }
-    }
-
-
-def _query(*names: str) -> dict[str, Any]:
-    params = [
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-        {"name": "pageSize", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    ]
-    params += [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
-    return {"openapi_extra": {"parameters": params}}
-
-
-@destinations.get("/", summary="List destinations", **_query(*FILTERS, "includeMappings"))
+@destinations.get("/", summary="List destinations", **list_query(*FILTERS, "includeMappings"))
 def list_destinations(call: AamCall = Depends(aam_call)) -> Response:
     q = call.query(FILTERS)
     with call.db.session() as s:
@@ -55,7 +34,7 @@ def list_destinations(call: AamCall = Depends(aam_call)) -> Response:
         return json_response(envelope(items, total, q))
 
 
-@destinations.post("/", status_code=201, summary="Create a destination", **_body(DestinationIn))
+@destinations.post("/", status_code=201, summary="Create a destination", **json_body(DestinationIn))
 def create_destination(call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(DestinationIn)
     with call.db.session() as s:
@@ -63,7 +42,7 @@ def create_destination(call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.destination_json(dest), 201)
 
 
-@destinations.get("/{ref}", summary="Get a destination", **_query("includeMappings"))
+@destinations.get("/{ref}", summary="Get a destination", **list_query("includeMappings"))
 def read_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         dest = service.get_destination(s, call.principal, ref)
@@ -71,7 +50,7 @@ def read_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
         return json_response(service.destination_json(dest, mappings))
 
 
-@destinations.put("/{ref}", summary="Replace a destination", **_body(DestinationIn))
+@destinations.put("/{ref}", summary="Replace a destination", **json_body(DestinationIn))
 def update_destination(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(DestinationIn)
     with call.db.session() as s:
@@ -97,7 +76,7 @@ def list_mappings(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     "/{ref}/mappings/",
     status_code=201,
     summary="Map a segment to a destination",
-    **_body(MappingIn),
+    **json_body(MappingIn),
 )
 def create_mapping(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     body = call.body(MappingIn)
@@ -158,7 +137,7 @@ def retry_dead_letter(ref: str, message_id: int, call: AamCall = Depends(aam_cal
 @destinations.get(
     "/{ref}/history/outbound",
     summary="A destination's outbound transfers",
-    **_query("startDate", "endDate"),
+    **list_query("startDate", "endDate"),
 )
 def outbound_history(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     start, end = _ms(call, "startDate"), _ms(call, "endDate")
@@ -176,7 +155,7 @@ datasources = APIRouter(prefix="/v1/datasources", tags=["audience manager"])
 @datasources.get(
     "/{ref}/history/inbound",
     summary="A data source's inbound file receipts",
-    **_query("dataFileName", "includeSamplingDetails", "startDate", "endDate"),
+    **list_query("dataFileName", "includeSamplingDetails", "startDate", "endDate"),
 )
 def inbound_history(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     start, end = _ms(call, "startDate"), _ms(call, "endDate")
