@@ -345,6 +345,7 @@ def _activity_cases(kind: str) -> dict[tuple[str, str], Case]:
         ("GET", item): Case("item", params=params, version=3),
         ("PUT", item): Case("item", params=params, body=body, version=3),
         ("DELETE", item): Case("item", params=params, version=3),
+        ("POST", f"{item}/qamode"): Case("item", params=params, body=lambda s: {}, version=3),
     }
     for base in (item, f"{PREFIX}/activities/{{activity_id}}"):
         cases |= {
@@ -370,6 +371,7 @@ def _autoallocate_cases() -> dict[tuple[str, str], Case]:
         ("PUT", item): Case("item", params=params, body=body),
         ("DELETE", item): Case("item", params=params),
         ("GET", item + "/allocations"): Case("item", params=params),
+        ("POST", item + "/qamode"): Case("item", params=params, body=lambda s: {}),
     }
 
 
