@@ -19,7 +19,8 @@ to equal counts. Definitions (docs/reports.md, "Counting"):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,24 +53,10 @@ REJECTED = "rejected"  # a notification the delivery API did not count: reported
 
 
 class Event(msgspec.Struct, gc=False):
-    """One countable delivery event (a Struct: built once per event, it must be cheap)."""
-
-    tenant_id: int
-    key: str
-    kind: str
-    activity_id: int
-    experience_id: int | None
-    mbox: str | None
-    visitor: str
-    session_id: str | None
-    order_id: str | None
-    revenue: float | None
-    occurred_ms: int
-    environment_id: int
-
-
-class _Payload(msgspec.Struct, gc=False):
-    """The fields of a ``delivery`` payload that reports read (others are skipped)."""
+    """One countable delivery event, decoded straight from its payload (a Struct built by the
+    decoder, once per event: the consumer's per-event cost is mostly here and in
+    ``apply_event``). ``tenant_id`` is the log record's, set after decoding (under a name no
+    delivery payload uses)."""
 
     kind: str | None = None
     activity_id: int | None = None
@@ -80,36 +67,36 @@ class _Payload(msgspec.Struct, gc=False):
     session_id: str | None = None
     order_id: str | None = None
     revenue: float | None = None
-    occurred_ms: int | None = None
-    environment_id: int | None = None
+    occurred_ms: int = 0
+    environment_id: int = 0
     qa: bool | None = None
+    tenant_id: int = msgspec.field(default=0, name="/tenant")
 
 
-_DECODE = msgspec.json.Decoder(_Payload).decode
+_DECODE = msgspec.json.Decoder(Event).decode
 
 
 def parse_event(tenant_id: int, key: str, payload: bytes) -> Event | None:
     """The report's view of one ``delivery`` record; None when it does not count."""
     try:
-        p = _DECODE(payload)
+        e = _DECODE(payload)
     except msgspec.MsgspecError:
         return _parse_loosely(tenant_id, key, payload)
-    if p.qa or p.activity_id is None or p.visitor is None or p.kind in (None, REJECTED):
+    if e.qa or e.activity_id is None or e.visitor is None or e.kind in (None, REJECTED):
         return None
-    return Event(
-        tenant_id=tenant_id,
-        key=p.event_key or key,
-        kind=p.kind,
-        activity_id=p.activity_id,
-        experience_id=p.experience_id,
-        mbox=p.mbox or None,
-        visitor=p.visitor[:128],
-        session_id=p.session_id or None,
-        order_id=p.order_id or None,
-        revenue=p.revenue,
-        occurred_ms=p.occurred_ms or 0,
-        environment_id=p.environment_id or 0,
-    )
+    e.tenant_id = tenant_id
+    if not e.event_key:
+        e.event_key = key
+    if len(e.visitor) > 128:
+        e.visitor = e.visitor[:128]
+    # Empty strings mean "none", as absent fields do.
+    if e.mbox == "":
+        e.mbox = None
+    if e.session_id == "":
+        e.session_id = None
+    if e.order_id == "":
+        e.order_id = None
+    return e
 
 
 def _parse_loosely(tenant_id: int, key: str, payload: bytes) -> Event | None:
@@ -131,7 +118,7 @@ def _parse_loosely(tenant_id: int, key: str, payload: bytes) -> Event | None:
     environment = data.get("environment_id")
     return Event(
         tenant_id=tenant_id,
-        key=str(data.get("event_key") or key),
+        event_key=str(data.get("event_key") or key),
         kind=kind,
         activity_id=activity,
         experience_id=experience if isinstance(experience, int) else None,
@@ -149,11 +136,14 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_LOW_64 = struct.Struct("<8xQ").unpack  # the digest's last 8 bytes, little-endian, unsigned
+_MD5 = hashlib.md5
+
+
 def key_hash(key: str) -> int:
     """``report_keys.key_hash`` of an event key: the low 64 bits of its MD5 (little-endian, as
     DuckDB's ``md5_number_lower``), shifted to a signed BIGINT."""
-    digest = hashlib.md5(key.encode(), usedforsecurity=False).digest()
-    return int.from_bytes(digest[8:], "little") - 2**63
+    return int(_LOW_64(_MD5(key.encode(), usedforsecurity=False).digest())[0]) - 2**63
 
 
 def metric_of(kind: str, mbox: str | None) -> str | None:
@@ -169,7 +159,8 @@ def metric_of(kind: str, mbox: str | None) -> str | None:
 
 @dataclass(slots=True)
 class VisitorState:
-    """One ``report_visitors`` row while a batch is applied."""
+    """One ``report_visitors`` row while a batch is applied. The fields up to ``stored`` are
+    ``VISITOR_COLUMNS[3:]`` in order, so a row read from the table is ``VisitorState(*row)``."""
 
     experience_id: int
     environment_id: int
@@ -181,33 +172,16 @@ class VisitorState:
     orders: int = 0
     revenue: float = 0.0
     pre_value: float | None = None
+    stored: str = "{}"
     # metric -> [conversions, visit number of the last one]; decoded from ``stored`` only when
     # a conversion needs it (most events are impressions, which leave it as it was).
     loaded: dict[str, list[int]] | None = None
-    stored: str = "{}"
 
     @property
     def conversions(self) -> dict[str, list[int]]:
         if self.loaded is None:
             self.loaded = orjson.loads(self.stored)
         return self.loaded
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> VisitorState:
-        """From a ``report_visitors`` row without its key, ``VISITOR_COLUMNS[3:]`` order."""
-        return cls(
-            experience_id=row[0],
-            environment_id=row[1],
-            first_ms=row[2],
-            last_ms=row[3],
-            session_id=row[4],
-            visits=row[5],
-            impressions=row[6],
-            orders=row[7],
-            revenue=row[8],
-            pre_value=row[9],
-            stored=row[10],
-        )
 
     def row(self, tenant_id: int, activity_id: int, visitor: str) -> tuple[Any, ...]:
         """The ``report_visitors`` row, in ``VISITOR_COLUMNS`` order."""
@@ -249,82 +223,75 @@ VISITOR_COLUMNS = (
 
 # (tenant, activity, environment, experience, metric, day)
 DailyKey = tuple[int, int, int, int, str, int]
+# [visitors, visits, impressions, value_sum, value_sq_sum]: a list, not an object, because the
+# consumer adds to a few of these per event.
+DailyTotals = list[float]
 
 
-@dataclass(slots=True)
-class DailyTotals:
-    visitors: int = 0
-    visits: int = 0
-    impressions: int = 0
-    value_sum: float = 0.0
-    value_sq_sum: float = 0.0
+def _totals(daily: dict[DailyKey, DailyTotals], key: DailyKey) -> DailyTotals:
+    totals = daily.get(key)
+    if totals is None:
+        totals = daily[key] = [0, 0, 0, 0.0, 0.0]
+    return totals
 
 
 def apply_event(
     state: VisitorState | None, event: Event, daily: dict[DailyKey, DailyTotals]
 ) -> VisitorState | None:
     """Applies one event to its visitor's state, adding what it changes to ``daily``."""
-    day = event.occurred_ms // DAY_MS
+    at = event.occurred_ms
+    day = at // DAY_MS
+    entered = state is None
     if state is None:
         if event.experience_id is None:
             return None
-        state = VisitorState(
-            experience_id=event.experience_id,
-            environment_id=event.environment_id,
-            first_ms=event.occurred_ms,
-            last_ms=event.occurred_ms,
-            session_id=None,
-        )
-        _totals(daily, event, state, ENTRY, day).visitors += 1
-    if state.visits == 0 or (event.session_id is not None and event.session_id != state.session_id):
-        state.visits += 1
-        _totals(daily, event, state, ENTRY, day).visits += 1
-    if event.session_id is not None:
-        state.session_id = event.session_id
-    state.last_ms = max(state.last_ms, event.occurred_ms)
-    if event.kind in IMPRESSION_KINDS:
-        state.impressions += 1
-        _totals(daily, event, state, ENTRY, day).impressions += 1
-    metric = metric_of(event.kind, event.mbox)
+        state = VisitorState(event.experience_id, event.environment_id, at, at, None)
+    tenant, activity = event.tenant_id, event.activity_id
+    assert activity is not None  # parse_event keeps only events with an activity
+    session = event.session_id
+    new_visit = state.visits == 0 or (session is not None and session != state.session_id)
+    kind = event.kind
+    impression = kind in IMPRESSION_KINDS
+    environment, experience = state.environment_id, state.experience_id
+    if entered or new_visit or impression:
+        entry = _totals(daily, (tenant, activity, environment, experience, ENTRY, day))
+        if entered:
+            entry[0] += 1
+        if new_visit:
+            state.visits += 1
+            entry[1] += 1
+        if impression:
+            state.impressions += 1
+            entry[2] += 1
+    if session is not None:
+        state.session_id = session
+    state.last_ms = max(state.last_ms, at)
+    metric = metric_of(kind, event.mbox) if kind in _CONVERTING else None
     if metric is None:
         return state
-    totals = _totals(daily, event, state, metric, day)
-    seen = state.conversions.get(metric)
+    totals = _totals(daily, (tenant, activity, environment, experience, metric, day))
+    conversions = state.conversions
+    seen = conversions.get(metric)
     if seen is None:
-        seen = state.conversions[metric] = [0, 0]
-        totals.visitors += 1
+        seen = conversions[metric] = [0, 0]
+        totals[0] += 1
     if seen[1] != state.visits:
-        totals.visits += 1
+        totals[1] += 1
     seen[0] += 1
     seen[1] = state.visits
-    totals.impressions += 1
+    totals[2] += 1
     if metric == ORDER:
         state.orders += 1
         amount = event.revenue or 0.0
         before = state.revenue
         state.revenue = before + amount
-        totals.value_sum += amount
+        totals[3] += amount
         # The visitor's squared total changes by this much: sums of these stay exact over days.
-        totals.value_sq_sum += state.revenue * state.revenue - before * before
+        totals[4] += state.revenue * state.revenue - before * before
     return state
 
 
-def _totals(
-    daily: dict[DailyKey, DailyTotals], event: Event, state: VisitorState, metric: str, day: int
-) -> DailyTotals:
-    key = (
-        event.tenant_id,
-        event.activity_id,
-        state.environment_id,
-        state.experience_id,
-        metric,
-        day,
-    )
-    totals = daily.get(key)
-    if totals is None:
-        totals = daily[key] = DailyTotals()
-    return totals
-
+_CONVERTING = frozenset({"conversion", "click", ORDER})
 
 DAILY_COLUMNS = (
     "tenant_id",
@@ -344,4 +311,4 @@ DAILY_COLUMNS = (
 def daily_rows(daily: Mapping[DailyKey, DailyTotals]) -> Iterable[tuple[Any, ...]]:
     """``report_daily`` rows in ``DAILY_COLUMNS`` order."""
     for key, t in daily.items():
-        yield (*key, t.visitors, t.visits, t.impressions, t.value_sum, t.value_sq_sum)
+        yield (*key, *t)

@@ -102,28 +102,28 @@ def _fetch(conn: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
 def new_events(conn: Connection, records: Sequence[StoredRecord]) -> list[Event]:
     """The batch's countable events whose keys were not counted before, in log order; their
     keys are recorded as counted (in the caller's transaction)."""
-    events: list[Event] = []
     fresh: dict[tuple[int, int], Event] = {}
     for record in records:
         event = parse_event(record.tenant_id, record.key, record.payload)
         if event is not None:
-            ref = (event.tenant_id, key_hash(event.key[:400]))
-            if ref not in fresh:
-                fresh[ref] = event
-                events.append(event)
+            assert event.event_key is not None  # parse_event falls back to the record's key
+            fresh.setdefault((event.tenant_id, key_hash(event.event_key[:400])), event)
     p = _PLACEHOLDER[conn.dialect.name]
-    added: set[int] = set()
+    added: set[tuple[int, int]] = set()
     # One statement per chunk both records the keys and says which were new: ON CONFLICT DO
     # NOTHING ... RETURNING returns the inserted rows only (SQLite >= 3.35, PostgreSQL).
-    for chunk in _chunks(list(fresh)):
+    refs = list(fresh)
+    for chunk in _chunks(refs):
         values = ", ".join([f"({p}, {p})"] * len(chunk))
         sql = (
             f"INSERT INTO report_keys (tenant_id, key_hash) VALUES {values} "
             "ON CONFLICT DO NOTHING RETURNING tenant_id, key_hash"
         )
-        params = tuple(x for pair in chunk for x in pair)
-        added.update(id(fresh[(int(t), int(h))]) for t, h in _fetch(conn, sql, params))
-    return [e for e in events if id(e) in added]
+        params = [x for pair in chunk for x in pair]
+        added.update(map(tuple, _fetch(conn, sql, params)))
+    if len(added) == len(fresh):
+        return list(fresh.values())
+    return [event for ref, event in fresh.items() if ref in added]
 
 
 def apply_events(conn: Connection, events: Sequence[Event]) -> None:
@@ -132,24 +132,27 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
         return
     dialect = conn.dialect.name
     sql = _SQL[dialect]
-    groups: dict[tuple[int, int], dict[str, VisitorState | None]] = defaultdict(dict)
+    # The visitors' stored states, read in one statement per (tenant, activity) and chunk.
+    groups: dict[tuple[int, int | None], dict[str, VisitorState | None]] = defaultdict(dict)
     for e in events:
-        groups[(e.tenant_id, e.activity_id)].setdefault(e.visitor, None)
+        groups[(e.tenant_id, e.activity_id)].setdefault(e.visitor, None)  # type: ignore[arg-type]
     for (tenant, activity), states in groups.items():
         for chunk in _chunks(list(states)):
             query = sql["states"] + _in(dialect, len(chunk))
             for row in _fetch(conn, query, (tenant, activity, *chunk)):
-                states[row[0]] = VisitorState.from_row(row[1:])
+                states[row[0]] = VisitorState(*row[1:])
     daily: dict[DailyKey, DailyTotals] = {}
     orders: list[tuple[Any, ...]] = []
-    touched: set[tuple[int, int, str]] = set()
+    touched: dict[tuple[int, int | None], set[str]] = defaultdict(set)
     for e in events:
-        states = groups[(e.tenant_id, e.activity_id)]
-        state = apply_event(states[e.visitor], e, daily)
+        group = (e.tenant_id, e.activity_id)
+        states = groups[group]
+        visitor: str = e.visitor  # type: ignore[assignment]
+        state = apply_event(states[visitor], e, daily)
         if state is None:
             continue
-        states[e.visitor] = state
-        touched.add((e.tenant_id, e.activity_id, e.visitor))
+        states[visitor] = state
+        touched[group].add(visitor)
         if e.kind == ORDER and e.order_id:
             orders.append(
                 (
@@ -158,16 +161,18 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
                     e.order_id[:250],
                     state.experience_id,
                     state.environment_id,
-                    e.visitor,
+                    visitor,
                     e.occurred_ms,
                     e.revenue,
                 )
             )
     rows = []
-    for tenant, activity, visitor in touched:
-        state = groups[(tenant, activity)][visitor]
-        assert state is not None
-        rows.append(state.row(tenant, activity, visitor))
+    for (tenant, activity), visitors in touched.items():
+        states = groups[(tenant, activity)]
+        for visitor in visitors:
+            state = states[visitor]
+            assert state is not None and activity is not None
+            rows.append(state.row(tenant, activity, visitor))
     if rows:
         conn.exec_driver_sql(sql["visitors"], rows)
     if daily:
