@@ -21,6 +21,7 @@ Deliberate differences from Adobe's Python SDK, each a choice a caller would exp
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,7 @@ from cible.engine._context import (
 from cible.engine._hashing import allocation_for
 from cible.engine._jsonlogic import DYNAMIC_VARIABLE
 from cible.engine._options import GEO_TOKENS, build_options, common_tokens, copy_json
-from cible.engine._plan import plan_for
+from cible.engine._plan import Plan, plan_for
 
 __all__ = ["EXTRA_KEY", "decide"]
 
@@ -93,6 +94,13 @@ def decide(
     """
     if not isinstance(artifact, Artifact):
         raise TypeError("decide() needs an Artifact from load_artifact()")
+    if not trace and type(request) is dict:
+        try:
+            flat = _flat(artifact, request, profile, now, client)
+        except Exception:  # the general path decides it, and reports any error
+            flat = None
+        if flat is not None:
+            return flat
     decision = _Decision(artifact, profile, now, client, trace)
     try:
         return decision.run(request)
@@ -585,3 +593,241 @@ def _names(entries: Any) -> set[str]:
         and isinstance(entry.get("name"), str)
         and entry["name"]
     }
+
+
+# -- the flat path ---------------------------------------------------------------------------------
+#
+# The common request, one or a few regular mboxes executed or prefetched with no view, no pageLoad
+# and no trace, decided by one function instead of the `_Decision` walk: no per-call object, no
+# method calls per level, and each matched rule's options and metrics taken from a fragment
+# prepared once (`marshal` bytes of exactly what `_Decision.fill` builds for that rule, so a
+# `marshal.loads` gives fresh containers that no other response shares). Anything else (notes to
+# report, remote or global mboxes, rules without a fast form or reading the profile, macros or geo
+# response tokens in options) returns None or takes the general code, so results are identical:
+# tests/engine/test_flat_path.py compares the two on random artifacts and requests.
+
+_MARSHAL_VERSION = 2
+_UNSET = object()
+
+
+def _flat(
+    artifact: Artifact,
+    request: dict[str, Any],
+    profile: Any,
+    now: Any,
+    client: Any,
+) -> dict[str, Any] | None:
+    """The decision of a common request as `_Decision.run` makes it, or None for the rest."""
+    if type(now) is not datetime or (profile is not None and type(profile) is not dict):
+        return None
+    if client is not None and type(client) is not str:
+        return None
+    client = client or artifact.client_code
+    execute_block = request.get("execute")
+    prefetch_block = request.get("prefetch")
+    if execute_block is None:
+        mode, block, executing = "prefetch", prefetch_block, False
+    elif prefetch_block is None:
+        mode, block, executing = "execute", execute_block, True
+    else:
+        return None
+    if not client or type(block) is not dict or len(block) != 1:
+        return None
+    mboxes = block.get("mboxes")
+    ids = request.get("id")
+    context_in = request.get("context")
+    if type(mboxes) is not list or not mboxes or type(ids) is not dict:
+        return None
+    if type(context_in) is not dict:
+        return None
+    visitor = ids.get("marketingCloudVisitorId")
+    if not (visitor and isinstance(visitor, str)):
+        tnt_id = ids.get("tntId")
+        visitor = tnt_id.split(".")[0] if isinstance(tnt_id, str) else None
+    if not (visitor and isinstance(visitor, str)):
+        visitor = ids.get("thirdPartyId")
+        if not (visitor and isinstance(visitor, str)):
+            return None
+    plans: list[Plan] = []
+    local, remote, all_rules = artifact.local_mboxes, artifact.remote_mboxes, artifact.mbox_rules
+    for detail in mboxes:
+        if type(detail) is not dict:
+            return None
+        name = detail.get("name")
+        if type(name) is not str or name not in local or name in remote:
+            return None
+        plan = plan_for(artifact.plans, all_rules.get(name, ()))
+        if not plan.flat or name == artifact.global_mbox:
+            return None
+        plans.append(plan)
+
+    result: dict[str, Any] = {"status": 200}
+    prefix = "notification"
+    request_id = request.get("requestId")
+    if isinstance(request_id, str) and request_id:
+        result["requestId"] = prefix = request_id
+    result["client"] = client
+    result["id"] = {k: v for k, v in ids.items() if type(k) is str or isinstance(k, str)}
+    reads = artifact.reads
+    if DYNAMIC_VARIABLE in reads or "" in reads:
+        reads = EVERY_ROOT
+    base = base_context(context_in, now, reads)
+    if "segments" in reads:
+        base["segments"] = segments_context(request.get("experienceCloud"))
+    enabled = artifact.response_tokens
+    tokens = _METHOD_TOKENS
+    if not enabled.isdisjoint(_GEO_TOKEN_NAMES):
+        geo = base.get("geo")
+        tokens = common_tokens(geo_context(context_in.get("geo")) if geo is None else geo, enabled)
+    property_token = None
+    prop = request.get("property")
+    if prop is not None and (type(prop) is dict or isinstance(prop, Mapping)):
+        token = prop.get("token")
+        if isinstance(token, str):
+            property_token = token
+
+    entries: list[dict[str, Any]] = []
+    reasons: list[dict[str, Any]] = []
+    decided: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
+    notified: set[tuple[str, str]] = set()
+    allocations: dict[Any, float] = {}
+    timestamp: int | None = None
+    for detail, plan in zip(mboxes, plans, strict=True):
+        name = detail["name"]
+        index = detail.get("index")
+        response: dict[str, Any] = {}
+        location: dict[str, Any] = {"scope": "mbox", "mode": mode, "name": name}
+        has_index = isinstance(index, int) and not isinstance(index, bool)
+        if has_index:
+            response["index"] = location["index"] = index
+        response["name"] = name
+        location["rules"] = considered = []
+        reasons.append(location)
+        entries.append(response)
+        context = _detail_context(base, detail, reads, profile)
+        for rule in plan.candidates(context):
+            if rule.property_tokens and property_token not in rule.property_tokens:
+                continue
+            fast = rule.fast
+            try:
+                audience = fast.audience
+                if audience is not None and not audience(context):
+                    continue
+                band = fast.band
+                if band is not None:
+                    activity_id = rule.activity_id
+                    allocation = allocations.get(activity_id)
+                    if allocation is None:
+                        allocation = allocation_for(client, activity_id, visitor)
+                        allocations[activity_id] = allocation
+                    if not band(allocation):
+                        continue
+            except (ArithmeticError, ValueError, TypeError, RecursionError):
+                continue
+            considered.append(
+                {
+                    "ruleKey": rule.key,
+                    "activityId": rule.activity_id,
+                    "experienceId": rule.experience_id,
+                    "matched": True,
+                    "reason": MATCHED,
+                }
+            )
+            record: dict[str, Any] = {"mode": mode, "scope": "mbox", "name": name}
+            if has_index:
+                record["index"] = index
+            record["ruleKey"] = rule.key
+            record["activityId"] = rule.activity_id
+            record["experienceId"] = rule.experience_id
+            decided.append(record)
+            if tokens is _METHOD_TOKENS and not rule.has_macros:
+                fragment = plan.fragments.get((id(rule), executing), _UNSET)
+                if fragment is _UNSET:
+                    fragment = _fragment(rule, executing)
+                    plan.fragments[(id(rule), executing)] = fragment
+                if fragment is None:
+                    response.update(_fill_one(rule, executing, tokens, detail))
+                else:
+                    response.update(marshal.loads(fragment))  # noqa: S302 - bytes made here
+            else:
+                response.update(_fill_one(rule, executing, tokens, detail))
+            if executing and rule.display_tokens:
+                fresh = []
+                for token in rule.display_tokens:
+                    if (name, token) not in notified:
+                        notified.add((name, token))
+                        fresh.append(token)
+                if fresh:
+                    if timestamp is None:
+                        timestamp = timestamp_ms(now)
+                    notifications.append(
+                        {
+                            "id": f"{prefix}.{len(notifications) + 1}",
+                            "type": "display",
+                            "timestamp": timestamp,
+                            "mbox": {"name": name},
+                            "tokens": fresh,
+                        }
+                    )
+            break
+    result[mode] = {"mboxes": entries}
+    result[EXTRA_KEY] = {
+        "reasons": reasons,
+        "decided": decided,
+        "notifications": notifications,
+        "remoteMboxes": [],
+        "remoteViews": [],
+    }
+    return result
+
+
+def _detail_context(
+    base: dict[str, Any], detail: dict[str, Any], reads: frozenset[str], profile: Any
+) -> dict[str, Any]:
+    """`_Decision.detail_context`, over a base context given as an argument."""
+    context = dict(base)
+    address = detail.get("address")
+    if address is not None and (type(address) is dict or isinstance(address, Mapping)):
+        if "page" in reads:
+            context["page"] = page_context(address.get("url"))
+        if "referringUrl" in address and "referring" in reads:
+            context["referring"] = page_context(address.get("referringUrl"))
+    if "mbox" in reads:
+        context["mbox"] = mbox_context(detail.get("parameters"))
+    if "profile" in reads:
+        profile_parameters = detail.get("profileParameters")
+        if profile is not None or profile_parameters:
+            context["profile"] = profile_context(profile, profile_parameters)
+    return context
+
+
+def _fill_one(
+    rule: Rule, executing: bool, tokens: Mapping[str, Any], detail: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What `_Decision.fill` adds to a regular mbox's response for its one matched rule."""
+    part: dict[str, Any] = {}
+    options = build_options(rule, executing, tokens, detail)
+    if options:
+        part["options"] = options
+    if executing:
+        metrics: dict[str, Any] = {}
+        extra_metrics: list[dict[str, Any]] = []
+        for metric in rule.click_metrics:
+            token = metric.get("eventToken")
+            copied = copy_json(metric)
+            if isinstance(token, str):
+                metrics.setdefault(token, copied)
+            else:
+                extra_metrics.append(copied)
+        if metrics or extra_metrics:
+            part["metrics"] = list(metrics.values()) + extra_metrics
+    return part
+
+
+def _fragment(rule: Rule, executing: bool) -> bytes | None:
+    """`_fill_one` of a rule without macros, as `marshal` bytes (None if it holds other data)."""
+    try:
+        return marshal.dumps(_fill_one(rule, executing, _METHOD_TOKENS, {}), _MARSHAL_VERSION)
+    except ValueError:
+        return None

@@ -20,7 +20,7 @@ rule in full and must give the same decisions (tests/engine/test_fast_path.py ch
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cible.engine._jsonlogic import (
@@ -171,6 +171,12 @@ class Plan:
     read: Callable[[Any], Any] | None  # the indexed variable, read from the context
     by_value: Mapping[str, tuple[Any, ...]]
     unkeyed: tuple[Any, ...]
+    # Every rule has its fast form and none reads `profile.*`: `decide`'s flat path may walk
+    # the list (see `_decide.py`, `_flat`).
+    flat: bool = False
+    # The flat path's response fragments, per rule (keyed by `id(rule)`; `rules` keeps each rule
+    # alive) and mode: filled on first use.
+    fragments: dict[tuple[int, bool], Any] = field(default_factory=dict, compare=False)
 
     def candidates(self, context: Any) -> tuple[Any, ...]:
         """The rules that can match, in artifact order."""
@@ -201,13 +207,14 @@ def fast_of(rule: Any) -> Fast | None:
 
 
 def _build(rules: tuple[Any, ...]) -> Plan:
+    flat = all(fast_of(rule) is not None and not rule.reads_profile for rule in rules)
     counts: dict[str, int] = {}
     for rule in rules:
         fast = fast_of(rule)
         if fast is not None and fast.keys is not None and not rule.reads_profile:
             counts[fast.keys[0]] = counts.get(fast.keys[0], 0) + 1
     if not counts or max(counts.values()) < 2:
-        return Plan(rules, None, {}, rules)
+        return Plan(rules, None, {}, rules, flat)
     path = max(counts, key=lambda name: counts[name])
     keyed: list[frozenset[str] | None] = []
     for rule in rules:
@@ -216,7 +223,7 @@ def _build(rules: tuple[Any, ...]) -> Plan:
         keyed.append(keys[1] if keys is not None and keys[0] == path else None)
     values = set().union(*(keys for keys in keyed if keys is not None))
     if len(values) * len(rules) > _MAX_INDEX_CELLS:
-        return Plan(rules, None, {}, rules)
+        return Plan(rules, None, {}, rules, flat)
     by_value = {
         value: tuple(
             r for r, keys in zip(rules, keyed, strict=True) if keys is None or value in keys
@@ -224,7 +231,7 @@ def _build(rules: tuple[Any, ...]) -> Plan:
         for value in values
     }
     unkeyed = tuple(r for r, keys in zip(rules, keyed, strict=True) if keys is None)
-    return Plan(rules, _reader(path), by_value, unkeyed)
+    return Plan(rules, _reader(path), by_value, unkeyed, flat)
 
 
 def _reader(path: str) -> Callable[[Any], Any]:
