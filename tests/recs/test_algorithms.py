@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import sparse
 
 from cible.recs.algorithms import (
+    als,
     als_factors,
     item_item,
     recommend_for_users,
@@ -102,3 +105,38 @@ def test_empty_inputs_give_empty_results() -> None:
     empty = binary_matrix(np.array([], dtype=np.int64), np.array([], dtype=np.int64), (0, 0))
     assert item_item(empty, empty, 5) == {}
     assert similar_items([], 5) == {} and similar_items([[]], 5) == {}
+
+
+def _solved_row_by_row(counts: sparse.csr_matrix, fixed: np.ndarray) -> np.ndarray:
+    """Hu, Koren and Volinsky's update, one visitor at a time (regularization 1, alpha 10)."""
+    out = np.zeros((counts.shape[0], fixed.shape[1]))
+    for row in range(counts.shape[0]):
+        start, end = counts.indptr[row], counts.indptr[row + 1]
+        if start == end:
+            continue
+        vectors = fixed[counts.indices[start:end]]
+        confidence = 10.0 * counts.data[start:end]
+        system = fixed.T @ fixed + (vectors.T * confidence) @ vectors + np.eye(fixed.shape[1])
+        out[row] = np.linalg.solve(system, vectors.T @ (1.0 + confidence))
+    return out
+
+
+def test_als_batches_solve_each_visitors_own_system(monkeypatch: Any) -> None:
+    # Rows of 0 to 30 items, batches of at most 7 padded slots: many batches, padding, and rows
+    # longer than a batch; the answer must be each row's own exact solution.
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(0, 31, 60)
+    visitors = np.repeat(np.arange(60), sizes)
+    items = np.concatenate([rng.choice(40, size=int(n), replace=False) for n in sizes])
+    counts = sparse.csr_matrix(
+        (rng.integers(1, 4, len(items)).astype(float), (visitors, items)), shape=(60, 40)
+    )
+    monkeypatch.setattr(als, "_BATCH_ITEMS", 7)
+    users, factors = als_factors(counts, factors=6, iterations=1, seed=2)
+    start = np.random.default_rng(2)
+    start.normal(0, 0.01, (60, 6))
+    first_items = start.normal(0, 0.01, (40, 6))
+    expected_users = _solved_row_by_row(counts, first_items)
+    assert np.allclose(users, expected_users, atol=1e-9)
+    assert np.allclose(factors, _solved_row_by_row(counts.T.tocsr(), expected_users), atol=1e-9)
+    assert not users[sizes == 0].any()

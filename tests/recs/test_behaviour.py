@@ -3,15 +3,20 @@ stored per visitor, counted per item and day, and folded into the visitor's keys
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from cible.recs.tables import RecsBehaviour, RecsItemDay, RecsVisitor
+from cible import events
+from cible.recs.consumers import BEHAVIOUR
+from cible.recs.tables import RecsBehaviour, RecsCriteria, RecsItemDay, RecsModel, RecsVisitor
+from cible.recs.training import train_criteria
 from cible.store import Database
+from cible.tenants.tables import Tenant
 from tests.conftest import Credential, FakeClock
 from tests.delivery import _scenario as sc
 
@@ -164,6 +169,21 @@ async def test_privacy_exports_then_deletes_a_visitors_behaviour(
     tnt = await deliver(http, None, "s1", **{"entity.id": "a", "entity.categoryId": "shoes"})
     other = await deliver(http, None, "s2", **{"entity.id": "b"})
     await deliver(http, tnt, "s1", productPurchasedId="a")
+    # An item-based criteria trained on this behaviour keeps co-occurrence counts.
+    with database.engine.begin() as conn:
+        tenant = conn.scalar(select(Tenant.id).where(Tenant.name == "acme"))
+        criteria = conn.execute(
+            insert(RecsCriteria).values(
+                tenant_id=tenant,
+                criteria_group="item",
+                name="views",
+                body='{"type": "VIEWED_CF", "key": "CURRENT", "daysCount": "ONE_WEEK"}',
+                modified_at=datetime.now(UTC),
+            )
+        ).inserted_primary_key[0]
+        train_criteria(conn, tenant, criteria, datetime.now(UTC))
+    with database.session() as s:
+        assert s.scalars(select(RecsModel)).all() != []
     url = "/acme/target/privacy/visitor"
     exported = await http.get(url, params={"id": tnt}, headers=shop.headers)
     assert exported.status_code == 200, exported.text
@@ -176,3 +196,34 @@ async def test_privacy_exports_then_deletes_a_visitors_behaviour(
     assert again["recommendations"] == {"events": [], "keys": []}
     kept = (await http.get(url, params={"id": other}, headers=shop.headers)).json()
     assert len(kept["recommendations"]["events"]) == 1
+    # The counts included the deleted visitor: the next training starts over without him.
+    with database.session() as s:
+        assert s.scalars(select(RecsModel)).all() == []
+
+
+async def test_a_replayed_log_counts_nothing_twice(
+    http: httpx.AsyncClient, shop: Credential, database: Database, clock: FakeClock
+) -> None:
+    tnt = await deliver(http, None, "s1", **{"entity.id": "a", "entity.categoryId": "shoes"})
+    await deliver(http, tnt, "s1", **{"entity.id": "b"})
+    # The same item twice in one order is one sale (Adobe: several units count once).
+    await deliver(http, tnt, "s1", productPurchasedId="a,a,b")
+    clock.advance(hours=1)
+    await deliver(http, tnt, "s2", **{"entity.id": "a"})
+
+    def snapshot() -> tuple[Any, ...]:
+        with database.session() as s:
+            rows = s.execute(
+                select(RecsBehaviour.kind, RecsBehaviour.entity_id).order_by(RecsBehaviour.id)
+            ).all()
+            days = {r.entity_id: (r.views, r.buys) for r in s.scalars(select(RecsItemDay))}
+            visitor = s.scalars(select(RecsVisitor)).one()
+            return [tuple(r) for r in rows], days, visitor.state, visitor.last_viewed
+
+    before = snapshot()
+    assert before[0] == [("view", "a"), ("view", "b"), ("buy", "a"), ("buy", "b"), ("view", "a")]
+    assert before[1] == {"a": (2, 1), "b": (1, 1)}
+    # The consumer applies the whole log again, as after an offset reset.
+    events.reset(database, BEHAVIOUR.name, 0)
+    assert events.run_once(database, BEHAVIOUR) >= 4
+    assert snapshot() == before

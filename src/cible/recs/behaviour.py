@@ -17,11 +17,15 @@ commit as the rest of the call (:func:`behaviour_records`, called by ``cible.del
   categories at each new visit), as Adobe scores its profile-based keys.
 
 The consumer's offset moves in the batch's transaction (``cible.events``), so each record is
-applied once.
+normally applied once; should a record be applied again all the same (the log replayed from an
+earlier offset, a record appended twice), each behaviour row carries a digest of the record's key,
+the action and the item, unique per tenant, and a row already stored is neither stored, counted
+nor folded a second time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from cible.events import Record, StoredRecord
+from cible.ids import random_uuid
 from cible.recs.catalog import default_environment, get_entities, upsert
 from cible.recs.entities import EntityIn, Rejected, check_id, entity_from_parameters
 from cible.recs.tables import RecsBehaviour, RecsItemDay, RecsVisitor
@@ -76,6 +81,11 @@ def behaviour_records(
         details.extend(execute["mboxes"])
     records: list[Record] = []
     at = int(now.timestamp() * 1000)
+    # Each call's records have keys of their own (two calls of one visitor in the same
+    # millisecond included: the request's id, or a fresh one), so the consumer's deduplication
+    # by key drops only a record applied twice.
+    request_id = request.get("requestId")
+    call = request_id[:100] if isinstance(request_id, str) and request_id else random_uuid()
     for index, detail in enumerate(details):
         if not isinstance(detail, Mapping):
             continue
@@ -93,7 +103,8 @@ def behaviour_records(
         if not entity and not bought:
             continue
         payload = {"v": visitor, "s": session_id, "t": at, "e": entity, "b": bought}
-        records.append(Record(TOPIC, tenant_id, f"{visitor}/{at}/{index}", orjson.dumps(payload)))
+        key = f"{visitor}/{at}/{index}/{call}"
+        records.append(Record(TOPIC, tenant_id, key, orjson.dumps(payload)))
     return records
 
 
@@ -169,14 +180,43 @@ def _fold(
     return last_viewed, last_bought
 
 
-def _apply_tenant(conn: Connection, tenant_id: int, payloads: list[dict[str, Any]]) -> None:
+def _event_key(record_key: str, kind: str, entity_id: str) -> str:
+    """One action on one item in one event-log record: the same record applied again (a replay)
+    gives the same key, and the same item twice in one order counts once (Adobe: an order of
+    several units is one sale)."""
+    return hashlib.sha256(f"{record_key}\x00{kind}\x00{entity_id}".encode()).hexdigest()
+
+
+def _fresh(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert behaviour rows whose key is not stored yet; the rows inserted.
+
+    ``ON CONFLICT DO NOTHING ... RETURNING`` both skips known keys and says which rows were new
+    (SQLite 3.35+, PostgreSQL), so the counts and folds below see each event once.
+    """
+    unique = list({row["event_key"]: row for row in rows}.values())
+    if not unique:
+        return []
+    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        make(_behaviour)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "event_key"])
+        .returning(_behaviour.c.event_key)
+    )
+    added: set[str] = set()
+    for start in range(0, len(unique), CHUNK):
+        result = conn.execute(statement, unique[start : start + CHUNK])
+        added.update(result.scalars().all())
+    return [row for row in unique if row["event_key"] in added]
+
+
+def _apply_tenant(
+    conn: Connection, tenant_id: int, payloads: list[tuple[str, dict[str, Any]]]
+) -> None:
     environment = default_environment(conn, tenant_id)
     catalog_updates: list[tuple[int, EntityIn]] = []
     behaviour: list[dict[str, Any]] = []
-    days: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-    per_visitor: dict[str, list[tuple[int, str | None, str, str]]] = defaultdict(list)
     categories: dict[str, tuple[str, ...]] = {}
-    for payload in payloads:
+    for record_key, payload in payloads:
         at, visitor, session = int(payload["t"]), str(payload["v"])[:128], payload.get("s")
         events: list[tuple[str, str]] = []
         entity_params: dict[str, str] = payload.get("e") or {}
@@ -205,15 +245,18 @@ def _apply_tenant(conn: Connection, tenant_id: int, payloads: list[dict[str, Any
                     "entity_id": entity_id,
                     "kind": kind,
                     "occurred_ms": at,
+                    "event_key": _event_key(record_key, kind, entity_id),
                 }
             )
-            days[(entity_id, at // DAY_MS)][0 if kind == "view" else 1] += 1
-            per_visitor[visitor].append((at, session, kind, entity_id))
     if catalog_updates:
         last = datetime.fromtimestamp(max(at for at, _ in catalog_updates) / 1000, UTC)
         upsert(conn, tenant_id, environment, [e for _, e in catalog_updates], last, merge=True)
-    if behaviour:
-        conn.execute(insert(_behaviour), behaviour)
+    days: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    per_visitor: dict[str, list[tuple[int, str | None, str, str]]] = defaultdict(list)
+    for row in _fresh(conn, behaviour):
+        at, entity_id, kind = row["occurred_ms"], row["entity_id"], row["kind"]
+        days[(entity_id, at // DAY_MS)][0 if kind == "view" else 1] += 1
+        per_visitor[row["visitor"]].append((at, row["session_id"], kind, entity_id))
     _upsert_days(conn, days, tenant_id)
     if per_visitor:
         _update_visitors(conn, tenant_id, environment, per_visitor, categories)
@@ -276,8 +319,8 @@ def _update_visitors(
 
 def apply_behaviour(conn: Connection, records: Sequence[StoredRecord]) -> None:
     """Apply a batch of ``recs`` records (see the module docstring)."""
-    by_tenant: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_tenant: dict[int, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for record in records:
-        by_tenant[record.tenant_id].append(orjson.loads(record.payload))
+        by_tenant[record.tenant_id].append((record.key, orjson.loads(record.payload)))
     for tenant_id, payloads in by_tenant.items():
         _apply_tenant(conn, tenant_id, payloads)

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from cible.privacy.service import Handler, Visitor, register
-from cible.recs.tables import RecsBehaviour, RecsVisitor
+from cible.recs.tables import RecsBehaviour, RecsModel, RecsVisitor
 
 __all__ = ["RECS_BEHAVIOUR"]
 
@@ -60,6 +60,10 @@ def _delete(session: Session, visitor: Visitor) -> int:
             delete(table).where(table.tenant_id == visitor.tenant_id, table.visitor.in_(names))
         )
         removed += int(getattr(result, "rowcount", 0) or 0)
+    if removed:
+        # Stored co-occurrence counts include the deleted behaviour: the next training of each
+        # item-based criteria starts over from what remains (cible.recs.training).
+        session.execute(delete(RecsModel).where(RecsModel.tenant_id == visitor.tenant_id))
     return removed
 
 

@@ -9,6 +9,7 @@
   popularity over a lookback window is a sum over a few rows.
 - ``recs_criteria``: criteria (algorithm, key, lookback, filters) per tenant.
 - ``recs_results``: what training produced, one ordered list of entity ids per criteria and key.
+- ``recs_models``: item-based criteria's co-occurrence counts, updated incrementally by training.
 - ``recs_feeds``: catalog feeds (CSV or Google product feed) with their last run's progress and
   per-row report.
 """
@@ -23,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -60,6 +62,7 @@ class RecsBehaviour(Base):
     __table_args__ = (
         Index("ix_recs_behaviour_tenant_visitor", "tenant_id", "visitor"),
         Index("ix_recs_behaviour_tenant_time", "tenant_id", "occurred_ms"),
+        UniqueConstraint("tenant_id", "event_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -70,6 +73,9 @@ class RecsBehaviour(Base):
     # ``view`` or ``buy``
     kind: Mapped[str] = mapped_column(String(8))
     occurred_ms: Mapped[int] = mapped_column(BigInteger)
+    # A digest of the event-log record's key, the action and the item: a record applied twice
+    # (a replay) adds nothing the second time. Null for rows written without a record.
+    event_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RecsVisitor(Base):
@@ -127,6 +133,24 @@ class RecsResult(Base):
     # JSON list of entity ids, best first
     items: Mapped[str] = mapped_column(Text)
     trained_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecsModel(Base):
+    """What an incremental training run keeps for the next (``cible.recs.training``): the
+    criteria's co-occurrence counts over its window, up to behaviour row ``through_id``."""
+
+    __tablename__ = "recs_models"
+
+    criteria_id: Mapped[int] = mapped_column(
+        ForeignKey("recs_criteria.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # The algorithm and window the counts were made for: another one means a full run.
+    signature: Mapped[str] = mapped_column(String(64))
+    through_id: Mapped[int] = mapped_column(BigInteger)
+    since_ms: Mapped[int] = mapped_column(BigInteger)
+    # numpy ``.npz``: item ids, pair counts (CSR), per-item counts.
+    state: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class RecsFeed(Base):

@@ -2,8 +2,9 @@
 
 ``recs.train`` with ``{"tenant", "criteria"}`` trains one criteria (queued when it is saved);
 without them it trains every criteria of every tenant (the hourly schedule), then drops what has
-aged out: behaviour older than the longest lookback (61 days) and, as Adobe does, entities not
-updated for 61 days. Each criteria commits on its own, so one failure does not hold back the rest.
+aged out: behaviour older than the longest lookback (61 days) plus one day (so that incremental
+training finds what its last run counted) and, as Adobe does, entities not updated for 61
+days. Each criteria commits on its own, so one failure does not hold back the rest.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from sqlalchemy import delete, select
 from cible.jobs import task
 from cible.recs.feeds import FEED_JOB, run_feed
 from cible.recs.tables import RecsBehaviour, RecsCriteria, RecsEntity
-from cible.recs.training import train_criteria
+from cible.recs.training import BEHAVIOUR_RETENTION_MS, train_criteria
 from cible.store import Database
 from cible.store.base import utcnow
 
 __all__ = ["RETENTION", "TRAIN", "feed", "train"]
 
 TRAIN = "recs.train"
-# Adobe: the longest lookback is two months (61 days); entity data expires after 61 days.
+# Adobe: entity data expires after 61 days.
 RETENTION = timedelta(days=61)
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def train(db: Database, payload: dict[str, Any]) -> None:
             train_criteria(conn, int(tenant), int(criteria), now)
         return
     with db.engine.begin() as conn:
-        cutoff_ms = int((now - RETENTION).timestamp() * 1000)
+        cutoff_ms = int(now.timestamp() * 1000) - BEHAVIOUR_RETENTION_MS
         conn.execute(delete(RecsBehaviour).where(RecsBehaviour.occurred_ms < cutoff_ms))
         conn.execute(delete(RecsEntity).where(RecsEntity.updated_at < now - RETENTION))
         every = conn.execute(select(RecsCriteria.tenant_id, RecsCriteria.id)).all()

@@ -17,7 +17,14 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 
-__all__ = ["MAX_ITEMS_PER_VISITOR", "binary_matrix", "item_item", "top_per_row"]
+__all__ = [
+    "MAX_ITEMS_PER_VISITOR",
+    "binary_matrix",
+    "cooccurrence",
+    "item_item",
+    "rank_pairs",
+    "top_per_row",
+]
 
 MAX_ITEMS_PER_VISITOR = 500
 
@@ -73,6 +80,35 @@ def top_per_row(matrix: sparse.csr_matrix, top: int) -> dict[int, list[int]]:
     return out
 
 
+def cooccurrence(
+    key: sparse.csr_matrix, recommended: sparse.csr_matrix
+) -> tuple[sparse.csr_matrix, NDArray[np.float32], NDArray[np.float32]]:
+    """``key.T @ recommended`` (visitors who did both, per pair of items) and each item's visitor
+    count on either side: sums over visitors, so a model is updated by adding what changed for
+    some visitors and subtracting what they had before (``cible.recs.training``)."""
+    pairs = (key.T @ recommended).tocsr().astype(np.float32)
+    key_counts = np.asarray(key.sum(axis=0), dtype=np.float32).ravel()
+    rec_counts = np.asarray(recommended.sum(axis=0), dtype=np.float32).ravel()
+    return pairs, key_counts, rec_counts
+
+
+def rank_pairs(
+    pairs: sparse.csr_matrix,
+    key_counts: NDArray[np.float32],
+    rec_counts: NDArray[np.float32],
+    top: int,
+) -> dict[int, list[int]]:
+    """Per key item, its ``top`` recommended items by cosine similarity (itself excluded)."""
+    with np.errstate(divide="ignore"):
+        left = np.where(key_counts > 0, 1.0 / np.sqrt(key_counts), 0.0)
+        right = np.where(rec_counts > 0, 1.0 / np.sqrt(rec_counts), 0.0)
+    scored = sparse.diags(left.astype(np.float32)) @ pairs @ sparse.diags(right.astype(np.float32))
+    scored = scored.tocsr()
+    scored.setdiag(0)
+    scored.eliminate_zeros()
+    return top_per_row(scored, top)
+
+
 def item_item(
     key: sparse.csr_matrix, recommended: sparse.csr_matrix, top: int
 ) -> dict[int, list[int]]:
@@ -82,14 +118,4 @@ def item_item(
     >>> item_item(views, views, 5)
     {0: [1], 1: [0]}
     """
-    pairs = (key.T @ recommended).tocsr()
-    key_counts = np.asarray(key.sum(axis=0)).ravel()
-    rec_counts = np.asarray(recommended.sum(axis=0)).ravel()
-    with np.errstate(divide="ignore"):
-        left = np.where(key_counts > 0, 1.0 / np.sqrt(key_counts), 0.0)
-        right = np.where(rec_counts > 0, 1.0 / np.sqrt(rec_counts), 0.0)
-    scored = sparse.diags(left.astype(np.float32)) @ pairs @ sparse.diags(right.astype(np.float32))
-    scored = scored.tocsr()
-    scored.setdiag(0)
-    scored.eliminate_zeros()
-    return top_per_row(scored, top)
+    return rank_pairs(*cooccurrence(key, recommended), top)
