@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Bytes of visitor state each server process caches (LRU by visitor).",
     )
+    geoip_database: str | None = Field(
+        default=None,
+        description=(
+            "Path of a MaxMind City database (.mmdb) that resolves context.geo from the "
+            "visitor's IP address; unset, geo comes only from the request."
+        ),
+    )
     event_retention_hours: float = Field(
         default=168,
         gt=0,
@@ -123,7 +130,36 @@ class Settings(BaseSettings):
     )
     dmp_inbound_dir: str = Field(
         default="",
-        description="Folder whose ftp_dpm_ onboarding files are imported every 5 minutes.",
+        description=(
+            "Folder or fsspec URL (s3://…, sftp://…) whose ftp_dpm_ onboarding and adobe_id_ "
+            "ID-sync files are imported every 5 minutes."
+        ),
+    )
+    dmp_inbound_options: str = Field(
+        default="",
+        description="JSON object of fsspec options for CIBLE_DMP_INBOUND_DIR (endpoint, user…).",
+    )
+    dmp_export_local_root: str = Field(
+        default="",
+        description=(
+            "Folder under which batch file destinations may use file:// locations; unset, "
+            "local folders are refused."
+        ),
+    )
+    dmp_export_work_dir: str = Field(
+        default="",
+        description=(
+            "Folder of the batch exports' Parquet snapshots, kept until a run is done "
+            "(default: <temp>/cible-export)."
+        ),
+    )
+    batch_engine: str = Field(
+        default="duckdb",
+        description="Engine that computes batch file exports from their snapshots: duckdb, spark.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        description="Spark master the spark batch engine uses (local[N] or a cluster URL).",
     )
     dmp_s2s_window_seconds: int = Field(
         default=1,

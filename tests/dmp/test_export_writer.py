@@ -28,7 +28,6 @@ from cible.dmp.transfers.export_template import (
     TemplateError,
     compile_template,
     render,
-    segment_items,
 )
 from cible.dmp.transfers.export_writer import FileFormat, FileWriter
 
@@ -73,14 +72,16 @@ def test_duckdb_full_and_iter_rows(tmp_path: Path) -> None:
 
 def test_templates() -> None:
     parts = compile_template(
-        '<DP_UUID>\t<SEGMENT_LIST:{seg|<seg.sid>:<seg.type>}; separator="|"><TAB><PIDALIAS>'
+        '<DP_UUID>\t<SEGMENT_LIST:{seg|<seg.sid>:<seg.type>:<seg.alias>}; separator="|">'
+        "<TAB><PIDALIAS>"
     )
     ctx = Context(
         uuid="u",
         scalars={"DP_UUID": "x", "PIDALIAS": "acme"},
-        lists={"SEGMENT_LIST": segment_items([(1, 10), (2, 20)], {})},
+        lists={"SEGMENT_LIST": [(1, 10), (2, 20)]},
     )
-    assert render(parts, ctx) == "x\t1:5|2:5\tacme"
+    ctx.aliases = {2: "two"}
+    assert render(parts, ctx) == "x\t1:5:|2:5:two\tacme"
     tab = compile_template("<UUID><TAB><DP_UUID_LIST;separator=TAB>")
     assert render(tab, Context(uuid="u", lists={"DP_UUID_LIST": ["p", "q"]})) == "u\tp\tq"
     stamp = compile_template('x_<TIMESTAMP; format="YYYYMMDDhhmmss">', macros=NAME_MACROS)

@@ -118,3 +118,47 @@ def import_file(
         if key != "samples":
             table.add_row(key, str(value))
     _print(receipt, as_json, table)
+
+
+@dmp_app.command("export")
+def export_now(
+    destination: Annotated[int, typer.Argument(help="Batch file (FILE) destination id.")],
+    full: Annotated[bool, typer.Option("--full", help="Every member, not only changes.")] = False,
+    at: Annotated[
+        int | None,
+        typer.Option(
+            "--at",
+            help="Scheduled time in epoch ms (file TIMESTAMP); default: now. Run again "
+            "with the same time to finish an interrupted export.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export a batch file destination now, with a progress bar; prints the files written."""
+    from rich.progress import Progress
+
+    from cible.dmp.transfers import export
+
+    db = Database(get_settings().database_url)
+    try:
+        with Progress(console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(f"destination {destination}", total=None)
+            outcome = export.run_export(
+                db,
+                destination,
+                at if at is not None else export.now_ms(),
+                "full" if full else "iter",
+                progress=lambda n: bar.update(task, completed=n),
+            )
+    except CibleError as exc:
+        _fail(exc.message)
+    except Exception as exc:  # a location or engine failure: said once, without a traceback
+        _fail(f"{type(exc).__name__}: {exc}")
+    finally:
+        db.dispose()
+    result = {"runId": outcome.run_id, "rows": outcome.rows, "manifest": outcome.manifest,
+              "files": outcome.files}  # fmt: skip
+    table = Table("file", "lines", "bytes", "md5")
+    for f in outcome.files:
+        table.add_row(f["FileName"], str(f["FileLineCount"]), str(f["FileByteSize"]), f["md5"])
+    _print(result, as_json, table)

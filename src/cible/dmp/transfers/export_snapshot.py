@@ -69,9 +69,18 @@ def read_info(folder: Path) -> dict[str, Any]:
 
 
 def write_snapshot(
-    conn: Connection, tenant_id: int, spec: ExportSpec, since: int | None, folder: Path
+    conn: Connection,
+    tenant_id: int,
+    spec: ExportSpec,
+    since: int | None,
+    folder: Path,
+    *,
+    changes: bool = True,
 ) -> dict[str, Any]:
-    """Writes the snapshot to ``folder`` (replacing a partial one) and returns its info."""
+    """Writes the snapshot to ``folder`` (replacing a partial one) and returns its info.
+
+    ``changes=False`` (a ``full`` run, whose rows never read them) leaves ``changes.parquet``
+    empty."""
     if is_complete(folder):
         return read_info(folder)
     partial = folder.with_name(folder.name + ".partial")
@@ -86,7 +95,8 @@ def write_snapshot(
     opted = _opted_out(conn, tenant_id)
     sids = set(spec.sids)
     _write(partial / MEMBERSHIPS, MEMBERSHIP_SCHEMA, _memberships(conn, tenant_id, sids, opted))
-    _write(partial / CHANGES, CHANGE_SCHEMA, _changes(conn, tenant_id, spec, since, cutoff, opted))
+    found = _changes(conn, tenant_id, spec, since, cutoff, opted) if changes else iter(())
+    _write(partial / CHANGES, CHANGE_SCHEMA, found)
     _write(partial / IDS, ID_SCHEMA, _ids(conn, tenant_id, spec, opted))
     info = {
         "sinceChange": since,
@@ -114,7 +124,8 @@ def _write(path: Path, schema: pa.Schema, batches: Iterable[dict[str, list[Any]]
     with pq.ParquetWriter(path, schema) as writer:
         wrote = False
         for columns in batches:
-            writer.write_batch(pa.record_batch(columns, schema=schema))
+            arrays = [pa.array(columns[f.name], type=f.type) for f in schema]
+            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
             wrote = True
         if not wrote:
             writer.write_table(schema.empty_table())

@@ -57,6 +57,7 @@ class Context:
     scalars: dict[str, str] = field(default_factory=dict)
     lists: dict[str, Sequence[object]] = field(default_factory=dict)
     item: dict[str, object] = field(default_factory=dict)
+    aliases: dict[int, str] = field(default_factory=dict)  # segment aliases (mapping traitAlias)
 
 
 Part = Callable[[Context], str]
@@ -209,8 +210,8 @@ def _list(name: str, separator: str, item: list[Part] | None) -> Part:
     def each(ctx: Context) -> str:
         out = []
         for value in ctx.lists.get(name, ()):
-            inner = Context(ctx.uuid, ctx.scalars, ctx.lists, value if isinstance(value, dict) else
-                            {"value": value})  # fmt: skip
+            inner = Context(ctx.uuid, ctx.scalars, ctx.lists, _fields(value, ctx.aliases),
+                            ctx.aliases)  # fmt: skip
             out.append(render(item, inner))
         return separator.join(out)
 
@@ -218,26 +219,24 @@ def _list(name: str, separator: str, item: list[Part] | None) -> Part:
 
 
 def _plain(value: object) -> object:
-    """A list item shown without an item template: a segment shows its id."""
-    return value.get("sid", "") if isinstance(value, dict) else value
+    """A list item shown without an item template: a segment ``(sid, ms)`` shows its id."""
+    return value[0] if isinstance(value, tuple) else value
 
 
-def segment_items(
-    pairs: Sequence[tuple[int, int]], aliases: dict[int, str]
-) -> list[dict[str, object]]:
-    """``SEGMENT_LIST`` items with AAM's fields (times in epoch milliseconds)."""
-    return [
-        {
-            "sid": sid,
-            "segmentId": sid,
-            "csegid": sid,
-            "type": SEGMENT_TYPE,
-            "alias": aliases.get(sid, ""),
-            "lastUpdateTime": at,
-            "lastRealizationTime": at,
-        }
-        for sid, at in pairs
-    ]
+def _fields(value: object, aliases: dict[int, str]) -> dict[str, object]:
+    """An item's fields for an item template: a segment's are AAM's (times in epoch ms)."""
+    if not isinstance(value, tuple):
+        return {"value": value}
+    sid, at = value
+    return {
+        "sid": sid,
+        "segmentId": sid,
+        "csegid": sid,
+        "type": SEGMENT_TYPE,
+        "alias": aliases.get(sid, ""),
+        "lastUpdateTime": at,
+        "lastRealizationTime": at,
+    }
 
 
 def uses(parts_text: str, *names: str) -> bool:

@@ -31,7 +31,6 @@ from cible.dmp.transfers.export_template import (
     Context,
     compile_template,
     render,
-    segment_items,
     uses,
 )
 
@@ -177,13 +176,15 @@ class FileWriter:
         if self.needs_id and not ids:
             return None
         ctx = Context(
-            uuid=row.uuid,
-            scalars={**self.fmt.scalars, "DP_UUID": ids[0] if ids else ""},
-            lists={
-                "SEGMENT_LIST": segment_items(row.segments, self.fmt.aliases),
-                "REMOVED_SEGMENT_LIST": segment_items(row.removed, self.fmt.aliases),
+            row.uuid,
+            {**self.fmt.scalars, "DP_UUID": ids[0]} if ids else self.fmt.scalars,
+            {
+                "SEGMENT_LIST": row.segments,
+                "REMOVED_SEGMENT_LIST": row.removed,
                 "DP_UUID_LIST": ids,
             },
+            {},
+            self.fmt.aliases,
         )
         return (render(self.content, ctx) + "\n").encode()
 

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from cible.dmp._common import MAX_ID, envelope, require_write
 from cible.dmp._datasources import get_data_source
 from cible.dmp.api import AamCall, aam_call, json_body, json_response, list_query
-from cible.dmp.transfers import receipts, s2s, service
+from cible.dmp.transfers import export, receipts, s2s, service
 from cible.dmp.transfers.schemas import DestinationIn, MappingIn
 from cible.dmp.transfers.tables import DEAD
 from cible.errors import BadRequest
@@ -144,7 +144,10 @@ def outbound_history(ref: str, call: AamCall = Depends(aam_call)) -> Response:
     with call.db.session() as s:
         dest = service.get_destination(s, call.principal, ref)
         found = s2s.messages(s, dest.id, start_ms=start, end_ms=end)
-        return json_response([s2s.message_json(m) for m in found])
+        files = export.runs(s, dest.id, start, end)
+        return json_response(
+            [s2s.message_json(m) for m in found] + [export.run_json(r) for r in files]
+        )
 
 
 # -- inbound files: receipts ---------------------------------------------------------------------

@@ -5,7 +5,9 @@ AAM's REST API creates URL destinations (``destinationType`` ``PUSH``) and cooki
 Audience Manager, "Create destinations"). A self-hosted install has no consultant: Cible also
 creates real-time HTTP destinations (``S2S``) through the same API, with the settings AAM's
 real-time outbound documentation names (endpoint, ``User_DPID``, ``Client_ID``, HMAC signing or
-OAuth 2.0 client credentials, timeout, retries).
+OAuth 2.0 client credentials, timeout, retries), and batch file destinations (``FILE``,
+``cible.dmp.transfers.export``) with the settings of AAM's batch outbound documentation (file
+name and content templates, full or ``iter`` mode, SFTP or S3 delivery, split size).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cible.dmp.transfers.locations import check_url as check_location
 from cible.jobs.outbound import check_url
 
 MAX_ID = 2**31 - 1
-DESTINATION_TYPES = ("PUSH", "ADS", "S2S")
+DESTINATION_TYPES = ("PUSH", "ADS", "S2S", "FILE")
 ALGORITHMS = ("HmacSHA1", "HmacSHA256", "HmacMD5")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -63,10 +66,32 @@ class OAuth(_In):
         return _url(value)
 
 
+class Location(_In):
+    """Where a ``FILE`` destination's files go (``cible.dmp.transfers.locations``)."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    username: str = Field(default="", max_length=255)
+    password: str = Field(default="", max_length=1024)
+    private_key: str = Field(default="", alias="privateKey", max_length=16384)
+    host_key: str = Field(default="", alias="hostKey", max_length=4096)
+    endpoint_url: str = Field(default="", alias="endpointUrl", max_length=2048)
+    region: str = Field(default="", max_length=64)
+    access_key_id: str = Field(default="", alias="accessKeyId", max_length=255)
+    secret_access_key: str = Field(default="", alias="secretAccessKey", max_length=1024)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        problem = check_location(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
 class DestinationIn(_In):
     name: str = Field(min_length=1, max_length=255)
     description: str = ""
-    destination_type: Literal["PUSH", "ADS", "S2S"] = Field(alias="destinationType")
+    destination_type: Literal["PUSH", "ADS", "S2S", "FILE"] = Field(alias="destinationType")
     status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
     data_export_labels: list[str] = Field(default_factory=list, alias="dataExportLabels")
     # URL destination (PUSH)
@@ -98,6 +123,19 @@ class DestinationIn(_In):
     max_users_per_message: int = Field(default=10, alias="maxUsersPerMessage", ge=1, le=10)
     signature: Signature | None = None
     oauth: OAuth | None = None
+    # Batch file destination (FILE)
+    location: Location | None = None
+    file_name_template: str = Field(default="", alias="fileNameTemplate", max_length=1024)
+    content_template: str = Field(default="", alias="contentTemplate", max_length=4096)
+    sync_mode: Literal["iter", "full"] = Field(default="iter", alias="syncMode")
+    every_minutes: int = Field(default=1440, alias="everyMinutes", ge=1, le=44_640)
+    offset_minutes: int = Field(default=0, alias="offsetMinutes", ge=0, le=44_640)
+    gzip: bool = True
+    max_file_lines: int = Field(default=0, alias="maxFileLines", ge=0)
+    max_file_bytes: int = Field(default=0, alias="maxFileBytes", ge=0)
+    dpid: int | None = Field(default=None, ge=0, le=MAX_ID)
+    master_dpid: int | None = Field(default=None, alias="masterDpid", ge=0, le=MAX_ID)
+    pid_alias: str = Field(default="", alias="pidAlias", max_length=255)
 
     @model_validator(mode="after")
     def _by_type(self) -> DestinationIn:
@@ -117,6 +155,8 @@ class DestinationIn(_In):
             _url(self.url)
             if self.signature and self.oauth:
                 raise ValueError("give signature or oauth, not both")
+        if kind == "FILE" and self.location is None:
+            raise ValueError("a batch file destination needs a location")
         return self
 
 

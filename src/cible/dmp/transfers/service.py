@@ -29,6 +29,7 @@ from cible.dmp._common import (
 )
 from cible.dmp.segmentrule import compile_segment_rule
 from cible.dmp.tables import DataSource, Segment, Trait
+from cible.dmp.transfers.export import check_config
 from cible.dmp.transfers.schemas import DestinationIn, MappingIn
 from cible.dmp.transfers.tables import Destination, DestinationMapping
 from cible.errors import BadRequest, Conflict, NotFound
@@ -49,8 +50,8 @@ def destination_json(
     dest: Destination, mappings: list[DestinationMapping] | None = None
 ) -> dict[str, Any]:
     config = orjson.loads(dest.config)
-    for name, secret in (("signature", "key"), ("oauth", "clientSecret")):
-        if config.get(name):
+    for name, secret in _SECRETS:
+        if config.get(name) and config[name].get(secret):
             config[name] = {**config[name], secret: SECRET}
     out: dict[str, Any] = {
         "destinationId": dest.id,
@@ -76,7 +77,13 @@ _FIELDS = {
             "keySeparator", "valueSeparator", "serializationEnabled", "serializationSeparator"),
     "S2S": ("url", "userDpid", "clientId", "timeoutMs", "maxAttempts", "maxUsersPerMessage",
             "signature", "oauth"),
+    "FILE": ("location", "fileNameTemplate", "contentTemplate", "syncMode", "everyMinutes",
+             "offsetMinutes", "gzip", "maxFileLines", "maxFileBytes", "dpid", "masterDpid",
+             "pidAlias"),
 }  # fmt: skip
+# Secrets shown masked and kept when a client sends the mask back: (object, field).
+_SECRETS = (("signature", "key"), ("oauth", "clientSecret"), ("location", "password"),
+            ("location", "privateKey"), ("location", "secretAccessKey"))  # fmt: skip
 
 
 def _shown(kind: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +163,8 @@ def create_destination(
     session: Session, principal: Principal, body: DestinationIn, now: datetime
 ) -> Destination:
     require_write(principal)
+    if body.destination_type == "FILE":
+        check_config(_config(body))
     dest = Destination(
         tenant_id=principal.tenant_id,
         name=body.name,
@@ -175,7 +184,7 @@ def create_destination(
 
 def _keep_secrets(old: dict[str, Any], new: dict[str, Any]) -> None:
     """A client that sends back a GET result sends the mask: the stored secret stays."""
-    for name, secret in (("signature", "key"), ("oauth", "clientSecret")):
+    for name, secret in _SECRETS:
         if new.get(name) and new[name].get(secret) == SECRET and old.get(name):
             new[name][secret] = old[name][secret]
 
@@ -191,6 +200,8 @@ def update_destination(
     for mapping in mappings_of(session, dest):
         _check_labels(session, principal.tenant_id, mapping.sid, labels)
     config = _config(body)
+    if body.destination_type == "FILE":
+        check_config(config)
     _keep_secrets(orjson.loads(dest.config), config)
     dest.name, dest.description, dest.status = body.name, body.description, body.status
     dest.data_export_labels = orjson.dumps(labels).decode()

@@ -120,3 +120,37 @@ class TransferCursor(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ExportRun(Base):
+    """One scheduled run of a batch file destination (``cible.dmp.transfers.export``).
+
+    A run is known by its destination, scheduled time and mode, so a restarted or repeated job
+    finds it; ``since_change`` is fixed when the run is created and ``files`` (JSON, AAM's
+    ``.info`` entries) written when it is done.
+    """
+
+    __tablename__ = "dmp_export_runs"
+    __table_args__ = (
+        UniqueConstraint("destination_id", "scheduled_ms", "mode"),
+        Index("ix_dmp_export_runs_destination_started", "destination_id", "started_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey(_TENANT, ondelete="CASCADE"))
+    destination_id: Mapped[int] = mapped_column(ForeignKey(_DESTINATION, ondelete="CASCADE"))
+    scheduled_ms: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[str] = mapped_column(String(8))  # full | iter
+    state: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    engine: Mapped[str] = mapped_column(String(32))
+    since_change: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    cutoff_change: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    skipped: Mapped[int] = mapped_column(BigInteger, default=0)
+    files: Mapped[str] = mapped_column(Text, default="[]")
+    manifest: Mapped[str] = mapped_column(String(255), default="")
+    location: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_ms: Mapped[int] = mapped_column(BigInteger)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
