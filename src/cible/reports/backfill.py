@@ -70,37 +70,39 @@ WITH raw AS (
         WHEN kind = 'order' THEN 'order' END AS metric
     FROM read_parquet($path) WHERE activity_id IS NOT NULL AND kind <> 'rejected'
 ), entered AS (
+    -- vid numbers each (tenant, activity, visitor): the windows below partition and sort on
+    -- that integer instead of the visitor's text, which was most of the rebuild's time.
     SELECT tenant_id, activity_id, visitor, arg_min(experience_id, id) AS experience_id,
-           min(id) AS entry_id
-    FROM raw WHERE experience_id IS NOT NULL GROUP BY ALL
+           min(id) AS entry_id, row_number() OVER () AS vid
+    FROM raw WHERE experience_id IS NOT NULL GROUP BY tenant_id, activity_id, visitor
 ), kept AS (
-    SELECT r.*, e.experience_id AS exp,
+    SELECT r.*, e.experience_id AS exp, e.vid,
         last_value(r.session_id IGNORE NULLS) OVER w_before AS prev_session,
         row_number() OVER w AS n
     FROM raw r JOIN entered e USING (tenant_id, activity_id, visitor)
     WHERE r.id >= e.entry_id
-    WINDOW w AS (PARTITION BY r.tenant_id, r.activity_id, r.visitor ORDER BY r.id),
-           w_before AS (PARTITION BY r.tenant_id, r.activity_id, r.visitor ORDER BY r.id
+    WINDOW w AS (PARTITION BY e.vid ORDER BY r.id),
+           w_before AS (PARTITION BY e.vid ORDER BY r.id
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ), visits AS (
     SELECT *, (n = 1 OR (session_id IS NOT NULL AND session_id IS DISTINCT FROM prev_session))
               AS new_visit
     FROM kept
 )
-SELECT *, sum(new_visit::INT) OVER (
-        PARTITION BY tenant_id, activity_id, visitor ORDER BY id ROWS UNBOUNDED PRECEDING
-    ) AS visit_no,
-    occurred_ms // 86400000 AS day
+SELECT *, sum(new_visit::INT) OVER (PARTITION BY vid ORDER BY id ROWS UNBOUNDED PRECEDING)
+          AS visit_no,
+       occurred_ms // 86400000 AS day
 FROM visits
 """
 
 _VISITORS = """
 WITH conv AS (
-    SELECT tenant_id, activity_id, visitor, metric, count(*) AS c, max(visit_no) AS last_visit
+    SELECT vid, metric, count(*) AS c, max(visit_no) AS last_visit
     FROM prepared WHERE metric IS NOT NULL GROUP BY ALL
 ), conv_json AS (
-    SELECT tenant_id, activity_id, visitor,
-           to_json(map_from_entries(list(struct_pack(k := metric, v := [c, last_visit]))))::VARCHAR
+    SELECT vid,
+           to_json(map_from_entries(list(struct_pack(k := metric, v := [c, last_visit])
+                                               ORDER BY metric)))::VARCHAR
                AS conversions
     FROM conv GROUP BY ALL
 ), buyers AS (
@@ -108,7 +110,8 @@ WITH conv AS (
     SELECT tenant_id, visitor, occurred_ms, coalesce(revenue, 0) AS revenue
     FROM read_parquet($path) WHERE kind = 'order'
 ), base AS (
-    SELECT tenant_id, activity_id, visitor, any_value(exp) AS experience_id,
+    SELECT vid, any_value(tenant_id) AS tenant_id, any_value(activity_id) AS activity_id,
+           any_value(visitor) AS visitor, any_value(exp) AS experience_id,
            min(occurred_ms) FILTER (WHERE n = 1) AS first_ms, max(occurred_ms) AS last_ms,
            arg_max(session_id, id) FILTER (WHERE session_id IS NOT NULL) AS session_id,
            max(visit_no) AS visits,
@@ -117,7 +120,7 @@ WITH conv AS (
            coalesce(sum(coalesce(revenue, 0)) FILTER (WHERE metric = 'order'), 0) AS revenue
     FROM prepared GROUP BY ALL
 ), pre AS (
-    SELECT b.tenant_id, b.activity_id, b.visitor, sum(o.revenue) AS pre_value
+    SELECT b.vid, sum(o.revenue) AS pre_value
     FROM base b JOIN buyers o
       ON o.tenant_id = b.tenant_id AND o.visitor = b.visitor
      AND o.occurred_ms < b.first_ms AND o.occurred_ms >= b.first_ms - $pre_ms
@@ -128,8 +131,8 @@ SELECT b.tenant_id, b.activity_id, b.visitor, b.experience_id, 0 AS environment_
        coalesce(p.pre_value, 0) AS pre_value,
        coalesce(j.conversions, '{}') AS conversions
 FROM base b
-LEFT JOIN conv_json j USING (tenant_id, activity_id, visitor)
-LEFT JOIN pre p USING (tenant_id, activity_id, visitor)
+LEFT JOIN conv_json j USING (vid)
+LEFT JOIN pre p USING (vid)
 """
 
 _DAILY = """
@@ -149,17 +152,17 @@ WITH entry AS (
     -- A visitor's first conversion on a metric, and first in each visit: hash aggregates.
     SELECT tenant_id, activity_id, exp, metric, day, count(*) AS visitors FROM (
         SELECT tenant_id, activity_id, exp, metric, arg_min(day, id) AS day
-        FROM converting GROUP BY tenant_id, activity_id, visitor, exp, metric
+        FROM converting GROUP BY tenant_id, activity_id, vid, exp, metric
     ) GROUP BY ALL
 ), visit_firsts AS (
     SELECT tenant_id, activity_id, exp, metric, day, count(*) AS visits FROM (
         SELECT tenant_id, activity_id, exp, metric, arg_min(day, id) AS day
-        FROM converting GROUP BY tenant_id, activity_id, visitor, exp, metric, visit_no
+        FROM converting GROUP BY tenant_id, activity_id, vid, exp, metric, visit_no
     ) GROUP BY ALL
 ), orders AS (
     SELECT tenant_id, activity_id, exp, day, coalesce(revenue, 0) AS amount,
            sum(coalesce(revenue, 0)) OVER (
-               PARTITION BY tenant_id, activity_id, visitor ORDER BY id ROWS UNBOUNDED PRECEDING
+               PARTITION BY vid ORDER BY id ROWS UNBOUNDED PRECEDING
            ) AS cum
     FROM converting WHERE metric = 'order'
 ), values AS (
