@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import inspect
 import json
@@ -199,31 +200,93 @@ def quick_check() -> None:
                 function()
 
 
-def _run(command: list[str], scratch: Path) -> bool:
-    environment = {**os.environ, "PYTHONPATH": str(scratch / "src")}
-    try:
-        completed = subprocess.run(
-            command, cwd=ROOT, env=environment, capture_output=True, timeout=600, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return True  # an endless loop is caught
-    return completed.returncode != 0
+# Imported once by each worker before it forks a child per mutant: these modules never import
+# `cible`, so every child imports the mutated engine afresh and only pays for the engine itself.
+_PRELOAD = ("pytest", "target_decisioning_engine", "target_tools.hashing", "publicsuffixlist")
 
 
-def _killed(mutant: Mutant, scratch: Path, quick_only: bool = False) -> bool:
-    """Killed by the quick check, else by the engine tests (pytest), which run only then."""
-    target = scratch / "src" / "cible" / "engine" / mutant.file
-    original = target.read_text(encoding="utf-8")
-    target.write_text(mutant.source, encoding="utf-8")
-    try:
-        if _run([sys.executable, "-m", "tests.engine.mutation_run", "--quick-check"], scratch):
+def serve() -> None:
+    """A worker (``--serve``, PYTHONPATH on a scratch copy of src): for each line ``quick`` or
+    ``full`` on stdin, fork a child that imports the (mutated) engine and runs the quick check,
+    then for ``full`` the engine tests with pytest; answer ``killed`` or ``survived``."""
+    import importlib
+
+    for name in _PRELOAD:
+        with contextlib.suppress(ImportError):  # optional ones (mmh3-free setups)
+            importlib.import_module(name)
+    assert not any(name == "cible" or name.startswith("cible.") for name in sys.modules)
+    for line in sys.stdin:
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 when every check passed
+            status = 1
+            quiet = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(quiet, 1)  # stdout is the answer pipe: pytest must not write there
+            os.dup2(quiet, 2)
+            try:
+                quick_check()
+                if line.strip() == "full":
+                    import pytest
+
+                    arguments = ["-x", "-q", "--noconftest", "-p", "no:cacheprovider"]
+                    status = int(pytest.main([*arguments, "-m", "not slow", *TESTS]))
+                else:
+                    status = 0
+            except BaseException:  # any failure, even SystemExit, kills the mutant
+                status = 1
+            finally:
+                os._exit(status)
+        killed = _wait(pid, 600)
+        print("killed" if killed else "survived", flush=True)
+
+
+def _wait(pid: int, timeout: float) -> bool:
+    """True when the child failed or ran past ``timeout`` seconds (an endless loop)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) != 0
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
             return True
-        if quick_only:
-            return False
-        command = [sys.executable, "-m", "pytest", "-x", "-q", "--noconftest"]
-        return _run([*command, "-p", "no:cacheprovider", "-m", "not slow", *TESTS], scratch)
-    finally:
-        target.write_text(original, encoding="utf-8")
+        time.sleep(0.02)
+
+
+class _Worker:
+    """One ``--serve`` process over one scratch copy of src."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        environment = {**os.environ, "PYTHONPATH": str(scratch / "src")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.engine.mutation_run", "--serve"],
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def killed(self, mutant: Mutant, quick_only: bool) -> bool:
+        target = self.scratch / "src" / "cible" / "engine" / mutant.file
+        original = target.read_text(encoding="utf-8")
+        target.write_text(mutant.source, encoding="utf-8")
+        try:
+            assert self.process.stdin is not None and self.process.stdout is not None
+            self.process.stdin.write("quick\n" if quick_only else "full\n")
+            self.process.stdin.flush()
+            return self.process.stdout.readline().strip() != "survived"
+        finally:
+            target.write_text(original, encoding="utf-8")
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def main() -> None:
@@ -235,10 +298,21 @@ def main() -> None:
     parser.add_argument(
         "--quick-only", action="store_true", help="the first stage only: a lower bound, faster"
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="FILE:LINE",
+        help="only the mutants of these lines (repeatable), e.g. to re-judge survivors",
+    )
     parser.add_argument("--quick-check", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.quick_check:
         quick_check()
+        return
+    if options.serve:
+        serve()
         return
     rng = random.Random(options.seed)
     chosen: list[Mutant] = []
@@ -246,12 +320,15 @@ def main() -> None:
     for file_name in options.files:
         found = mutants(file_name)
         totals[file_name] = len(found)
+        if options.only:
+            found = [m for m in found if f"{m.file}:{m.line}" in options.only]
         chosen += rng.sample(found, options.sample) if 0 < options.sample < len(found) else found
     scratches = []
     for _ in range(options.jobs):
         scratch = Path(tempfile.mkdtemp(prefix="cible-mutation-"))
         shutil.copytree(ROOT / "src", scratch / "src")
         scratches.append(scratch)
+    workers = [_Worker(scratch) for scratch in scratches]
     queue = list(enumerate(chosen))
 
     def run(worker: int) -> list[tuple[Mutant, bool]]:
@@ -261,7 +338,7 @@ def main() -> None:
                 _position, mutant = queue.pop()
             except IndexError:
                 break
-            killed = _killed(mutant, scratches[worker], options.quick_only)
+            killed = workers[worker].killed(mutant, options.quick_only)
             done.append((mutant, killed))
             # Progress on stderr, one line a mutant: a long run can be followed (and judged
             # before it ends).
@@ -272,6 +349,8 @@ def main() -> None:
 
     with ThreadPoolExecutor(options.jobs) as pool:
         results = [item for batch in pool.map(run, range(options.jobs)) for item in batch]
+    for each in workers:
+        each.close()
     for scratch in scratches:
         shutil.rmtree(scratch, ignore_errors=True)
     report: dict[str, dict[str, object]] = {}
