@@ -20,6 +20,10 @@ Kinds and their keys (``events.event_key``, unique per tenant; docs/delivery.md)
 - ``order``: an ``order`` with an ``id`` seen while the visitor is in an activity —
   ``ord:<activity>:<order id>``, so one order's revenue counts once per activity.
 
+Events of a QA call (``qaMode``, ``cible.delivery.qa``) carry ``"qa": true`` and their keys start
+with ``qa:``, so a QA event never takes the key of a real one; reports leave them out
+(docs/qa-and-trace.md).
+
 Event tokens are the served artifact's own, or decode with ``cible.artifacts.decode_event_token``
 under one of the tenant's keys (``cible.tenants.event_keys``); a token that does neither (forged,
 corrupted, another tenant's) or that names an experience absent from the served artifact rejects
@@ -107,6 +111,7 @@ class EventBatch:
     visitor: str
     session_id: str | None
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    qa: bool = False
 
     def add(
         self,
@@ -120,10 +125,12 @@ class EventBatch:
         order_id: str | None = None,
         revenue: float | None = None,
     ) -> None:
+        if self.qa:
+            key = f"qa:{key}"
         if len(key) > MAX_KEY:
             # Long ids: a digest keeps the key unique and within the column.
             key = f"h:{hashlib.sha256(key.encode()).hexdigest()}"
-        self.rows.setdefault(
+        row = self.rows.setdefault(
             key,
             {
                 "event_key": key,
@@ -138,6 +145,8 @@ class EventBatch:
                 "occurred_ms": int(at.timestamp() * 1000),
             },
         )
+        if self.qa:
+            row["qa"] = True
 
     def records(self) -> list[Record]:
         """The batch as event-log records (JSON payloads keyed by ``event_key``)."""
@@ -178,6 +187,7 @@ def store_events(conn: Connection, rows: list[dict[str, Any]]) -> int:
             **{k: v for k, v in row.items() if k not in ("occurred_ms", "created_ms")},
             "occurred_at": datetime.fromtimestamp(row["occurred_ms"] / 1000, UTC),
             "created_at": datetime.fromtimestamp(row["created_ms"] / 1000, UTC),
+            "qa": row.get("qa") is True,
         }
         for row in rows
     ]

@@ -39,6 +39,7 @@ from cible.delivery.cache import DecisionCache, request_shape
 from cible.delivery.events import EventBatch
 from cible.delivery.geo import GeoLookup, with_geo
 from cible.delivery.notify_plausible import Plausibility
+from cible.delivery.qa import QaPreviews, QaRejected
 from cible.delivery.recording import record_executed, record_notifications
 from cible.delivery.response import analytics_payload, build_response, located_decisions
 from cible.delivery.seen import SeenNames
@@ -117,6 +118,16 @@ class _Commit:
 
 _Step = _Load | _Pause | _Commit
 _Flow = Generator[_Step, Any, dict[str, Any]]
+
+
+def _facts_of(artifact: Artifact) -> _ArtifactFacts:
+    return _ArtifactFacts(
+        artifact,
+        StickyIndex(artifact),
+        _served(artifact),
+        Plausibility(artifact),
+        _published(artifact),
+    )
 
 
 def _served(artifact: Artifact) -> frozenset[tuple[int, int]]:
@@ -272,6 +283,8 @@ class Delivery:
         self.seen = seen if seen is not None else SeenNames(db)
         self.token_keys = token_keys
         self.geo_lookup = geo_lookup
+        # Requests with qaMode preview activities under QA (cible.delivery.qa).
+        self.qa = QaPreviews(db, token_keys or TenantTokenKeys(db, clock=self.clock), self.clock)
         self._facts: dict[int, _ArtifactFacts] = {}
         self._locks: dict[tuple[int, str, str], tuple[asyncio.Lock, int]] = {}
 
@@ -284,13 +297,7 @@ class Delivery:
         if facts is None or facts.artifact is not artifact:
             if len(self._facts) > 256:
                 self._facts.clear()
-            facts = _ArtifactFacts(
-                artifact,
-                StickyIndex(artifact),
-                _served(artifact),
-                Plausibility(artifact),
-                _published(artifact),
-            )
+            facts = _facts_of(artifact)
             self._facts[id(artifact)] = facts
         return facts
 
@@ -306,7 +313,8 @@ class Delivery:
         """The response for a validated request, blocking the calling thread; None for a beacon."""
         token = (request.get("property") or {}).get("token") or ""
         artifact = self._artifact(tenant, token)
-        flow = self._flow(tenant, request, session_id, self.facts(artifact))
+        facts, qa = self._qa_facts(tenant, request, self.facts(artifact))
+        flow = self._flow(tenant, request, session_id, facts, qa)
         reply: Any = None
         error: BaseException | None = None
         while True:
@@ -341,7 +349,10 @@ class Delivery:
         do not race each other's compare-and-set; other processes are kept honest by it.
         """
         token = (request.get("property") or {}).get("token") or ""
-        flow = self._flow(tenant, request, session_id, await self._facts_for(tenant, token))
+        facts, qa = await self._facts_for(tenant, token), None
+        if request.get("qaMode") is not None:
+            facts, qa = await anyio.to_thread.run_sync(self._qa_facts, tenant, request, facts)
+        flow = self._flow(tenant, request, session_id, facts, qa)
         keys = profiles.VisitorIds.from_request(request.get("id")).keys()
         lock_key = (tenant.id, *keys[0]) if keys else None
         lock = self._lock(lock_key)
@@ -385,15 +396,23 @@ class Delivery:
         """
         facts: dict[str, _ArtifactFacts] = {}
         flows = []
-        for request, session_id in calls:
+        results: list[dict[str, Any] | Exception | None] = [None] * len(calls)
+        replies: dict[int, tuple[Any, BaseException | None]] = {}
+        for index, (request, session_id) in enumerate(calls):
             token = (request.get("property") or {}).get("token") or ""
             if token not in facts:
                 facts[token] = await self._facts_for(tenant, token)
-            flows.append(self._flow(tenant, request, session_id, facts[token]))
-        results: list[dict[str, Any] | Exception | None] = [None] * len(calls)
-        replies: dict[int, tuple[Any, BaseException | None]] = {
-            i: (None, None) for i in range(len(flows))
-        }
+            chosen, qa = facts[token], None
+            if request.get("qaMode") is not None:
+                try:
+                    chosen, qa = await anyio.to_thread.run_sync(
+                        self._qa_facts, tenant, request, chosen
+                    )
+                except DeliveryRejected as exc:
+                    results[index] = exc
+            flows.append(self._flow(tenant, request, session_id, chosen, qa))
+            if results[index] is None:
+                replies[index] = (None, None)
         while replies:
             steps: dict[int, _Step] = {}
             for index, (reply, error) in replies.items():
@@ -451,6 +470,18 @@ class Delivery:
         if keys is not None and not keys.fresh(tenant.id):
             await anyio.to_thread.run_sync(keys.get, tenant.id)  # the flow then reads memory
         return self.facts(artifact)
+
+    def _qa_facts(
+        self, tenant: TenantRef, request: Mapping[str, Any], facts: _ArtifactFacts
+    ) -> tuple[_ArtifactFacts, frozenset[int] | None]:
+        """The facts a request with ``qaMode`` decides with, and the activities under QA."""
+        if request.get("qaMode") is None:
+            return facts, None
+        try:
+            preview = self.qa.prepare(tenant.id, tenant.client_code, request, facts.artifact)
+        except QaRejected as error:
+            raise DeliveryRejected(str(error)) from None
+        return _facts_of(preview.artifact), preview.activity_ids
 
     def _load_many(self, steps: list[_Load]) -> list[tuple[state.Loaded, aam.Snapshot]]:
         try:
@@ -521,6 +552,7 @@ class Delivery:
         request: dict[str, Any],
         session_id: str,
         facts: _ArtifactFacts,
+        qa: frozenset[int] | None = None,
     ) -> _Flow:
         now = self.clock()
         request_id = request.get("requestId") or random_uuid()
@@ -540,6 +572,12 @@ class Delivery:
                 tenant.id, ids, loaded, session_id, now, self.session_timeout_seconds
             )
             before = visit.engine_profile() if "trace" in request else None
+            if qa is not None:
+                # A QA call writes no assignment, and the visitor's own ones in the activities
+                # under QA do not decide what QA shows (cible.delivery.qa).
+                real = dict(visit.assignments), dict(visit.new_assignments)
+                for activity in qa:
+                    visit.assignments.pop(activity, None)
             if updates:
                 try:
                     visit.set_attributes(updates, int(now.timestamp() * 1000))
@@ -547,14 +585,16 @@ class Delivery:
                     raise DeliveryRejected(str(error)) from None
             in_segments = segments.segments(int(now.timestamp() * 1000))
             decision, located = self._decide(
-                tenant, request, request_id, session_id, visit, facts, now, in_segments
+                tenant, request, request_id, session_id, visit, facts, now, in_segments, qa
             )
             reasons = decision.pop(trace.REASONS_KEY, None)
             if reasons is not None:
                 trace.attach(
                     decision, reasons, request, facts.artifact, before or {}, visit.engine_profile()
                 )
-            batch = EventBatch(tenant.id, profiles.tnt_key(visit.tnt_id), session_id)
+            batch = EventBatch(
+                tenant.id, profiles.tnt_key(visit.tnt_id), session_id, qa=qa is not None
+            )
             global_mbox = facts.artifact.global_mbox
             record_executed(batch, request, located, visit, request_id, now, global_mbox)
             acked, rejected = record_notifications(
@@ -565,11 +605,16 @@ class Delivery:
                 self.token_keys.get(tenant.id) if self.token_keys is not None else (),
                 tenant.client_code,
             )
+            if qa is not None:
+                for held, saved in ((visit.assignments, real[0]), (visit.new_assignments, real[1])):
+                    held.clear()
+                    held.update(saved)
             change = profiles.change_of(tenant.id, visit, now)
             try:
                 # Recommendations: entity parameters and purchases, for the recs consumer.
                 records = batch.records()
-                records += behaviour_records(tenant.id, batch.visitor, session_id, request, now)
+                if qa is None:  # QA traffic teaches recommendations nothing
+                    records += behaviour_records(tenant.id, batch.visitor, session_id, request, now)
                 profile_id, version = yield _Commit(change, records, now)
             except state.Conflict:
                 self.states.forget(tenant.id, [*keys, *visit.known_keys])
@@ -614,6 +659,7 @@ class Delivery:
         facts: _ArtifactFacts,
         now: datetime,
         segments: list[str],
+        qa: frozenset[int] | None = None,
     ) -> tuple[dict[str, Any], Any]:
         if not request.get("execute") and not request.get("prefetch"):
             return {}, {}  # notifications only: nothing to decide
@@ -636,7 +682,8 @@ class Delivery:
         key = (tenant.id, session_id, visit.tnt_id, request_shape(engine_request))
         fingerprint = visit.fingerprint()
         tracing = self.trace_gate is not None and self.trace_gate.authorized(tenant.id, request)
-        cached = None if tracing else self.cache.get(key, facts.artifact, fingerprint)
+        fresh = tracing or qa is not None  # never cached: the artifact is this call's own
+        cached = None if fresh else self.cache.get(key, facts.artifact, fingerprint)
         if cached is not None:
             decision = dict(cached)
         else:
@@ -649,7 +696,7 @@ class Delivery:
                 client=tenant.client_code,
                 trace=tracing,
             )
-            if not tracing:
+            if not fresh:
                 self.cache.put(key, facts.artifact, fingerprint, decision)
         extra = decision.pop(EXTRA_KEY, {})
         if tracing:

@@ -137,6 +137,7 @@ def check_request(request: Any) -> None:
     trace = _optional_object(body, "trace", "")
     if trace is not None:
         _string(trace, "authorizationToken", "trace", required=True)
+    _check_qa_mode(body)
     context = body.get("context")
     if context is None:
         raise _fail("context", "is required")
@@ -151,6 +152,37 @@ def check_request(request: Any) -> None:
         items = _array(notifications, "notifications", MAX_NOTIFICATIONS)
         for i, item in enumerate(items):
             _check_notification(_object(item, f"notifications[{i}]"), f"notifications[{i}]")
+
+
+def _check_qa_mode(body: Mapping[str, Any]) -> None:
+    """Adobe's ``QAMode``; the token itself is verified by ``cible.delivery.qa``."""
+    qa = _optional_object(body, "qaMode", "")
+    if qa is None:
+        return
+    _string(qa, "token", "qaMode", required=True, not_blank=True, max_len=4096)
+    _boolean(qa, "listedActivitiesOnly", "qaMode")
+    for key in ("evaluateAsTrueAudienceIds", "evaluateAsFalseAudienceIds"):
+        ids = qa.get(key)
+        if ids is not None:
+            for i, value in enumerate(_array(ids, f"qaMode.{key}", 1000)):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise _fail(f"qaMode.{key}[{i}]", "must be an integer")
+    indexes = qa.get("previewIndexes")
+    if indexes is not None:
+        items = _array(indexes, "qaMode.previewIndexes", 50)
+        if not items:
+            raise _fail("qaMode.previewIndexes", "must not be empty")
+        for i, item in enumerate(items):
+            where = f"qaMode.previewIndexes[{i}]"
+            entry = _object(item, where)
+            for key in ("activityIndex", "experienceIndex"):
+                value = entry.get(key)
+                if key == "activityIndex" and value is None:
+                    raise _fail(f"{where}.{key}", "is required")
+                if value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 1
+                ):
+                    raise _fail(f"{where}.{key}", "must be an integer >= 1")
 
 
 def _check_ids(body: Mapping[str, Any]) -> None:

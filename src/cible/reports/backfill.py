@@ -237,6 +237,9 @@ def _export(conn: Connection, tenant_id: int | None, path: Path, progress: Progr
         e.occurred_at,
     ).order_by(e.id)
     counted = select(func.count()).select_from(Event.__table__)
+    # Events of QA calls (qaMode) never count, as the consumer leaves them out.
+    query = query.where(e.qa.is_(False))
+    counted = counted.where(e.qa.is_(False))
     if tenant_id is not None:
         query = query.where(e.tenant_id == tenant_id)
         counted = counted.where(e.tenant_id == tenant_id)
