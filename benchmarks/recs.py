@@ -14,7 +14,9 @@ Two measurements, printed as JSON:
 2. ``training``: ``--events`` view events of the same generator stored in ``recs_behaviour`` of a
    fresh SQLite database, then ``cible.recs.training.train_criteria`` for a viewed/viewed
    criteria (read the window, build the matrices, compute, store every key's results): wall and
-   CPU seconds, and the algorithm's own share.
+   CPU seconds, and the algorithm's own share; then 1% more events an hour later and the
+   incremental run's time; with ``--als-events N``, a userhistory (ALS) criteria trained on the
+   first N events.
 
     .venv/bin/python benchmarks/recs.py --events 1000000
 """
@@ -29,14 +31,14 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 from scipy import sparse
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from cible.recs.algorithms import (
     als_factors,
@@ -115,10 +117,13 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
 
+    cpu: dict[str, float] = {}
+
     def timed(name: str, work: Callable[[], list[list[int]]]) -> None:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         ranked = work()
         timings[name] = round(time.perf_counter() - started, 3)
+        cpu[name] = round(time.process_time() - cpu_started, 3)
         results[name] = _metrics(ranked, targets)
 
     def popularity() -> list[list[int]]:
@@ -153,6 +158,7 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         "events": int(len(items) + len(targets)),
         "metrics": results,
         "seconds": timings,
+        "cpuSeconds": cpu,
     }
 
 
@@ -202,6 +208,50 @@ def training(args: argparse.Namespace) -> dict[str, Any]:
         with db.engine.begin() as conn:
             keys = train_criteria(conn, tenant, int(criteria), now)
         wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        # An hour later: 1% more events (returning and new visitors), trained incrementally
+        # from the counts the first run kept.
+        later = now + timedelta(hours=1)
+        extra = generate(args.seed + 2, args.items, max(1, len(rows) // 100 // 8), args.mean_views)
+        new_rows = [
+            {
+                "tenant_id": tenant,
+                "visitor": f"v{(v * 7919) % len(histories) if v % 2 else len(histories) + v}",
+                "session_id": None,
+                "entity_id": f"i{item}",
+                "kind": "view",
+                "occurred_ms": now_ms + 1000 + n,
+            }
+            for v, history in enumerate(extra)
+            for n, item in enumerate(history)
+        ]
+        with db.engine.begin() as conn:
+            conn.execute(insert(RecsBehaviour), new_rows)
+        started, cpu = time.perf_counter(), time.process_time()
+        with db.engine.begin() as conn:
+            train_criteria(conn, tenant, int(criteria), later)
+        inc_wall, inc_cpu = time.perf_counter() - started, time.process_time() - cpu
+        user_based: dict[str, Any] = {}
+        if args.als_events:
+            with db.engine.begin() as conn:
+                conn.execute(delete(RecsBehaviour).where(RecsBehaviour.id > args.als_events))
+                users = conn.execute(
+                    insert(RecsCriteria).values(
+                        tenant_id=tenant,
+                        criteria_group="userhistory",
+                        name="for you",
+                        body=orjson.dumps({"name": "for you", "daysCount": "ONE_WEEK"}).decode(),
+                        modified_at=now,
+                    )
+                ).inserted_primary_key[0]
+            started, cpu = time.perf_counter(), time.process_time()
+            with db.engine.begin() as conn:
+                user_keys = train_criteria(conn, tenant, int(users), later)
+            user_based = {
+                "events": args.als_events,
+                "keysStored": user_keys,
+                "seconds": round(time.perf_counter() - started, 2),
+                "cpuSeconds": round(time.process_time() - cpu, 2),
+            }
         visitors = np.array([v for v, h in enumerate(histories) for _ in h][: args.events])
         items = np.array([i for h in histories for i in h][: args.events])
         algo_started = time.perf_counter()
@@ -218,6 +268,10 @@ def training(args: argparse.Namespace) -> dict[str, Any]:
         "trainViewedViewedCpuSeconds": round(cpu_s, 2),
         "algorithmOnlySeconds": round(algorithm, 2),
         "targetSeconds": 60,
+        "incrementalEvents": len(new_rows),
+        "incrementalSeconds": round(inc_wall, 2),
+        "incrementalCpuSeconds": round(inc_cpu, 2),
+        "userBasedALS": user_based,
     }
 
 
@@ -230,6 +284,9 @@ def main() -> None:
     parser.add_argument("--als-iterations", type=int, default=8)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument(
+        "--als-events", type=int, default=0, help="then train a userhistory criteria on this many"
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {
         "machine": {

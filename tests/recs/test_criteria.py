@@ -146,7 +146,7 @@ async def test_create_read_list_update_delete(http: httpx.AsyncClient, acme: Cre
                         {
                             "attribute": "brand",
                             "operation": "equals",
-                            "source": {"type": "PROFILE", "name": "profile.brand"},
+                            "source": {"type": "COOKIE", "name": "brand"},
                         }
                     ]
                 },
@@ -394,3 +394,176 @@ async def test_unknown_criteria_and_other_tenants_criteria_give_nothing(
         beta = tenants.get_tenant(s, "beta").id
         assert recommend(s, beta, criteria["id"], key_item_id=None, visitor_id=None, limit=3) == []
         assert recommend(s, beta, 10**9, key_item_id=None, visitor_id=None, limit=3) == []
+
+
+async def test_rules_read_the_visitors_profile_and_the_calls_mbox_parameters(
+    http: httpx.AsyncClient, shop: Credential, database: Database, clock: FakeClock
+) -> None:
+    # The visitor says he prefers Zed (a profile attribute, sent as a profile parameter).
+    body = sc.request(
+        None,
+        execute={
+            "mboxes": [{"index": 0, "name": "home", "profileParameters": {"favoriteBrand": "Zed"}}]
+        },
+    )
+    response = await http.post("/rest/v1/delivery?client=acme&sessionId=s1", json=body)
+    assert response.status_code == 200, response.text
+    visitor = str(response.json()["id"]["tntId"]).split(".")[0]
+    for entity in ("a", "b", "c", "d", "e"):
+        await deliver(http, None, **{"entity.id": entity})
+    common = {"type": "VIEWED", "backupDisabled": True, "partialDesignAllowed": True}
+    by_profile = await create(
+        http,
+        shop,
+        "popularity",
+        {
+            **common,
+            "name": "Favourite brand",
+            "configuration": {
+                "inclusionRules": [
+                    {
+                        "attribute": "brand",
+                        "operation": "equals",
+                        "source": {"type": "PROFILE", "name": "profile.favoriteBrand"},
+                    }
+                ]
+            },
+        },
+    )
+    by_parameter = await create(
+        http,
+        shop,
+        "popularity",
+        {
+            **common,
+            "name": "Brand on the page",
+            "configuration": {
+                "inclusionRules": [
+                    {
+                        "attribute": "brand",
+                        "operation": "equals",
+                        "source": {"type": "MBOX", "name": "mbox.brand"},
+                    },
+                    # ANDed with a static rule: c (Zed, value 30) is left out.
+                    {"attribute": "value", "operation": "lesserOrEquals", "values": ["20"]},
+                ]
+            },
+        },
+    )
+    run_pending(database)
+    tid = tenant_id(database)
+    with database.session() as s:
+        every = recommend(s, tid, by_profile["id"], key_item_id=None, visitor_id=None, limit=9)
+        # Without a profile the rule is ignored (Adobe's default for profile matching).
+        assert sorted(every) == ["a", "b", "c", "d", "e"]
+        assert sorted(
+            recommend(s, tid, by_profile["id"], key_item_id=None, visitor_id=visitor, limit=9)
+        ) == ["c", "e"]
+        assert sorted(
+            recommend(
+                s,
+                tid,
+                by_parameter["id"],
+                key_item_id=None,
+                visitor_id=None,
+                limit=9,
+                parameters={"brand": "acme"},
+            )
+        ) == ["a", "b", "d"]
+        assert recommend(
+            s,
+            tid,
+            by_parameter["id"],
+            key_item_id=None,
+            visitor_id=None,
+            limit=9,
+            parameters={"brand": '["Zed", "Other"]'},
+        ) == ["e"]
+
+
+async def test_unknown_rule_sources_are_refused(http: httpx.AsyncClient, shop: Credential) -> None:
+    for source, field in (
+        ({"type": "COOKIE", "name": "x"}, "source.type"),
+        ({"type": "MBOX"}, "source.name"),
+    ):
+        response = await http.post(
+            f"{BASE}/popularity",
+            json={
+                "name": f"bad {field}",
+                "type": "VIEWED",
+                "configuration": {
+                    "inclusionRules": [
+                        {"attribute": "brand", "operation": "equals", "source": source}
+                    ]
+                },
+            },
+            headers=_h(shop),
+        )
+        assert response.status_code == 400, response.text
+        assert field in response.text
+
+
+async def test_history_keys_bought_algorithms_lookback_and_user_based(
+    http: httpx.AsyncClient, shop: Credential, database: Database, clock: FakeClock
+) -> None:
+    # Eight days ago: "a" then "e" viewed together (outside a one-week window).
+    clock.advance(days=-8)
+    for _ in range(3):
+        old = await deliver(http, None, **{"entity.id": "a"})
+        await deliver(http, old, **{"entity.id": "e"})
+    clock.advance(days=8)
+    # This week: viewers of "a" buy "c"; buyers of "c" buy "d"; viewers of "d" view "b".
+    for _ in range(2):
+        tnt = await deliver(http, None, **{"entity.id": "a"})
+        await deliver(http, tnt, productPurchasedId="c")
+        await deliver(http, tnt, productPurchasedId="d")
+    for _ in range(2):
+        tnt = await deliver(http, None, **{"entity.id": "d"})
+        await deliver(http, tnt, **{"entity.id": "b"})
+    # The visitor served below: viewed "d" twice, then "a"; bought "c".
+    me = await deliver(http, None, **{"entity.id": "d"})
+    await deliver(http, me, **{"entity.id": "d"})
+    await deliver(http, me, **{"entity.id": "a"})
+    await deliver(http, me, productPurchasedId="c")
+    visitor = me.split(".")[0]
+    loose = {"backupDisabled": True, "partialDesignAllowed": True, "daysCount": "ONE_WEEK"}
+
+    async def item_criteria(name: str, kind: str, key: str) -> int:
+        body = {**loose, "name": name, "type": kind, "key": key}
+        return int((await create(http, shop, "item", body))["id"])
+
+    viewed_bought = await item_criteria("vb", "VIEWED_BOUGHT", "CURRENT")
+    bought_bought = await item_criteria("bb", "BOUGHT_CF", "LAST_PURCHASED")
+    last_viewed = await item_criteria("lv", "VIEWED_CF", "LAST_VIEWED")
+    most_viewed = await item_criteria("mv", "VIEWED_CF", "MOST_VIEWED")
+    category = await create(
+        http,
+        shop,
+        "category",
+        {**loose, "name": "cat", "type": "VIEWED", "key": "CURRENT", "daysCount": "TWO_WEEKS"},
+    )
+    for_you = await create(http, shop, "userhistory", {**loose, "name": "for you"})
+    run_pending(database)
+    tid = tenant_id(database)
+
+    def ask(criteria: int, **kw: Any) -> list[str]:
+        args: dict[str, Any] = {"key_item_id": None, "visitor_id": visitor, "limit": 3}
+        with database.session() as s:
+            return recommend(s, tid, criteria, **{**args, **kw})
+
+    # Viewed "a", bought "c" (and "d", bought with it); "e" was viewed with "a" too long ago.
+    assert ask(viewed_bought, key_item_id="a") == ["c", "d"]
+    # The visitor's last purchase "c": its buyers also bought "d".
+    assert ask(bought_bought) == ["d"]
+    # Last viewed "a": co-viewed this week with "d" only (the older "e" is outside the window).
+    assert ask(last_viewed) == ["d"]
+    # Most viewed "d" (twice): co-viewed with "b" and "a".
+    assert ask(most_viewed) == ["b", "a"]
+    # Current category from the key item "e" (hats): nothing else is a hat; "a" (shoes) gives
+    # the shoes most viewed in two weeks, "a" itself left out.
+    assert ask(int(category["id"]), key_item_id="e") == []
+    assert ask(int(category["id"]), key_item_id="a") == ["d", "b"]
+    # Recommended for you: a list for this visitor, from what the model learned.
+    personal = ask(int(for_you["id"]), limit=5)
+    assert personal and set(personal) <= {"a", "b", "c", "d", "e"}
+    assert ask(int(for_you["id"]), visitor_id="nobody") == []

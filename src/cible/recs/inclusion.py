@@ -1,19 +1,23 @@
 """Criteria inclusion and ranking rules (Adobe ``InclusionMatcher``, ``AlgorithmRankingRule``).
 
-A rule tests one attribute of a recommended entity, either against static ``values`` or, with
-``source: {"type": "ENTITY", "name": attr}``, against the key item's attribute (Adobe, "Use
-dynamic and static inclusion rules"). Rules are ANDed. Semantics kept from Adobe:
+A rule tests one attribute of a recommended entity, either against static ``values`` or, with a
+``source`` (Adobe, "Use dynamic and static inclusion rules"), against the key item's attribute
+(``{"type": "ENTITY", "name": attr}``), the visitor's profile attribute (``{"type": "PROFILE",
+"name": "profile.favoriteBrand"}``) or the call's mbox parameter (``{"type": "MBOX", "name":
+"mbox.brand"}``). Rules are ANDed. Semantics kept from Adobe:
 
 - on a multi-value attribute, a positive operation passes when one value passes, a negative one
   (``notEquals``, ``doesNotContain``, ``isNotContainedInList``, ``dynamicallyDoesNotMatch``)
   only when all do; numeric operations skip values that are not numbers;
 - an entity without ``inventory`` passes inventory rules (Adobe: unset inventory evaluates TRUE);
-- a dynamic rule whose key attribute is empty: ``defaultValue`` when given, else no result when
-  ``excludeAllWhenEmpty`` (the default for entity matching), else the rule is ignored.
+- a dynamic rule whose source is empty: ``defaultValue`` when given, else no result when
+  ``excludeAllWhenEmpty`` (the default for entity matching), else the rule is ignored (the
+  default for profile and parameter matching).
 
 >>> keep = compile_rules([{"attribute": "brand", "operation": "equals", "source":
 ...     {"type": "ENTITY", "name": "brand"}}])
->>> keep(Entity("b", "", (), 1, {"brand": "Acme"}), Entity("a", "", (), 1, {"brand": "Acme"}))
+>>> keep(Entity("b", "", (), 1, {"brand": "Acme"}), Entity("a", "", (), 1, {"brand": "Acme"}),
+...     no_sources)
 True
 """
 
@@ -28,14 +32,25 @@ from cible.recs.entities import Entity
 __all__ = [
     "DYNAMIC",
     "OPERATIONS",
+    "Lookup",
     "Rule",
     "check_rules",
     "compile_ranking",
     "compile_rules",
+    "no_sources",
 ]
 
-# Candidate and key item (None when the criteria has no key item).
-Rule = Callable[[Entity, Entity | None], bool]
+# A PROFILE or MBOX source's values for this call: (type, name) -> values ([] when none).
+Lookup = Callable[[str, str], list[Any]]
+# Candidate, key item (None when the criteria has no key item), the call's other sources.
+Rule = Callable[[Entity, Entity | None, Lookup], bool]
+SOURCES = ("ENTITY", "PROFILE", "MBOX")
+
+
+def no_sources(kind: str, name: str) -> list[Any]:
+    """The lookup of a call that has no profile or mbox parameters."""
+    return []
+
 
 STATIC = (
     "equals",
@@ -119,7 +134,14 @@ def _compile(rule: dict[str, Any]) -> Rule:
     low = _percent(rule.get("lowRange"), 100.0)
     high = _percent(rule.get("highRange"), 100.0)
 
-    def test(candidate: Entity, key: Entity | None) -> bool:
+    kind = str(source.get("type") or "ENTITY") if source else "ENTITY"
+    # Adobe: an empty key-item attribute shows nothing by default; an empty profile attribute
+    # or mbox parameter ignores the rule by default.
+    exclude_when_empty = (
+        bool(source.get("excludeAllWhenEmpty", kind == "ENTITY")) if source else True
+    )
+
+    def test(candidate: Entity, key: Entity | None, lookup: Lookup) -> bool:
         values = _values(candidate, attribute)
         if op == "valueIsPresent":
             return bool(values)
@@ -128,14 +150,16 @@ def _compile(rule: dict[str, Any]) -> Rule:
         targets: list[Any] = static
         if source is not None:
             name = source.get("name") or attribute
-            targets = _values(key, name) if key is not None else []
+            if kind == "ENTITY":
+                targets = _values(key, name) if key is not None else []
+            else:
+                targets = [v for v in lookup(kind, name) if v is not None and v != ""]
             if not targets:
                 default = source.get("defaultValue")
                 if default not in (None, ""):
                     targets = [default]
                 else:
-                    # Excluding everything is the default; otherwise the rule is ignored.
-                    return not source.get("excludeAllWhenEmpty", True)
+                    return not exclude_when_empty
         if not values:
             # Adobe: an entity without inventory passes inventory rules.
             return attribute == "inventory" or op in NEGATIVE
@@ -149,15 +173,16 @@ def _compile(rule: dict[str, Any]) -> Rule:
 def compile_rules(rules: Sequence[dict[str, Any]]) -> Rule:
     """One predicate for rules that must all pass (an empty list passes everything)."""
     tests = [_compile(r) for r in rules]
-    return lambda candidate, key: all(t(candidate, key) for t in tests)
+    return lambda candidate, key, lookup: all(t(candidate, key, lookup) for t in tests)
 
 
 def compile_ranking(
     rules: Sequence[dict[str, Any]],
 ) -> Callable[[Entity, Entity | None], int]:
-    """An entity's boost: the sum of the weightings (0 to 4) of the ranking rules it matches."""
+    """An entity's boost: the sum of the weightings (0 to 4) of the ranking rules it matches
+    (static rules only: ``check_rules`` refuses sources in ranking rules)."""
     weighted = [(_compile(r["matcher"]), int(r.get("weighting", 0))) for r in rules]
-    return lambda candidate, key: sum(w for test, w in weighted if test(candidate, key))
+    return lambda candidate, key: sum(w for test, w in weighted if test(candidate, key, no_sources))
 
 
 def check_rules(rules: Sequence[dict[str, Any]], where: str) -> None:
@@ -170,13 +195,15 @@ def check_rules(rules: Sequence[dict[str, Any]], where: str) -> None:
             problems.append((f"{where}[{index}].attribute", "names the attribute without entity."))
         if op in DYNAMIC and not source:
             problems.append((f"{where}[{index}].source", f"{op} needs a source"))
-        if source and source.get("type") != "ENTITY":
+        if source and source.get("type") not in SOURCES:
             problems.append(
                 (
                     f"{where}[{index}].source.type",
-                    "only ENTITY sources (the key item's attributes) are supported",
+                    "is ENTITY (the key item), PROFILE (profile.<name>) or MBOX (mbox.<name>)",
                 )
             )
+        elif source and source.get("type") != "ENTITY" and not source.get("name"):
+            problems.append((f"{where}[{index}].source.name", "names the attribute to read"))
         needs_values = op not in ("valueIsPresent", "valueIsNotPresent") and not source
         if needs_values and not rule.get("values"):
             problems.append((f"{where}[{index}].values", f"{op} needs at least one value"))

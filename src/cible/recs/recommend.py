@@ -8,7 +8,8 @@ keys (``recs_visitors``) and the candidates' catalog entries, then applies, in A
    ``aggregation`` ``AGGREGATE`` the visitor's next keys fill what the first left empty, with
    ``ALL_OR_NOTHING`` a key is used only if it fills every slot alone;
 2. deduplication: each item once, never the key item itself, only items in the catalog;
-3. filters: inclusion rules (static, and dynamic against the key item), ``minInventory`` (an
+3. filters: inclusion rules (static, and dynamic against the key item, the visitor's profile or
+   the call's mbox parameters), ``minInventory`` (an
    item without inventory passes), ``priceRange`` on ``value``, ``excludePurchases``,
    ``excludeViews`` (user-based);
 4. ranking rules (stable: equal boosts keep the algorithm's order);
@@ -21,7 +22,7 @@ keys (``recs_visitors``) and the candidates' catalog entries, then applies, in A
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +30,11 @@ import orjson
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.orm import Session
 
+from cible.profiles.service import find_profile
 from cible.recs.behaviour import visitor_state
 from cible.recs.catalog import get_entities
 from cible.recs.entities import Entity
-from cible.recs.inclusion import Rule, compile_ranking, compile_rules
+from cible.recs.inclusion import Lookup, Rule, compile_ranking, compile_rules
 from cible.recs.tables import RecsCriteria, RecsResult, RecsVisitor
 
 __all__ = ["recommend"]
@@ -50,6 +52,8 @@ class _Compiled:
     body: dict[str, Any]
     include: Rule
     rank: Callable[[Entity, Entity | None], int] | None
+    # The source types its inclusion rules read (ENTITY, PROFILE, MBOX).
+    sources: frozenset[str]
 
 
 _COMPILED: dict[tuple[int, str], _Compiled] = {}
@@ -64,11 +68,13 @@ def _compiled(row: Any) -> _Compiled:
         body = orjson.loads(row.body)
         configuration = body.get("configuration") or {}
         ranking = configuration.get("rankingRules") or []
+        rules = configuration.get("inclusionRules") or []
         found = _Compiled(
             row.criteria_group,
             body,
-            compile_rules(configuration.get("inclusionRules") or []),
+            compile_rules(rules),
             compile_ranking(ranking) if ranking else None,
+            frozenset(str(r["source"].get("type")) for r in rules if r.get("source")),
         )
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
@@ -90,6 +96,49 @@ def _visitor(conn: Connection, tenant_id: int, visitor_id: str | None) -> dict[s
     state["last_viewed"] = row.last_viewed
     state["last_purchased"] = row.last_purchased
     return state
+
+
+def _listed(value: Any) -> list[Any]:
+    """A profile attribute's or parameter's values: a JSON array string is its elements (Adobe:
+    list operators need JSON arrays), anything else one value."""
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return [value]
+        return parsed if isinstance(parsed, list) else [value]
+    return [] if value is None else [value]
+
+
+def _lookup(
+    conn: Connection,
+    tenant_id: int,
+    visitor_id: str | None,
+    parameters: Mapping[str, Any] | None,
+    needs_profile: bool,
+) -> Lookup:
+    """PROFILE sources read the visitor's stored profile (``profile.<name>``, read once, only
+    when a rule asks); MBOX sources the call's mbox parameter (``mbox.<name>`` or ``<name>``)."""
+    profile: dict[str, Any] | None = None
+
+    def lookup(kind: str, name: str) -> list[Any]:
+        nonlocal profile
+        if kind == "MBOX":
+            return _listed((parameters or {}).get(name.removeprefix("mbox.")))
+        if kind != "PROFILE" or not needs_profile or not visitor_id:
+            return []
+        if profile is None:
+            found = find_profile(Session(bind=conn), tenant_id, "tnt", visitor_id)
+            profile = {}
+            if found is not None:
+                attributes = orjson.loads(found.attributes or "{}")
+                if isinstance(attributes, dict):
+                    profile = {k: v[0] for k, v in attributes.items() if isinstance(v, list) and v}
+        return _listed(profile.get(name.removeprefix("profile.")))
+
+    return lookup
 
 
 def _by_score(scores: dict[str, float]) -> list[str]:
@@ -156,6 +205,7 @@ def _filter(
     entities: dict[str, Entity],
     key_entity: Entity | None,
     excluded: set[str],
+    lookup: Lookup,
     *,
     rules: bool = True,
 ) -> list[str]:
@@ -172,7 +222,7 @@ def _filter(
             continue
         if not _price_ok(entity, price):
             continue
-        if rules and not c.include(entity, key_entity):
+        if rules and not c.include(entity, key_entity, lookup):
             continue
         excluded.add(item)
         kept.append(item)
@@ -198,6 +248,7 @@ def recommend(
     limit: int,
     category: str | None = None,
     environment_id: int | None = None,
+    parameters: Mapping[str, Any] | None = None,
     rng: random.Random | None = None,
 ) -> list[str]:
     """Up to ``limit`` entity ids for the criteria (see the module docstring); ``[]`` for an
@@ -205,7 +256,8 @@ def recommend(
     ``partialDesignAllowed``.
 
     ``visitor_id`` is the visitor as the event log records him (``profiles.tnt_key(tntId)``);
-    ``category`` is the request's ``entity.categoryId`` for category criteria keyed ``CURRENT``.
+    ``category`` is the request's ``entity.categoryId`` for category criteria keyed ``CURRENT``;
+    ``parameters`` are the call's mbox parameters, read by rules with an ``MBOX`` source.
     """
     connection = conn.connection() if isinstance(conn, Session) else conn
     row = connection.execute(
@@ -244,6 +296,7 @@ def recommend(
         backup = _stored(connection, criteria_id, ["backup"]).get("backup", [])
         candidates.update(backup)
     entities = get_entities(connection, tenant_id, candidates, environment_id=environment_id)
+    lookup = _lookup(connection, tenant_id, visitor_id, parameters, "PROFILE" in c.sources)
     aggregation = body.get("aggregation", "NONE")
     chosen: list[str] = []
     for key, item in keys:
@@ -252,7 +305,9 @@ def recommend(
             key_entity = get_entities(
                 connection, tenant_id, [item], environment_id=environment_id
             ).get(item)
-        found = _filter(c, lists.get(key, []), entities, key_entity, set(excluded) | set(chosen))
+        found = _filter(
+            c, lists.get(key, []), entities, key_entity, set(excluded) | set(chosen), lookup
+        )
         if aggregation == "ALL_OR_NOTHING":
             if len(found) >= limit:
                 chosen = found
@@ -267,7 +322,9 @@ def recommend(
     chosen = chosen[:limit]
     if len(chosen) < limit and backup:
         filtering = bool(body.get("backupInclusionFilteringEnabled", True))
-        spare = _filter(c, backup, entities, key_item, excluded | set(chosen), rules=filtering)
+        spare = _filter(
+            c, backup, entities, key_item, excluded | set(chosen), lookup, rules=filtering
+        )
         chosen += _shuffled_in_buckets(spare, rng or random.Random())[: limit - len(chosen)]
     if len(chosen) < limit and not body.get("partialDesignAllowed"):
         return []

@@ -80,6 +80,7 @@ class Recommender(Protocol):
         limit: int,
         category: str | None = None,
         environment_id: int | None = None,
+        parameters: Mapping[str, Any] | None = None,
     ) -> list[str]: ...
 
 
@@ -382,6 +383,7 @@ class Serving:
                 limit=limit,
                 category=category,
                 environment_id=env,
+                parameters=parameters,
             )
 
         padded = needed + len(hidden) + 10
