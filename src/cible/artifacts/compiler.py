@@ -14,6 +14,16 @@ encodings of Adobe's own artifacts (adobe/target-nodejs-sdk, ``test/schema/artif
   the activity's order, so the first experience whose audiences match wins; an experience without
   audiences is ``true``.
 * Activities are ordered by ``priority``, highest first; equal priorities keep the input order.
+* Views (single-page applications): a selector location (``locations.selectors``) in a view
+  (``views``, found by ``viewLocalId``) gives one rule per experience under ``rules.views[<view
+  name>]``, key ``<activity id>-<locationLocalId>``, ``location.type`` ``"view"``, its option an
+  ``actions`` option whose ``setHtml`` action puts the offer's HTML at the selector, as in Adobe's
+  ``TEST_ARTIFACT_VIEWS.json``; a selector without a view does the same on the page load (under
+  the global mbox, as ``TEST_ARTIFACT_PAGELOAD_VEC_AB.json``). An experience that changes
+  nothing in a view still gets one rule there, with no action, so its visitors' views are
+  counted. The rule's ``metrics`` are the activity's click metrics on that view
+  (``clickTrackSelectors``): ``{"type": "click", "selector", "eventToken"}``, the token naming the
+  activity, experience and metric (``tokens.click_token``).
 * An option of a recommendations offer is ``{"type": "recs", "content": {criteriaId, designId,
   ...}}``: the server renders it at delivery, so its activity is remote (below).
 * An activity with an audience Adobe's on-device context cannot evaluate (profile, segments…)
@@ -37,7 +47,7 @@ from cible.artifacts import _time
 from cible.artifacts._audiences import AudienceBook
 from cible.artifacts.errors import ArtifactError
 from cible.artifacts.targeting import JsonLogic
-from cible.artifacts.tokens import event_token
+from cible.artifacts.tokens import click_token, event_token
 
 __all__ = [
     "ARTIFACT_VERSION",
@@ -106,22 +116,23 @@ def compile_artifact(
             raise ArtifactError(path, "an activity is an object")
         if activity.get("state") != "approved":
             continue
-        result = _compile_activity(activity, path, offers, book, at, token_secret)
+        result = _compile_activity(activity, path, offers, book, at, token_secret, global_mbox)
         if result is not None:
             compiled.append(result)
     compiled.sort(key=lambda item: -item.priority)  # stable: ties keep the input order
 
-    rules: dict[str, list[dict[str, Any]]] = {}
-    local = set(known_mboxes) | {global_mbox}
-    remote: set[str] = set()
+    rules: dict[str, dict[str, list[dict[str, Any]]]] = {"mboxes": {}, "views": {}}
+    local = {"mboxes": set(known_mboxes) | {global_mbox}, "views": set()}
+    remote: dict[str, set[str]] = {"mboxes": set(), "views": set()}
     uses_geo = False
     for item in compiled:
-        (remote if item.remote else local).update(name for name, _ in item.rules)
+        for kind, name, _ in item.rules:
+            (remote if item.remote else local)[kind].add(name)
         if item.remote and not include_remote:
             continue
         uses_geo = uses_geo or item.uses_geo
-        for name, rule in item.rules:
-            rules.setdefault(name, []).append(rule)
+        for kind, name, rule in item.rules:
+            rules[kind].setdefault(name, []).append(rule)
 
     meta: dict[str, Any] = {"clientCode": client, "environment": environment}
     if organization_id is not None:
@@ -133,11 +144,13 @@ def compile_artifact(
         "globalMbox": global_mbox,
         "geoTargetingEnabled": uses_geo if geo_targeting_enabled is None else geo_targeting_enabled,
         "responseTokens": list(response_tokens),
-        "remoteMboxes": sorted(remote),
-        "localMboxes": sorted(local),
-        "remoteViews": [],
-        "localViews": [],
-        "rules": {"mboxes": {name: rules[name] for name in sorted(rules)}, "views": {}},
+        "remoteMboxes": sorted(remote["mboxes"]),
+        "localMboxes": sorted(local["mboxes"]),
+        "remoteViews": sorted(remote["views"]),
+        "localViews": sorted(local["views"]),
+        "rules": {
+            kind: {name: found[name] for name in sorted(found)} for kind, found in rules.items()
+        },
     }
 
 
@@ -152,7 +165,8 @@ class _Compiled:
     priority: int
     remote: bool
     uses_geo: bool
-    rules: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # (``"mboxes"`` or ``"views"``, location name, rule)
+    rules: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -163,6 +177,27 @@ class _Location:
     rule_key: str
 
 
+@dataclass(frozen=True)
+class _Selector:
+    local_id: int
+    selector: str
+    view_id: int | None  # the view's viewLocalId; None: the page load
+    audiences: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class _View:
+    name: str
+    audiences: list[tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class _Click:
+    metric_id: int
+    selector: str
+    view_id: int | None
+
+
 def _compile_activity(
     activity: Mapping[str, Any],
     path: str,
@@ -170,6 +205,7 @@ def _compile_activity(
     book: AudienceBook,
     at: datetime,
     token_secret: bytes | None,
+    global_mbox: str = DEFAULT_GLOBAL_MBOX,
 ) -> _Compiled | None:
     activity_id = _int(activity.get("id"), f"{path}.id")
     kind = activity.get("type")
@@ -189,6 +225,9 @@ def _compile_activity(
 
     options = _by_local_id(activity.get("options"), "optionLocalId", f"{path}.options")
     locations = _locations(activity, activity_id, path)
+    selectors = _selectors(activity, path)
+    views = _views(activity, path)
+    clicks = _clicks(activity, path)
     experiences = _list(activity.get("experiences"), f"{path}.experiences")
     if not experiences:
         raise ArtifactError(f"{path}.experiences", "an activity needs at least one experience")
@@ -218,17 +257,8 @@ def _compile_activity(
         own = _ids(experience.get("audienceIds"), f"{epath}.audienceIds")
         own_refs = [(aid, f"{epath}.audienceIds[{j}]") for j, aid in enumerate(own)]
         for location in locations:
-            refs = dict(reversed(location.audiences + own_refs))  # first path of each id
-            ids = list(dict.fromkeys(aid for aid, _ in location.audiences + own_refs))
-            translations = [book.get(aid, refs[aid]) for aid in ids]
-            result.remote = result.remote or any(t.remote for t in translations)
-            result.uses_geo = result.uses_geo or any(
-                v.startswith("geo.") for t in translations for v in t.variables
-            )
-            parts = [] if bands[e] is None else [bands[e]]
-            parts += [t.logic for t in translations] + schedule
-            condition: JsonLogic = (
-                True if not parts else parts[0] if len(parts) == 1 else {"and": parts}
+            ids, condition = _condition(
+                location.audiences + own_refs, bands[e], schedule, book, result
             )
             meta: dict[str, Any] = {
                 "activity.id": activity_id,
@@ -260,8 +290,91 @@ def _compile_activity(
                 "condition": condition,
                 "consequence": {"name": location.name, "options": [option], "metrics": []},
             }
-            result.rules.append((location.name, rule))
+            result.rules.append(("mboxes", location.name, rule))
+        changed = {s.view_id for s in selectors if s.local_id in placed}
+        for k, selector in enumerate(selectors):
+            option_id = placed.get(selector.local_id)
+            first_of_view = all(other.view_id != selector.view_id for other in selectors[:k])
+            if option_id is None and not (first_of_view and selector.view_id not in changed):
+                continue  # one rule without action per view the experience leaves unchanged
+            view = views[selector.view_id] if selector.view_id is not None else None
+            where = global_mbox if view is None else view.name
+            audiences = (view.audiences if view else []) + selector.audiences + own_refs
+            ids, condition = _condition(audiences, bands[e], schedule, book, result)
+            meta = {
+                "activity.id": activity_id,
+                "activity.name": name,
+                "activity.type": _ACTIVITY_TYPES[kind],
+                "experience.id": experience_id,
+                "experience.name": str(experience.get("name", "")),
+                "location.name": where,
+                "location.type": "view",
+                "location.id": selector.local_id,
+                "audience.ids": ids,
+            }
+            actions: list[dict[str, Any]] = []
+            if option_id is not None:
+                html = _option(option_id, options, offers, token, meta, path)
+                if html["type"] != "html":
+                    raise ArtifactError(
+                        f"{epath}.optionLocations",
+                        f"selector {selector.local_id} shows option {option_id}, whose offer "
+                        "is not HTML content",
+                    )
+                actions.append(
+                    {
+                        "type": "setHtml",
+                        "selector": selector.selector,
+                        "cssSelector": selector.selector,
+                        "content": html["content"],
+                    }
+                )
+            metrics = [
+                {
+                    "type": "click",
+                    "selector": click.selector,
+                    "eventToken": click_token(
+                        activity_id, experience_id, click.metric_id, secret=token_secret
+                    ),
+                }
+                for click in clicks
+                if click.view_id == selector.view_id
+            ]
+            rule = {
+                "ruleKey": f"{activity_id}-{selector.local_id}",
+                "activityId": activity_id,
+                "meta": meta,
+                "condition": condition,
+                "consequence": {
+                    "name": where,
+                    "options": [{"type": "actions", "eventToken": token, "content": actions}],
+                    "metrics": metrics,
+                },
+            }
+            result.rules.append(("mboxes" if view is None else "views", where, rule))
     return result
+
+
+def _condition(
+    audiences: list[tuple[int, str]],
+    band: JsonLogic | None,
+    schedule: list[JsonLogic],
+    book: AudienceBook,
+    result: _Compiled,
+) -> tuple[list[int], JsonLogic]:
+    """The audience ids of a rule and its condition: band, audiences, schedule (in that order);
+    notes on ``result`` whether an audience is remote or reads ``geo.*``."""
+    refs = dict(reversed(audiences))  # first path of each id
+    ids = list(dict.fromkeys(aid for aid, _ in audiences))
+    translations = [book.get(aid, refs[aid]) for aid in ids]
+    result.remote = result.remote or any(t.remote for t in translations)
+    result.uses_geo = result.uses_geo or any(
+        v.startswith("geo.") for t in translations for v in t.variables
+    )
+    parts = [] if band is None else [band]
+    parts += [t.logic for t in translations] + schedule
+    condition: JsonLogic = True if not parts else parts[0] if len(parts) == 1 else {"and": parts}
+    return ids, condition
 
 
 def _schedule(activity: Mapping[str, Any], path: str, at: datetime) -> list[JsonLogic] | None:
@@ -306,6 +419,73 @@ def _locations(activity: Mapping[str, Any], activity_id: int, path: str) -> list
         )
         for local_id, name, audiences in found
     ]
+
+
+def _selectors(activity: Mapping[str, Any], path: str) -> list[_Selector]:
+    container = activity.get("locations") or {}
+    if not isinstance(container, Mapping):
+        raise ArtifactError(f"{path}.locations", "locations is an object")
+    found: list[_Selector] = []
+    for i, item in enumerate(_list(container.get("selectors"), f"{path}.locations.selectors")):
+        spath = f"{path}.locations.selectors[{i}]"
+        if not isinstance(item, Mapping):
+            raise ArtifactError(spath, "a location is an object")
+        ids = _ids(item.get("audienceIds"), f"{spath}.audienceIds")
+        found.append(
+            _Selector(
+                _int(item.get("locationLocalId"), f"{spath}.locationLocalId"),
+                _text(item.get("selector"), f"{spath}.selector"),
+                _optional_int(item.get("viewLocalId"), f"{spath}.viewLocalId"),
+                [(a, f"{spath}.audienceIds[{j}]") for j, a in enumerate(ids)],
+            )
+        )
+    return found
+
+
+def _views(activity: Mapping[str, Any], path: str) -> dict[int, _View]:
+    found: dict[int, _View] = {}
+    for i, item in enumerate(_list(activity.get("views"), f"{path}.views")):
+        vpath = f"{path}.views[{i}]"
+        if not isinstance(item, Mapping):
+            raise ArtifactError(vpath, "a view is an object")
+        ids = _ids(item.get("audienceIds"), f"{vpath}.audienceIds")
+        found[_int(item.get("viewLocalId"), f"{vpath}.viewLocalId")] = _View(
+            _text(item.get("name"), f"{vpath}.name"),
+            [(a, f"{vpath}.audienceIds[{j}]") for j, a in enumerate(ids)],
+        )
+    selectors = activity.get("locations") or {}
+    for i, item in enumerate(selectors.get("selectors") or []):
+        view_id = item.get("viewLocalId") if isinstance(item, Mapping) else None
+        if view_id is not None and view_id not in found:
+            raise ArtifactError(
+                f"{path}.locations.selectors[{i}].viewLocalId", f"no view {view_id}"
+            )
+    return found
+
+
+def _clicks(activity: Mapping[str, Any], path: str) -> list[_Click]:
+    """The click-tracked selectors of every metric, in metric order."""
+    found: list[_Click] = []
+    for i, metric in enumerate(_list(activity.get("metrics"), f"{path}.metrics")):
+        mpath = f"{path}.metrics[{i}]"
+        if not isinstance(metric, Mapping):
+            raise ArtifactError(mpath, "a metric is an object")
+        items = _list(metric.get("clickTrackSelectors"), f"{mpath}.clickTrackSelectors")
+        if not items:
+            continue
+        metric_id = _int(metric.get("metricLocalId"), f"{mpath}.metricLocalId")
+        for k, item in enumerate(items):
+            cpath = f"{mpath}.clickTrackSelectors[{k}]"
+            if not isinstance(item, Mapping):
+                raise ArtifactError(cpath, "a click-tracked selector is an object")
+            found.append(
+                _Click(
+                    metric_id,
+                    _text(item.get("selector"), f"{cpath}.selector"),
+                    _optional_int(item.get("viewLocalId"), f"{cpath}.viewLocalId"),
+                )
+            )
+    return found
 
 
 def _placements(experience: Mapping[str, Any], path: str) -> dict[int, int]:
@@ -404,6 +584,16 @@ def _is_number(value: object) -> bool:
 def _int(value: object, path: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ArtifactError(path, f"expected an integer, got {value!r}")
+    return value
+
+
+def _optional_int(value: object, path: str) -> int | None:
+    return None if value is None else _int(value, path)
+
+
+def _text(value: object, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ArtifactError(path, "expected a non-empty string")
     return value
 
 

@@ -13,8 +13,20 @@ no table is needed to read one back::
 detects corruption. With a per-tenant secret it also stops a client forging tokens to inflate
 another experience's counts.
 
+A click metric's token (the ``metrics[].eventToken`` of a view or page-load rule, sent back in a
+``click`` notification) has its own tag and also names the metric, so that no click token is
+ever a display token::
+
+    base64( b"cc1" | activity id (int64) | experience local id (int32) | metric local id (int32)
+            | first 8 bytes of HMAC-SHA256(key, the 19 bytes before) )
+
+Adobe's click tokens name the activity and metric and leave the experience to the visitor's
+assignment; Cible's name the experience too, so a click is counted from the token alone.
+
 >>> token = event_token(1001, 2)
 >>> decode_event_token(token)
+EventTokenRef(activity_id=1001, experience_local_id=2)
+>>> decode_event_token(click_token(1001, 2, 32767))
 EventTokenRef(activity_id=1001, experience_local_id=2)
 """
 
@@ -27,13 +39,16 @@ import hmac
 import struct
 from dataclasses import dataclass
 
-__all__ = ["EventTokenRef", "decode_event_token", "event_token"]
+__all__ = ["EventTokenRef", "click_token", "decode_event_token", "event_token"]
 
 _MAGIC = b"ct1"
 _BODY = struct.Struct(">qi")
 _TAG_BYTES = 8
 _PUBLIC_KEY = b"cible.artifacts.event_token.v1"
 _LENGTH = len(_MAGIC) + _BODY.size + _TAG_BYTES
+_CLICK_MAGIC = b"cc1"
+_CLICK_BODY = struct.Struct(">qii")
+_CLICK_LENGTH = len(_CLICK_MAGIC) + _CLICK_BODY.size + _TAG_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +69,19 @@ def event_token(activity_id: int, experience_local_id: int, *, secret: bytes | N
     return base64.b64encode(payload + _tag(payload, secret)).decode("ascii")
 
 
-def decode_event_token(token: object, *, secret: bytes | None = None) -> EventTokenRef | None:
-    """The activity and experience of a token made by ``event_token``, else ``None``.
+def click_token(
+    activity_id: int, experience_local_id: int, metric_local_id: int, *, secret: bytes | None = None
+) -> str:
+    """The event token of a click metric of one experience (stable across compiles)."""
+    payload = _CLICK_MAGIC + _CLICK_BODY.pack(activity_id, experience_local_id, metric_local_id)
+    return base64.b64encode(payload + _tag(payload, secret)).decode("ascii")
 
-    ``None`` covers tokens from elsewhere (Adobe's, a click metric's), corrupted tokens and,
-    when ``secret`` is given, tokens signed with another key.
+
+def decode_event_token(token: object, *, secret: bytes | None = None) -> EventTokenRef | None:
+    """The activity and experience of a token made by ``event_token`` or ``click_token``.
+
+    ``None`` covers tokens from elsewhere (Adobe's), corrupted tokens and, when ``secret`` is
+    given, tokens signed with another key.
     """
     if not isinstance(token, str):
         return None
@@ -66,10 +89,14 @@ def decode_event_token(token: object, *, secret: bytes | None = None) -> EventTo
         raw = base64.b64decode(token.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
         return None
-    if len(raw) != _LENGTH or not raw.startswith(_MAGIC):
+    if len(raw) == _LENGTH and raw.startswith(_MAGIC):
+        magic, body = _MAGIC, _BODY
+    elif len(raw) == _CLICK_LENGTH and raw.startswith(_CLICK_MAGIC):
+        magic, body = _CLICK_MAGIC, _CLICK_BODY
+    else:
         return None
     payload, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
     if not hmac.compare_digest(tag, _tag(payload, secret)):
         return None
-    activity_id, experience_local_id = _BODY.unpack(payload[len(_MAGIC) :])
+    activity_id, experience_local_id = body.unpack(payload[len(magic) :])[:2]
     return EventTokenRef(activity_id, experience_local_id)

@@ -116,7 +116,7 @@ def reallocate(session: Session, activity: Activity, now: datetime) -> dict[str,
     criteria = auto.get("successEvaluationCriteria", "conversion_rate")
     # Revenue criteria optimise the share of visitors who order (bounded in [0, 1] as the
     # Bernstein interval needs); engagement ones the metric's conversions.
-    keys = [ORDER] if criteria == "rpv" else metric_keys(metric)
+    keys = [ORDER] if criteria == "rpv" else metric_keys(metric, body)
     ids = [int(e["experienceLocalId"]) for e in experiences]
     visitors, conversions = _counts(session, activity, keys, ids)
     algorithm = auto.get("algorithm") or "adobe"

@@ -23,6 +23,7 @@ from cible.activities.abxt._dates import parse_date
 from cible.activities.abxt._render import definition
 from cible.activities.abxt.tables import Activity
 from cible.activities.environments.tables import Environment
+from cible.artifacts import DEFAULT_GLOBAL_MBOX
 from cible.delivery.tables import Event
 from cible.errors import BadRequest
 from cible.isotime import iso_millis
@@ -210,8 +211,13 @@ def _scope(session: Session, activity: Activity, query: ReportQuery) -> _Scope:
     )
 
 
-def metric_keys(metric: Mapping[str, Any]) -> list[str]:
-    """The event metrics (``cible.reports._aggregate.metric_of``) an Adobe metric counts."""
+def metric_keys(metric: Mapping[str, Any], body: Mapping[str, Any] | None = None) -> list[str]:
+    """The event metrics (``cible.reports._aggregate.metric_of``) an Adobe metric counts.
+
+    A click on a ``clickTrackSelectors`` element is a click notification naming the view (or,
+    on page load, the global mbox): ``click:<view name>``; view names come from ``body``, the
+    activity's definition.
+    """
     keys = []
     for mbox in metric.get("mboxes") or []:
         name = mbox.get("name")
@@ -219,6 +225,13 @@ def metric_keys(metric: Mapping[str, Any]) -> list[str]:
             continue
         clicked = mbox.get("successEvent") == "mbox_clicked"
         keys.append(f"{'click' if clicked else 'mbox'}:{name}"[:260])
+    views = {v.get("viewLocalId"): v.get("name") for v in (body or {}).get("views") or []}
+    for click in metric.get("clickTrackSelectors") or []:
+        view = click.get("viewLocalId")
+        name = DEFAULT_GLOBAL_MBOX if view is None else views.get(view)
+        key = f"click:{name}"[:260]
+        if name and key not in keys:
+            keys.append(key)
     return keys
 
 
@@ -272,7 +285,7 @@ def performance_report(
     body = definition(activity)
     scope = _scope(session, activity, query)
     metric = _metric(body, query.metric_local_id)
-    keys = metric_keys(metric) if metric is not None else []
+    keys = metric_keys(metric, body) if metric is not None else []
     d = report_daily.c
     rows = session.execute(
         select(

@@ -57,13 +57,20 @@ def local_ids(kind: str, body: ActivityIn, problems: Problems) -> None:
         problems,
     )
     locations = _unique(
-        (
-            (m.location_local_id, f"locations.mboxes[{i}].locationLocalId")
-            for i, m in enumerate(body.locations.mboxes)
-        ),
+        [
+            *(
+                (m.location_local_id, f"locations.mboxes[{i}].locationLocalId")
+                for i, m in enumerate(body.locations.mboxes)
+            ),
+            *(
+                (s.location_local_id, f"locations.selectors[{i}].locationLocalId")
+                for i, s in enumerate(body.locations.selectors)
+            ),
+        ],
         "locationLocalId",
         problems,
     )
+    _views(body, problems)
     _unique(
         (
             (e.experience_local_id, f"experiences[{i}].experienceLocalId")
@@ -125,6 +132,32 @@ def local_ids(kind: str, body: ActivityIn, problems: Problems) -> None:
                 )
 
 
+def _views(body: ActivityIn, problems: Problems) -> None:
+    """View ids and names unique; every ``viewLocalId`` of a selector names a view."""
+    views = _unique(
+        ((v.view_local_id, f"views[{i}].viewLocalId") for i, v in enumerate(body.views)),
+        "viewLocalId",
+        problems,
+    )
+    names: set[str] = set()
+    for i, view in enumerate(body.views):
+        if view.name in names:
+            problems.append((f"views[{i}].name", f"view {view.name!r} is listed twice"))
+        names.add(view.name)
+    pointers = [
+        (s.view_local_id, f"locations.selectors[{i}].viewLocalId")
+        for i, s in enumerate(body.locations.selectors)
+    ]
+    pointers += [
+        (c.view_local_id, f"metrics[{i}].clickTrackSelectors[{k}].viewLocalId")
+        for i, m in enumerate(body.metrics)
+        for k, c in enumerate(m.click_track_selectors)
+    ]
+    for view_id, path in pointers:
+        if view_id is not None and view_id not in views:
+            problems.append((path, f"no view {view_id}"))
+
+
 def audience_refs(body: ActivityIn) -> list[tuple[int, str]]:
     """Every audience id the definition names, with its path."""
     refs: list[tuple[int, str]] = []
@@ -132,6 +165,12 @@ def audience_refs(body: ActivityIn) -> list[tuple[int, str]]:
         refs += [
             (a, f"locations.mboxes[{i}].audienceIds[{j}]") for j, a in enumerate(m.audience_ids)
         ]
+    for i, s in enumerate(body.locations.selectors):
+        refs += [
+            (a, f"locations.selectors[{i}].audienceIds[{j}]") for j, a in enumerate(s.audience_ids)
+        ]
+    for i, v in enumerate(body.views):
+        refs += [(a, f"views[{i}].audienceIds[{j}]") for j, a in enumerate(v.audience_ids)]
     for i, e in enumerate(body.experiences):
         refs += [(a, f"experiences[{i}].audienceIds[{j}]") for j, a in enumerate(e.audience_ids)]
     for i, metric in enumerate(body.metrics):
@@ -139,6 +178,11 @@ def audience_refs(body: ActivityIn) -> list[tuple[int, str]]:
             refs += [
                 (a, f"metrics[{i}].mboxes[{k}].audienceIds[{j}]")
                 for j, a in enumerate(mbox.audience_ids)
+            ]
+        for k, click in enumerate(metric.click_track_selectors):
+            refs += [
+                (a, f"metrics[{i}].clickTrackSelectors[{k}].audienceIds[{j}]")
+                for j, a in enumerate(click.audience_ids)
             ]
     refs += [
         (r.audience_id, f"reportingAudiences[{i}].audienceId")

@@ -12,11 +12,20 @@ Both models are closed (an unknown field is a 400), which is also what lets a v3
 (or the reverse) be told apart and refused with a 406 rather than misread. Read-only fields a
 client gets back (``id``, ``type``, ``createdAt``, ``modifiedAt``, ``modifiedByName``) may be
 echoed in a PUT. Fields of the spec that change decisions but that Cible does not implement
-(``entryConstraint``, ``applicationContext``, ``views``, ``locations.selectors``,
-``offerTemplates``) are refused as unknown fields rather than silently ignored.
+(``entryConstraint``, ``applicationContext``, ``offerTemplates``, a metric's ``views``) are refused
+as unknown fields rather than silently ignored.
 
-Cible additions: ``environmentIds`` (the environments an activity is served in; empty = all) and,
-on A/B activities, ``autoAllocate`` ``{enabled, successEvaluationCriteria, metricLocalId}``.
+Views (single-page applications, at.js ``triggerView``): ``views`` ``[{viewLocalId, viewId,
+audienceIds}]``, ``locations.selectors`` ``[{locationLocalId, name, selector, audienceIds,
+selectorVersion, viewLocalId}]`` (a selector without ``viewLocalId`` changes the page load) and
+a metric's ``clickTrackSelectors`` ``[{selector, audienceIds, selectorVersion, viewLocalId}]``,
+as Adobe's v3 ``ABActivity``. Adobe's ``viewId`` names a view its visual editor created; Cible has
+no such entity, so a view also carries its ``name`` (a Cible addition: the name the page passes
+to ``triggerView``, which Adobe's on-device artifacts key views by).
+
+Cible additions: ``environmentIds`` (the environments an activity is served in; empty = all),
+a view's ``name`` and, on A/B activities, ``autoAllocate`` ``{enabled, successEvaluationCriteria,
+metricLocalId}``.
 """
 
 from __future__ import annotations
@@ -61,8 +70,28 @@ class MboxLocation(_Closed):
     audience_ids: list[EntityId] = Field(default_factory=list, alias="audienceIds")
 
 
+class SelectorLocation(_Closed):
+    """A page element the activity changes, in a view or (no ``viewLocalId``) on page load."""
+
+    location_local_id: LocalId = Field(alias="locationLocalId")
+    name: StrictStr | None = Field(default=None, max_length=250)
+    selector: StrictStr = Field(min_length=1, max_length=2000)
+    audience_ids: list[EntityId] = Field(default_factory=list, alias="audienceIds")
+    selector_version: StrictInt | None = Field(default=None, alias="selectorVersion")
+    view_local_id: LocalId | None = Field(default=None, alias="viewLocalId")
+
+
 class Locations(_Closed):
     mboxes: list[MboxLocation] = Field(default_factory=list)
+    selectors: list[SelectorLocation] = Field(default_factory=list)
+
+
+class View(_Closed):
+    view_local_id: LocalId = Field(alias="viewLocalId")
+    view_id: EntityId | None = Field(default=None, alias="viewId")
+    # Cible addition: the view's name, as the page's triggerView passes it.
+    name: StrictStr = Field(min_length=1, max_length=250)
+    audience_ids: list[EntityId] = Field(default_factory=list, alias="audienceIds")
 
 
 class OptionLocation(_Closed):
@@ -88,6 +117,15 @@ class MetricMbox(_Closed):
     audience_ids: list[EntityId] = Field(default_factory=list, alias="audienceIds")
 
 
+class ClickTrackSelector(_Closed):
+    """A click on this element converts the metric (in a view, or on page load)."""
+
+    selector: StrictStr = Field(min_length=1, max_length=2000)
+    audience_ids: list[EntityId] = Field(default_factory=list, alias="audienceIds")
+    selector_version: StrictInt | None = Field(default=None, alias="selectorVersion")
+    view_local_id: LocalId | None = Field(default=None, alias="viewLocalId")
+
+
 class Action(_Closed):
     type: ActionType
     conditions: dict[str, Any] | None = None
@@ -101,6 +139,9 @@ class Metric(_Closed):
     name: StrictStr | None = Field(default=None, max_length=250)
     conversion: StrictBool = False
     mboxes: list[MetricMbox] = Field(default_factory=list)
+    click_track_selectors: list[ClickTrackSelector] = Field(
+        default_factory=list, alias="clickTrackSelectors"
+    )
     engagement: Engagement | None = None
     action: Action | None = None
 
@@ -140,6 +181,7 @@ class _ActivityBody(_Closed):
     property_ids: list[EntityId] = Field(default_factory=list, alias="propertyIds")
     environment_ids: list[EntityId] = Field(default_factory=list, alias="environmentIds")
     locations: Locations = Field(default_factory=Locations)
+    views: list[View] = Field(default_factory=list)
     metrics: list[Metric] = Field(default_factory=list)
     reporting_audiences: list[ReportingAudience] = Field(
         default_factory=list, alias="reportingAudiences"
@@ -194,6 +236,7 @@ DEFINITION_FIELDS = (
     "environmentIds",
     "options",
     "locations",
+    "views",
     "experiences",
     "metrics",
     "reportingAudiences",

@@ -154,7 +154,7 @@ def _apply(
         [m.name for m in body.locations.mboxes]
         + [m.name for metric in body.metrics for m in metric.mboxes],
     )
-    data = body.model_dump(by_alias=True, exclude_none=True)
+    data = _without_empty_views(body.model_dump(by_alias=True, exclude_none=True))
     activity.name = body.name
     # Nothing may autoflush between here and _flush_claiming, which turns a lost race into a 409.
     activity.third_party_id = body.third_party_id
@@ -163,6 +163,19 @@ def _apply(
     activity.definition = orjson.dumps(
         {k: data[k] for k in DEFINITION_FIELDS if k in data}
     ).decode()
+
+
+def _without_empty_views(data: dict[str, Any]) -> dict[str, Any]:
+    """The view fields left out when empty, so activities without views read as before."""
+    if not data.get("views"):
+        data.pop("views", None)
+    locations = data.get("locations")
+    if isinstance(locations, dict) and not locations.get("selectors"):
+        locations.pop("selectors", None)
+    for metric in data.get("metrics") or ():
+        if not metric.get("clickTrackSelectors"):
+            metric.pop("clickTrackSelectors", None)
+    return data
 
 
 def _flush_claiming(session: Session, activity: Activity) -> None:
