@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cible.dmp.transfers import inbound, receipts
+from cible.dmp.transfers import inbound, watch
 from cible.dmp.transfers.inbound import Importer, Line, parse_line, parse_name
 from cible.store import Database
 from tests.conftest import Credential
@@ -209,8 +209,8 @@ async def test_watched_folder_and_cli_import(
     folder.mkdir()
     (folder / f"ftp_dpm_{ids['ds']}_1700000000.sync").write_bytes(f"{_uuid(1)}\t55\n".encode())
     (folder / "notes.txt").write_text("ignored")
-    assert receipts.scan(database, str(folder)) == 1
-    assert receipts.scan(database, str(folder)) == 1  # same receipt back, nothing applied again
+    assert watch.scan(database, str(folder)) == 1
+    assert watch.scan(database, str(folder)) == 0  # nothing applied again
     history = await aam.call("GET", f"/v1/datasources/{ids['ds']}/history/inbound")
     assert len(history) == 1 and history[0]["realizedTraits"] == 1
 

@@ -155,6 +155,15 @@ removed AS (
 ENGINES: dict[str, Callable[[], ExportEngine]] = {"duckdb": DuckDBEngine}
 
 
+def _spark() -> ExportEngine:
+    from cible.dmp.transfers.export_spark import engine  # pyspark is optional: import late
+
+    return engine()
+
+
+ENGINES["spark"] = _spark
+
+
 def engine_named(name: str) -> ExportEngine:
     factory = ENGINES.get(name)
     if factory is None:

@@ -1,21 +1,15 @@
-"""Inbound file receipts as ``GET /v1/datasources/{id}/history/inbound`` lists them, and the
-watched folder that imports the files dropped in it (``CIBLE_DMP_INBOUND_DIR``)."""
+"""Inbound file receipts as ``GET /v1/datasources/{id}/history/inbound`` lists them (the watched
+location that imports dropped files is ``cible.dmp.transfers.watch``)."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cible.dmp.transfers.inbound import Importer, parse_name
 from cible.dmp.transfers.tables import InboundFile
-from cible.store import Database
-
-log = logging.getLogger("cible.dmp")
 
 
 def history(
@@ -45,23 +39,3 @@ def history(
         }
         for row in session.scalars(query.order_by(InboundFile.id))
     ]
-
-
-def scan(db: Database, folder: str) -> int:
-    """Imports every inbound file of ``folder`` not imported yet; returns how many it applied.
-
-    A file is known by name and md5, so one dropped again unchanged is skipped, and one still
-    being written (its md5 changes) is imported again in full once complete: drop files under a
-    temporary name and rename them, as for AAM's S3 uploads.
-    """
-    done = 0
-    for path in sorted(Path(folder).iterdir()):
-        if not path.is_file() or parse_name(path.name) is None:
-            continue
-        try:
-            receipt = Importer(db, path.name, path.read_bytes()).run()
-        except Exception:
-            log.exception("inbound file failed", extra={"file": path.name})
-            continue
-        done += receipt.get("recordsReceived", 0) > 0
-    return done

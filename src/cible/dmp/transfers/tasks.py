@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 
 from cible.config import get_settings
-from cible.dmp.transfers import receipts, s2s, wake
+from cible.dmp.transfers import export as _export  # noqa: F401 - its jobs register on import
+from cible.dmp.transfers import s2s, wake, watch
 from cible.jobs import outbound, task
 from cible.store import Database
 
@@ -35,7 +36,7 @@ def send(db: Database, payload: dict[str, Any]) -> None:
 
 @task("dmp.inbound.scan")
 def inbound_scan(db: Database, payload: dict[str, Any]) -> None:
-    """Imports the onboarding files dropped in ``CIBLE_DMP_INBOUND_DIR`` (when set)."""
-    folder = get_settings().dmp_inbound_dir
-    if folder:
-        receipts.scan(db, folder)
+    """Imports the onboarding and ID-sync files dropped in ``CIBLE_DMP_INBOUND_DIR`` (when set)."""
+    settings = get_settings()
+    if settings.dmp_inbound_dir:
+        watch.scan(db, settings.dmp_inbound_dir, watch.options(settings.dmp_inbound_options))

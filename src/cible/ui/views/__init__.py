@@ -7,9 +7,11 @@ from cible.ui.views import (
     auth,
     catalog,
     clients,
+    destinations,
     jobs,
     offers,
     reports,
+    transfers,
 )
 
 ROUTERS = [
@@ -22,6 +24,8 @@ ROUTERS = [
         audiences,
         catalog,
         audience_manager,
+        destinations,
+        transfers,
         clients,
         jobs,
     )
