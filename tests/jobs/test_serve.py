@@ -63,7 +63,7 @@ def _serve(tmp_path: Path, *flags: str) -> Served:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a loaded machine imports the app slowly
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:

@@ -124,7 +124,8 @@ class UiSession:
 
 
 def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: importing the app takes seconds on an idle machine and a minute on a loaded one.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"cible serve exited: {log.read_text()[-2000:]}")
@@ -134,7 +135,7 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> Non
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"cible serve did not answer in 30 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"cible serve did not answer in 180 s: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="session")
