@@ -69,7 +69,9 @@ class DeliveryFastPath:
                     status, body = STATUS, refusal(origin_text or "")
                     headers.pop(b"origin", None)
                 else:
-                    status, body = await answer(self.fastapi, query, raw, host)
+                    client = scope.get("client")
+                    caller = client[0] if client else None
+                    status, body = await answer(self.fastapi, query, raw, host, caller)
             except Exception:
                 log.exception("unhandled error", extra={"request_id": request_id})
                 status, body = 500, _message(500, "internal server error")

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from cible.delivery import cors
 from cible.delivery.cache import DecisionCache
+from cible.delivery.geo import with_caller_address
 from cible.delivery.service import Delivery, DeliveryRejected, TenantRef
 from cible.delivery.source import StoreArtifactSource
 from cible.delivery.trace import TraceGate
@@ -243,6 +244,7 @@ async def _deliver(request: Request) -> Response:
         request.query_params.multi_items(),
         await request.body(),
         request.headers.get("host", ""),
+        request.client.host if request.client else None,
     )
     if body is None:
         return Response(status_code=status, headers=BATCH_HEADER)
@@ -251,12 +253,13 @@ async def _deliver(request: Request) -> Response:
 
 
 async def answer(
-    app: Any, query: list[tuple[str, str]], raw: bytes, host: str
+    app: Any, query: list[tuple[str, str]], raw: bytes, host: str, caller: str | None = None
 ) -> tuple[int, bytes | None]:
     """Status and JSON body of one delivery call (``None``: no body, a beacon's 204).
 
     Shared by the route and by ``cible.delivery.asgi``, which serves the same answers without
-    the framework's per-request layers.
+    the framework's per-request layers. ``caller`` is the client's IP address, looked up for
+    geo when the request gives none (``cible.delivery.geo``).
     """
     params = dict(query)
     client, org_id = params.get("client"), params.get("imsOrgId")
@@ -276,6 +279,8 @@ async def answer(
     except InvalidRequest as error:
         return _error(400, str(error))
     delivery, directory = runtime_of(app)
+    if caller is not None and delivery.geo_lookup is not None:
+        with_caller_address(body, caller)
     known, tenant = directory.cached(client, org_id)
     if not known:
         tenant = await run_in_threadpool(directory.find, client, org_id)

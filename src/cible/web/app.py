@@ -29,6 +29,7 @@ from cible.config import Settings, get_settings
 from cible.delivery import auth_token_routes, notify_routes
 from cible.delivery import routes as delivery
 from cible.delivery.asgi import DeliveryFastPath
+from cible.delivery.geo_maxmind import open_geo_lookup
 from cible.delivery.seen import SeenNames
 from cible.dmp import routes as dmp
 from cible.errors import CibleError
@@ -94,6 +95,10 @@ def create_app(
         max_parameters=settings.max_learned_mbox_parameters,
     )
     app.state.metrics.registry.register(LearnedNamesCollector(app.state))
+    # Geo from the caller's IP (docs/delivery-geo.md); None, with a log line, without a database.
+    app.state.geo_lookup = open_geo_lookup(settings.geoip_database)
+    if app.state.geo_lookup is not None:
+        app.router.on_shutdown.append(app.state.geo_lookup.close)
     app.state.throttle = TokenBucketThrottle(settings.throttle_rate, settings.throttle_burst)
     app.state.token_throttle = TokenBucketThrottle(
         settings.token_throttle_rate, settings.token_throttle_burst
