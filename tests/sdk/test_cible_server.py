@@ -52,7 +52,9 @@ def test_on_device_from_cibles_artifact_route(app: Any, database: Any) -> None:
             "notification_flush_interval": 3600,
         }
     )
-    download, response = seen[0]
+    ping, answer = seen[0]  # Adobe's startup location hint call, answered by Cible
+    assert ping.url.params["sessionId"] == "ping123" and answer.status_code == 200
+    download, response = seen[1]
     assert download.url.path == "/acme/production/v1/rules.json"
     assert download.headers["accept-encoding"] == "gzip"
     assert response.status_code == 200

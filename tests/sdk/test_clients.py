@@ -136,7 +136,7 @@ def test_adobe_call_forms_options_dict_and_models() -> None:
         assert "session#adobe-style#" in from_model["target_cookie"]["value"]
         assert from_model["request"]["id"] == {"tntId": "model-visitor"}
         with pytest.raises(TypeError):
-            client.get_offers({"request": {}, "callback": print})
+            client.get_offers({"request": {}, "callback": "print"})  # not callable
         with pytest.raises(TypeError):
             client.get_offers({"request": {}, "sesion_id": "typo"})
 

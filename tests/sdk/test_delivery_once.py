@@ -17,6 +17,7 @@ from cible.tenants import service as tenants
 from cible.tenants.tables import Tenant
 from cible.web.app import create_app
 from tests.delivery import _scenario as scenario
+from tests.sdk.helpers import is_ping
 
 
 class DyingServer:
@@ -31,6 +32,8 @@ class DyingServer:
         self.ids_sent: list[list[str]] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if is_ping(request):  # the client's startup location hint call: not a notification
+            return self.transport.handle_request(request)
         self.posts += 1
         self.ids_sent.append([n["id"] for n in json.loads(request.content)["notifications"]])
         if self.posts in (2, 3):

@@ -176,7 +176,7 @@ def test_client_errors_are_not_retried() -> None:
         attempts.append(request)
         return httpx.Response(400, json={"status": 400, "message": "bad token"})
 
-    client = make(refused)
+    client = make(refused, target_location_hint="1")  # no startup location hint call
     visit(client, "alice")
     client.close()
     assert len(attempts) == 1

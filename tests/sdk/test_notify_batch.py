@@ -17,7 +17,7 @@ from cible.sdk import ASGITransport, AsyncTargetClient, MockTransport, TargetCli
 from cible.sdk._notifications import Pending, batch_bodies
 from cible.tenants import service as tenants
 from tests.delivery import _scenario as scenario
-from tests.sdk.helpers import CLIENT, ORG, Recorder, offers_request, parity_artifact
+from tests.sdk.helpers import CLIENT, ORG, Recorder, is_ping, offers_request, parity_artifact
 
 BATCH = "/rest/v1/notifications"
 DELIVERY = "/rest/v1/delivery"
@@ -32,7 +32,8 @@ class Recording(ASGITransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await super().handle_async_request(request)
-        self.seen.append((request.url.path, response))
+        if not is_ping(request):  # the client's startup location hint call
+            self.seen.append((request.url.path, response))
         return response
 
     def paths(self) -> list[str]:
@@ -112,7 +113,8 @@ def test_auto_switches_to_batch_once_cibles_delivery_api_says_so(
     cible_app: Any, database: Any
 ) -> None:
     transport = Recording(cible_app)
-    client = TargetClient.create(options(transport, None))
+    # No startup location hint call (a hint is configured): nothing is known at first.
+    client = TargetClient.create(options(transport, None, target_location_hint="1"))
     assert client.config.notification_endpoint == "auto"
     visit(client, 1)
     visit(client, 2)
@@ -124,6 +126,14 @@ def test_auto_switches_to_batch_once_cibles_delivery_api_says_so(
     client.close()
     assert transport.paths()[2:] == [BATCH]
     assert stored(database) == (18, 9)
+
+    # The startup location hint call is a delivery call too: its answer already says so.
+    transport = Recording(cible_app)
+    client = TargetClient.create(options(transport, None))
+    visit(client, 10)
+    client.close()
+    assert transport.paths() == [BATCH]
+    assert stored(database) == (20, 10)
 
 
 def test_auto_against_a_server_without_the_header_stays_single() -> None:

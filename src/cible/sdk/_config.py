@@ -72,6 +72,7 @@ CIBLE_OPTIONS = frozenset(
         "notification_endpoint",
         "clock",
         "explain",
+        "callback_threads",
     }
 )
 
@@ -112,6 +113,7 @@ class Config:
     notification_endpoint: str
     explain: bool
     clock: Callable[[], float] = field(default=time.time)
+    callback_threads: int = 4
 
     @property
     def scheme(self) -> str:
@@ -234,6 +236,7 @@ class Config:
             notification_endpoint=endpoint,
             explain=bool(get("explain", False)),
             clock=get("clock") or time.time,
+            callback_threads=max(1, int(_number(get("callback_threads"), 4, "callback_threads"))),
         )
 
     def emit(self, name: str, payload: Mapping[str, Any] | None = None) -> None:

@@ -56,6 +56,7 @@ from cible.sdk._notifications import Endpoint, NotificationQueue, Pending
 __all__ = ["Call", "Core", "as_request", "make_call"]
 
 _MODES = ("execute", "prefetch")
+LOCATION_HINT_SESSION = "ping123"  # the session id of Adobe's startup location hint call
 
 
 @dataclass(slots=True)
@@ -71,6 +72,8 @@ class Call:
     session_id: str | None = None
     decisioning_method: str | None = None
     defaults: Mapping[str, Any] | None = None
+    callback: Any = None
+    err_callback: Any = None
 
 
 def as_request(value: Any) -> dict[str, Any]:
@@ -114,6 +117,8 @@ class Core:
         self.cache = SessionCache(config.session_cache_size, config.session_timeout)
         self.queue = NotificationQueue(config.notification_queue_size)
         self.endpoint = Endpoint(config.notification_endpoint)
+        # The edge cluster of this client's traffic: configured, or learned by `location_hint`.
+        self.location_hint = config.target_location_hint
         if config.artifact_payload is not None:
             self.artifact.install(config.artifact_payload)
 
@@ -126,9 +131,7 @@ class Core:
         session_id = cookies.get(SESSION_ID_COOKIE) or call.session_id or _random_id()
         device_id = cookies.get(DEVICE_ID_COOKIE)
         cluster = (
-            cluster_from_device_id(device_id)
-            or call.target_location_hint
-            or config.target_location_hint
+            cluster_from_device_id(device_id) or call.target_location_hint or self.location_hint
         )
         request = self._prepared(call, device_id)
         method = call.decisioning_method or config.decisioning_method
@@ -320,6 +323,27 @@ class Core:
     def _defaults(self, call: Call) -> dict[str, Any]:
         return {**self.config.defaults, **(call.defaults or {})}
 
+    # -- location hint --------------------------------------------------------------------------
+
+    def location_hint_flow(self) -> Flow[str | None]:
+        """Adobe's startup call (`helper.py` `request_location_hint_cookie`): an on-device client
+        with no `target_location_hint` asks the delivery API once, with session `ping123` and an
+        empty request, which edge answers it; the cluster of the `edgeHost` becomes the client's
+        hint, so new on-device visitors get tntIds of that edge. A failure is logged, not raised."""
+        if self.location_hint or not self.config.server_domain:
+            return self.location_hint
+        try:
+            response = yield from self._remote(
+                LOCATION_HINT_SESSION, {"context": {"channel": "web"}}
+            )
+        except DeliveryError as error:
+            self.config.logger.error("cible.sdk: the location hint request failed: %s", error)
+            return None
+        hint = cluster_from_edge_host(response.get("edgeHost"))
+        if hint:
+            self.location_hint = hint
+        return hint
+
     # -- send_notifications ---------------------------------------------------------------------
 
     def notifications(self, call: Call) -> Flow[dict[str, Any]]:
@@ -328,9 +352,7 @@ class Core:
         session_id = cookies.get(SESSION_ID_COOKIE) or call.session_id or _random_id()
         device_id = cookies.get(DEVICE_ID_COOKIE)
         cluster = (
-            cluster_from_device_id(device_id)
-            or call.target_location_hint
-            or self.config.target_location_hint
+            cluster_from_device_id(device_id) or call.target_location_hint or self.location_hint
         )
         request = self._prepared(call, device_id)
         response = yield from self._remote(session_id, request)
@@ -539,6 +561,8 @@ _CALL_FIELDS = (
     "session_id",
     "decisioning_method",
     "defaults",
+    "callback",
+    "err_callback",
 )
 
 
@@ -548,14 +572,16 @@ def make_call(request: Any, arguments: Mapping[str, Any]) -> Call:
     resembles: it has no `request` key."""
     if isinstance(request, Mapping) and "request" in request:
         options = dict(request)
-        unknown = set(options) - {"request", *_CALL_FIELDS, "callback", "err_callback"}
+        unknown = set(options) - {"request", *_CALL_FIELDS}
         if unknown:
             raise TypeError(f"unknown get_offers option(s): {', '.join(sorted(unknown))}")
-        if options.get("callback") or options.get("err_callback"):
-            raise TypeError("callbacks are not supported: use AsyncTargetClient for concurrency")
         request = options.pop("request")
         arguments = options
     arguments = {k: arguments[k] for k in _CALL_FIELDS if k in arguments}
+    for name in ("callback", "err_callback"):
+        # target_python_sdk/validators.py: "callback" must be callable (INVALID_CALLBACK).
+        if arguments.get(name) is not None and not callable(arguments[name]):
+            raise TypeError(f"{name} must be callable")
     method = arguments.get("decisioning_method")
     if method is not None and method not in ("server-side", "on-device", "hybrid"):
         raise ValueError("decisioning_method must be server-side, on-device or hybrid")

@@ -17,7 +17,10 @@ the client queues it here instead of calling the server while deciding:
   answers are not retried;
 - every notification gets its `id` (a uuid4) when queued, and keeps it across retries, so a
   server that dedupes notification ids counts a re-sent notification once;
-- closing the client flushes the queue.
+- closing the client flushes the queue and stops the sender. A flush that has not ended when
+  the close's `timeout` runs out is abandoned: retries stop, notifications still queued (or
+  waiting for a retry) are dropped and counted in `stats.dropped`, and a request already in
+  flight ends at its own timeout (or when the transport closes), after which the thread exits.
 
 Where they go (option `notification_endpoint`, docs/sdk.md): `"single"` posts Adobe's
 one-visitor `/rest/v1/delivery` requests above; `"batch"` posts Cible's
@@ -72,6 +75,10 @@ BATCH_MAX_ITEMS = 1000  # the batch endpoint's limit (docs/delivery.md)
 BATCH_MAX_BYTES = 1_000_000
 CAPABILITY_HEADER = "X-Cible-Notifications"
 SENT, FAILED, SPLIT, FALLBACK = "sent", "failed", "split", "fallback"
+
+
+class _Abandoned(Exception):
+    """Raised in place of a retry's sleep once a closing client stops waiting for the flush."""
 
 
 @dataclass(slots=True)
@@ -144,6 +151,16 @@ class NotificationQueue:
                 taken.append(pending)
             self._count -= total
         return taken
+
+    def drop_all(self) -> int:
+        """Empty the queue, counting its notifications as dropped; how many there were."""
+        with self._lock:
+            count = self._count
+            self._items.clear()
+            self._count = 0
+        if count:
+            self.stats.add("dropped", count)
+        return count
 
     def after_fork(self) -> None:
         """In a forked child: forget the parent's queue (the parent sends it) and its lock."""
@@ -404,11 +421,18 @@ class NotificationSender:
         self.endpoint = endpoint or Endpoint(config.notification_endpoint)
         self._wake = threading.Event()
         self._closing = threading.Event()
+        self._abandon = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The sender thread while it runs (None before `start` and after `close`)."""
+        return self._thread
+
     def start(self) -> None:
         self._wake, self._closing = threading.Event(), threading.Event()
+        self._abandon = threading.Event()
         if self.config.notification_concurrency > 1:
             self._pool = ThreadPoolExecutor(
                 self.config.notification_concurrency, thread_name_prefix="cible-sdk-send"
@@ -429,7 +453,7 @@ class NotificationSender:
         self.flush()
 
     def flush(self) -> None:
-        while len(self.queue):
+        while len(self.queue) and not self._abandon.is_set():
             if self.endpoint.batch:
                 limit = BATCH_MAX_ITEMS * max(1, self.config.notification_concurrency)
                 self._all(self._send_batch, batch_bodies(self.queue.take(limit)))
@@ -449,18 +473,34 @@ class NotificationSender:
             for job in jobs:
                 send(job)
 
+    def _pause(self, seconds: float) -> None:
+        # A retry's backoff, cut short when a closing client stops waiting for the flush.
+        if self._abandon.wait(seconds):
+            raise _Abandoned
+
     def _send(self, request: tuple[str, dict[str, Any]]) -> None:
         session_id, body = request
+        if self._abandon.is_set():  # taken before the close gave up: not sent, counted
+            self.queue.stats.add("dropped", len(body["notifications"]))
+            return
         flow = deliver(self.config, session_id, body, self.queue.stats, self.endpoint)
         try:
-            run_sync(flow, self.transport())
+            run_sync(flow, self.transport(), self._pause)
+        except _Abandoned:
+            self.queue.stats.add("dropped", len(body["notifications"]))
         except Exception:  # a broken transport must not kill the sender
             self.config.logger.exception("cible.sdk: notification sender failed")
 
     def _send_batch(self, batch: Batch) -> None:
+        if self._abandon.is_set():
+            self.queue.stats.add("dropped", len(batch))
+            return
         flow = post_batch(self.config, batch, self.queue.stats, self.endpoint)
         try:
-            outcome = run_sync(flow, self.transport())
+            outcome = run_sync(flow, self.transport(), self._pause)
+        except _Abandoned:
+            self.queue.stats.add("dropped", len(batch))
+            return
         except Exception:  # a broken transport must not kill the sender
             self.config.logger.exception("cible.sdk: notification sender failed")
             return
@@ -472,14 +512,22 @@ class NotificationSender:
                 self._send(request)
 
     def close(self, timeout: float) -> None:
+        """Flush and stop the thread, waiting at most `timeout` seconds; then what is left is
+        dropped and counted (see the module docstring)."""
         thread = self._thread
         self._closing.set()
         self._wake.set()
         if thread is not None:
             thread.join(timeout)
+        self._abandon.set()
+        dropped = self.queue.drop_all()
+        if dropped or (thread is not None and thread.is_alive()):
+            self.config.logger.warning(
+                "cible.sdk: closing before every notification was sent; %d dropped", dropped
+            )
         self._thread = None
         if self._pool is not None:
-            self._pool.shutdown(wait=False)
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
 
@@ -535,17 +583,24 @@ class AsyncNotificationSender:
     async def _send(self, limit: asyncio.Semaphore, request: tuple[str, dict[str, Any]]) -> None:
         session_id, body = request
         flow = deliver(self.config, session_id, body, self.queue.stats, self.endpoint)
-        async with limit:
-            try:
+        try:
+            async with limit:
                 await run_async(flow, self.transport())
-            except Exception:  # a broken transport must not kill the sender
-                self.config.logger.exception("cible.sdk: notification sender failed")
+        except asyncio.CancelledError:
+            # A close that ran out of time: these were taken from the queue, count them.
+            self.queue.stats.add("dropped", len(body["notifications"]))
+            raise
+        except Exception:  # a broken transport must not kill the sender
+            self.config.logger.exception("cible.sdk: notification sender failed")
 
     async def _send_batch(self, limit: asyncio.Semaphore, batch: Batch) -> None:
         flow = post_batch(self.config, batch, self.queue.stats, self.endpoint)
         async with limit:
             try:
                 outcome = await run_async(flow, self.transport())
+            except asyncio.CancelledError:
+                self.queue.stats.add("dropped", len(batch))
+                raise
             except Exception:  # a broken transport must not kill the sender
                 self.config.logger.exception("cible.sdk: notification sender failed")
                 return
@@ -555,7 +610,14 @@ class AsyncNotificationSender:
         elif outcome == FALLBACK:
             await asyncio.gather(*(self._send(limit, r) for r in batches(batch.pending())))
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The sender task while it runs (None before `start` and after `close`)."""
+        return self._task
+
     async def close(self, timeout: float) -> None:
+        """Flush and stop the task, waiting at most `timeout` seconds; past it the task is
+        cancelled and what it had not sent is dropped and counted."""
         self._closing = True
         self.wake()
         task, self._task = self._task, None
@@ -564,3 +626,8 @@ class AsyncNotificationSender:
                 await asyncio.wait_for(task, timeout)
             except TimeoutError:
                 self.config.logger.warning("cible.sdk: notification flush timed out on close")
+        dropped = self.queue.drop_all()
+        if dropped:
+            self.config.logger.warning(
+                "cible.sdk: closing before every notification was sent; %d dropped", dropped
+            )

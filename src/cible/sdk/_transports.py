@@ -6,7 +6,8 @@ transport here implements both, so one transport object serves either client.
 
 - `HTTPTransport`: real HTTP through httpx. It remembers the process id that opened its
   connection pools and opens new ones in a forked child (sockets must not be shared across a
-  fork), so a client created before a pre-fork server forks keeps working in the workers.
+  fork), so a client created before a pre-fork server forks keeps working in the workers; its
+  asynchronous pool is also reopened on another event loop (connections belong to one loop).
 - `ASGITransport(app)`: calls an ASGI application in-process (Cible's `create_app(...)`), for
   tests and for embedding the delivery API in the same process. The synchronous side runs the
   app on a private event loop thread.
@@ -75,6 +76,7 @@ class HTTPTransport:
         self._pid = os.getpid()
         self._client: httpx.Client | None = None
         self._async_client: httpx.AsyncClient | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
 
     def _after_fork(self) -> None:
         # The parent's pools hold the parent's sockets: drop them without closing them.
@@ -82,6 +84,7 @@ class HTTPTransport:
         self._lock = threading.Lock()
         self._client = None
         self._async_client = None
+        self._async_loop = None
 
     def _sync_client(self) -> httpx.Client:
         if self._pid != os.getpid():
@@ -99,8 +102,12 @@ class HTTPTransport:
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._pid != os.getpid():
             self._after_fork()
-        if self._async_client is None:
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._async_loop is not loop:
+            # First use, or a new loop (asyncio.run again, a forked worker's loop): the old
+            # pool's connections belong to their loop and are left to it.
             self._async_client = httpx.AsyncClient(**self._options)
+            self._async_loop = loop
         response = await self._async_client.send(request)
         await response.aread()
         return response
@@ -112,9 +119,14 @@ class HTTPTransport:
             self._client = None
 
     async def aclose(self) -> None:
-        if self._async_client is not None and self._pid == os.getpid():
+        if (
+            self._async_client is not None
+            and self._pid == os.getpid()
+            and self._async_loop is asyncio.get_running_loop()
+        ):
             await self._async_client.aclose()
         self._async_client = None
+        self._async_loop = None
         self.close()
 
 

@@ -2,20 +2,26 @@
 
 The network steps live in `_core.py` as flows; this class drives them with a synchronous
 transport and owns two daemon threads: the artifact poller (on-device and hybrid, every
-`polling_interval` seconds, 0 disables) and the notification sender. Both are restarted in a
-forked child on its first call (threads do not survive `fork()`), and every lock is replaced
-there, so a client created before a pre-fork server forks keeps working in each worker.
+`polling_interval` seconds, 0 disables) and the notification sender, plus a pool for calls given
+Adobe's `callback` option (`_callbacks.py`). They are restarted in a forked child on its first
+call (threads do not survive `fork()`), and every lock is replaced there, so a client created
+before a pre-fork server forks keeps working in each worker.
+
+An on-device or hybrid client without `target_location_hint` makes Adobe's startup location
+hint call when created (`Core.location_hint_flow`), before it downloads the artifact.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.pool import AsyncResult
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from cible.sdk._attributes import Attributes, add_mboxes
+from cible.sdk._callbacks import CallbackPool
 from cible.sdk._config import Config
 from cible.sdk._core import Call, Core, make_call
 from cible.sdk._flow import run_sync
@@ -23,6 +29,8 @@ from cible.sdk._notifications import NotificationSender
 from cible.sdk._transports import HTTPTransport
 
 __all__ = ["TargetClient"]
+
+T = TypeVar("T")
 
 # The current process id, kept by a fork hook: `os.getpid()` is a system call, and every
 # get_offers checks whether it runs in a forked child.
@@ -60,6 +68,7 @@ class TargetClient:
         self._sender = NotificationSender(
             config, self._core.queue, lambda: self.transport, self._core.endpoint
         )
+        self._callbacks = CallbackPool(config.callback_threads, config.logger)
 
     @classmethod
     def create(cls, options: Mapping[str, Any]) -> TargetClient:
@@ -76,6 +85,8 @@ class TargetClient:
     def _start(self, *, first_download: bool) -> None:
         config = self.config
         if config.needs_artifact:
+            if first_download:
+                run_sync(self._core.location_hint_flow(), self.transport)
             if first_download and self._core.artifact.current is None:
                 wait = config.maximum_wait_ready or config.timeout
                 run_sync(self._core.artifact.fetch(wait), self.transport)
@@ -107,6 +118,7 @@ class TargetClient:
         self._lock = threading.Lock()
         self._core.cache.reset_lock()
         self._core.queue.after_fork()
+        self._callbacks.after_fork()
         self._sender = NotificationSender(
             self.config, self._core.queue, lambda: self.transport, self._core.endpoint
         )
@@ -114,14 +126,17 @@ class TargetClient:
             self._start(first_download=False)
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop polling, flush queued notifications (waiting at most `timeout` seconds, default
-        ten times the request timeout) and close the transport."""
+        """Stop polling, let calls given a `callback` finish, flush queued notifications and
+        stop the sender thread, then close the transport. Each wait lasts at most `timeout`
+        seconds (default ten times the request timeout); notifications still queued when the
+        flush runs out of time are dropped and counted in `stats["notifications"]["dropped"]`."""
         self._check_fork()
         if self._closed:
             return
         self._closed = True
         self._poll_stop.set()
         wait = timeout if timeout is not None else 10 * self.config.timeout
+        self._callbacks.close(wait)
         self._sender.close(wait)
         if self._poller is not None:
             self._poller.join(wait)
@@ -154,10 +169,14 @@ class TargetClient:
         session_id: str | None = None,
         decisioning_method: str | None = None,
         defaults: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Any:
         """Decide `request` (a delivery request dict, an Adobe `DeliveryRequest` model, or Adobe's
         whole options dict `{"request": ..., "session_id": ...}`); returns Adobe's result dict:
-        `response`, `target_cookie`, `target_location_hint_cookie`, `response_tokens`, `meta`…"""
+        `response`, `target_cookie`, `target_location_hint_cookie`, `response_tokens`, `meta`…
+
+        With Adobe's `callback` option (in the options dict) the call runs in the background
+        and a `multiprocessing.pool.AsyncResult` is returned at once; `callback(result)` gets
+        the result dict, `err_callback(error)` what the call raised."""
         self._check_fork()
         if type(request) is dict and "request" not in request and decisioning_method is None:
             # The common call, a delivery request dict and keywords: what make_call would build.
@@ -174,6 +193,10 @@ class TargetClient:
             )
         else:
             call = make_call(request, locals())
+            if call.callback is not None:
+                return self._background(
+                    call, lambda: run_sync(self._core.offers(call), self.transport)
+                )
         return run_sync(self._core.offers(call), self.transport)
 
     def send_notifications(
@@ -186,10 +209,15 @@ class TargetClient:
         consumer_id: str | None = None,
         customer_ids: Sequence[Mapping[str, Any]] | None = None,
         session_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Send a request's `notifications` to the delivery API now (always server-side)."""
+    ) -> Any:
+        """Send a request's `notifications` to the delivery API now (always server-side); with
+        a `callback`, in the background as `get_offers`."""
         self._check_fork()
         call = make_call(request, locals())
+        if call.callback is not None:
+            return self._background(
+                call, lambda: run_sync(self._core.notifications(call), self.transport)
+            )
         return run_sync(self._core.notifications(call), self.transport)
 
     def get_attributes(
@@ -205,14 +233,22 @@ class TargetClient:
         session_id: str | None = None,
         decisioning_method: str | None = None,
         defaults: Mapping[str, Any] | None = None,
-    ) -> Attributes:
+    ) -> Any:
         """`get_offers` with `mbox_names` added to `execute.mboxes`; read the JSON offers with
-        `get_value(mbox, key)` and `as_object(mbox)`."""
+        `get_value(mbox, key)` and `as_object(mbox)` of the `Attributes` returned (or handed to
+        the `callback`, as `get_offers`)."""
         self._check_fork()
         arguments = {k: v for k, v in locals().items() if k not in ("self", "mbox_names")}
         call = make_call(arguments.pop("request"), arguments)
         call.request = add_mboxes(call.request, mbox_names)
+        if call.callback is not None:
+            return self._background(
+                call, lambda: Attributes(run_sync(self._core.offers(call), self.transport))
+            )
         return Attributes(run_sync(self._core.offers(call), self.transport))
+
+    def _background(self, call: Call, run: Callable[[], T]) -> AsyncResult[T]:
+        return self._callbacks.submit(run, call.callback, call.err_callback)
 
     # -- Cible additions ------------------------------------------------------------------------
 
