@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from cible.dmp.qualify import (
@@ -13,7 +14,7 @@ from cible.dmp.qualify import (
     apply_call,
     expiry_ms,
 )
-from cible.dmp.segmentrule import DAY_MS
+from cible.dmp.segmentrule import DAY_MS, SegmentRuleError
 
 
 class _Counting:
@@ -80,3 +81,48 @@ def test_an_inactive_trait_realizes_nothing_but_keeps_what_it_realized() -> None
     gone = RuleSet.build([], [SegmentDef(5, "frequency([2T]) >= 1")], [])
     state, outcome = apply_call(gone, state, {}, 2_000)
     assert state.realizations == {} and outcome.exited == [5]
+
+
+def _random_rule(rng: random.Random, traits: int) -> str:
+    """A segment rule over ``traits`` with recency windows both ways, every count test and NOT."""
+
+    def term() -> str:
+        ids = ",".join(f"{rng.randrange(1, traits + 1)}T" for _ in range(rng.randint(1, 2)))
+        window = rng.choice(["", " <= 2D", " >= 2D", " <= 5D"])
+        count = rng.choice(["", " >= 2", " <= 1", " == 1"])
+        return f"frequency([{ids}]{window}){count}"
+
+    positive = f"{rng.randrange(1, traits + 1)}T"
+    extra = [term() if rng.random() < 0.7 else f"NOT {term()}" for _ in range(rng.randint(0, 2))]
+    glue = rng.choice([" AND ", " OR "])
+    return (
+        f"{positive} AND ({glue.join([term(), *extra])})" if extra else f"{positive} AND {term()}"
+    )
+
+
+def test_incremental_membership_equals_a_full_evaluation_over_time() -> None:
+    """A call re-evaluates only the segments its changes or the clock can move; over random
+    taxonomies and calls spread across days (TTLs expiring, windows opening and closing), the
+    memberships are those of evaluating every segment on every call."""
+    for seed in range(12):
+        rng = random.Random(seed)
+        traits = [TraitDef(i, f'c_k{i} == "1"', rng.choice([0, 1, 3])) for i in range(1, 9)]
+        segments = []
+        for sid in range(1, 16):
+            try:
+                segments.append(SegmentDef(sid, _random_rule(rng, 8)))
+                RuleSet.build(traits, segments, [])
+            except SegmentRuleError:
+                segments.pop()  # a rule an empty profile satisfies: AAM refuses it too
+        rules = RuleSet.build(traits, segments, [])
+        incremental, full = DeviceState(), DeviceState()
+        now = 0
+        for _ in range(120):
+            now += rng.choice([0, 3_600_000, DAY_MS // 2, DAY_MS, 2 * DAY_MS])
+            keys = rng.sample(range(1, 9), rng.randint(0, 2))
+            signals = {f"c_k{k}": ["1"] for k in keys}
+            incremental, got = apply_call(rules, incremental, signals, now)
+            full.generation = None  # forces every segment to be evaluated
+            full, expected = apply_call(rules, full, signals, now)
+            assert incremental.segments == full.segments, (seed, now, signals)
+            assert (got.entered, got.exited) == (expected.entered, expected.exited)

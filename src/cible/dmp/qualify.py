@@ -7,6 +7,15 @@ that reference it (directly or through a folder trait). Segment membership is re
 the device's realizations only for the segments its traits reach; any other segment is false for
 it, because a segment rule that an empty profile satisfies is refused (segmentrule).
 
+Within one taxonomy (:attr:`RuleSet.generation`) a call re-evaluates only the segments whose
+value can have changed: those of the traits it realized or expired, those with a recency window
+the device is in (time alone can take it out), and those that time alone can turn true (a
+``>= 7D`` window, or a ``<= 7D`` window under NOT) over a trait the device holds. Every other
+membership stands as stored. A device last evaluated under another taxonomy (a rule, folder or
+TTL changed since), and the TTL job's call with no signals, re-evaluate every segment its
+realizations reach. The earliest instant one of its realizations can expire is kept with the
+state (a lower bound), so most calls skip the expiry scan.
+
 TTL (Adobe Audience Manager, "Segment TTL explained"): a trait realized at instant *t* with a TTL
 of *n* days expires at the start of the UTC day *n + 1* days after *t*'s day, which gives AAM's
 documented ``24 + (24 - UTC hour)`` hours for a 1-day TTL; ``0`` never expires; each
@@ -20,7 +29,8 @@ realization restarts it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -83,12 +93,23 @@ def expiry_ms(last_ms: int, ttl_days: int) -> int | None:
     return (last_ms // DAY_MS + ttl_days + 1) * DAY_MS
 
 
+NEVER = 2**62
+"""``DeviceState.expires_after`` when none of the device's realizations expires."""
+
+
 @dataclass
 class DeviceState:
-    """Realizations per trait (``[count, [epoch ms, ...]]``) and segments (id -> entered at)."""
+    """Realizations per trait (``[count, [epoch ms, ...]]``) and segments (id -> entered at).
+
+    ``generation`` is that of the rules its segments were last evaluated with, and
+    ``expires_after`` a lower bound of the instant its first realization expires (None:
+    unknown); both travel with the state so that the next call can rely on them.
+    """
 
     realizations: dict[int, list[object]] = field(default_factory=dict)
     segments: dict[int, int] = field(default_factory=dict)
+    generation: str | None = None
+    expires_after: int | None = None
 
     @classmethod
     def decode(cls, raw: str | bytes | None) -> DeviceState:
@@ -98,21 +119,53 @@ class DeviceState:
         return cls(
             {int(k): [v[0], list(v[1])] for k, v in data.get("r", {}).items()},
             {int(k): int(v) for k, v in data.get("s", {}).items()},
+            data.get("g"),
+            data.get("x"),
         )
 
     def encode(self) -> str:
-        return orjson.dumps(
-            {
-                "r": {str(k): v for k, v in self.realizations.items()},
-                "s": {str(k): v for k, v in self.segments.items()},
-            }
-        ).decode()
-
-    def view(self) -> dict[int, Realization]:
-        return {
-            sid: Realization(int(v[0]), v[1])  # type: ignore[call-overload, arg-type]
-            for sid, v in self.realizations.items()
+        data: dict[str, object] = {
+            "r": {str(k): v for k, v in self.realizations.items()},
+            "s": {str(k): v for k, v in self.segments.items()},
         }
+        if self.generation is not None:
+            data["g"] = self.generation
+        if self.expires_after is not None:
+            data["x"] = self.expires_after
+        return orjson.dumps(data).decode()
+
+    def forget(self, sid: int) -> bool:
+        """Removes trait ``sid``'s realizations (an inbound file's removal); True if it had some.
+
+        The next :func:`apply_call` then re-evaluates every segment, not only those its own
+        changes reach.
+        """
+        if self.realizations.pop(sid, None) is None:
+            return False
+        self.generation = None
+        return True
+
+    def view(self) -> Mapping[int, Realization]:
+        return _View(self.realizations)
+
+
+class _View(Mapping[int, Realization]):
+    """The realizations as segment rules read them, converted only where a rule looks."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[int, list[object]]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, sid: int) -> Realization:
+        entry = self._entries[sid]
+        return Realization(int(entry[0]), entry[1])  # type: ignore[call-overload, arg-type]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 @dataclass
@@ -140,6 +193,13 @@ class RuleSet:
     segments_of_trait: dict[int, set[int]]
     folder_members: dict[int, list[tuple[int, int | None]]]
     merge_of: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+    # Segments whose value moves with time alone: all of them, and per trait they read those
+    # that time can turn true (see the module docstring).
+    timed_segments: frozenset[int] = frozenset()
+    rising_segments_of_trait: dict[int, set[int]] = field(default_factory=dict)
+    # A digest of everything a stored membership or expiry bound depends on: segment rules,
+    # folder trait members, trait types and TTLs.
+    generation: str = ""
     # Cross-device data sources whose declared ids have authenticated profiles, and every data
     # source's integration code (set by cible.dmp.rules.load_rules).
     authenticated_sources: frozenset[int] = frozenset()
@@ -172,6 +232,7 @@ class RuleSet:
         members = _folder_members(all_traits, list(folders))
         compiled_segments: dict[int, SegmentRule] = {}
         segments_of_trait: dict[int, set[int]] = {}
+        rising: dict[int, set[int]] = {}
         merge_of: dict[int, tuple[str, int | None]] = {}
         for segment in segments:
             rule = compile_segment_rule(segment.rule)
@@ -181,6 +242,18 @@ class RuleSet:
             for ref in rule.traits:
                 for member, _cap in members.get(ref, [(ref, None)]):
                     segments_of_trait.setdefault(member, set()).add(segment.sid)
+                    if rule.rises:
+                        rising.setdefault(member, set()).add(segment.sid)
+        digest = hashlib.blake2b(
+            orjson.dumps(
+                [
+                    sorted((sid, rule.text) for sid, rule in compiled_segments.items()),
+                    sorted(members.items()),
+                    sorted((t.sid, t.trait_type, t.ttl) for t in all_traits.values()),
+                ]
+            ),
+            digest_size=8,
+        ).hexdigest()
         return cls(
             all_traits,
             compiled,
@@ -191,6 +264,9 @@ class RuleSet:
             segments_of_trait,
             members,
             merge_of,
+            frozenset(sid for sid, rule in compiled_segments.items() if rule.timed),
+            rising,
+            digest,
         )
 
     def expand(self, trait_id: int) -> Sequence[tuple[int, int | None]]:
@@ -240,6 +316,13 @@ def _folder_members(
 
 
 def _expire(rules: RuleSet, state: DeviceState, now_ms: int, outcome: Outcome) -> None:
+    if (
+        state.generation == rules.generation
+        and state.expires_after is not None
+        and now_ms < state.expires_after
+    ):
+        return
+    first = NEVER
     for sid in list(state.realizations):
         trait = rules.traits.get(sid)
         if trait is None:
@@ -251,6 +334,9 @@ def _expire(rules: RuleSet, state: DeviceState, now_ms: int, outcome: Outcome) -
         if ends is not None and ends <= now_ms:
             del state.realizations[sid]
             outcome.expired.append(sid)
+        elif ends is not None and ends < first:
+            first = ends
+    state.expires_after = first
 
 
 def _realize(state: DeviceState, sid: int, trait: TraitDef, now_ms: int) -> None:
@@ -304,25 +390,48 @@ def apply_call(
         ):
             realized.append(sid)
     for sid in realized:
-        _realize(state, sid, rules.traits[sid], now_ms)
+        trait = rules.traits[sid]
+        _realize(state, sid, trait, now_ms)
+        ends = expiry_ms(now_ms, trait.ttl)
+        if ends is not None and state.expires_after is not None and ends < state.expires_after:
+            state.expires_after = ends
     outcome.realized = realized
-    candidates: set[int] = set(state.segments)
-    for sid in state.realizations:
-        candidates.update(rules.segments_of_trait.get(sid, ()))
+    now_in: dict[int, int]
+    candidates: set[int]
+    if state.generation != rules.generation or not (signals or direct):
+        now_in = {}
+        candidates = set(state.segments)
+        for sid in state.realizations:
+            candidates.update(rules.segments_of_trait.get(sid, ()))
+    else:
+        now_in = dict(state.segments)
+        candidates = set()
+        for sid in (*realized, *outcome.expired):
+            candidates.update(rules.segments_of_trait.get(sid, ()))
+        candidates.update(sid for sid in state.segments if sid in rules.timed_segments)
+        rising = rules.rising_segments_of_trait
+        if rising:
+            for sid in state.realizations:
+                candidates.update(rising.get(sid, ()))
     view = state.view()
-    now_in: dict[int, int] = {}
     for segment_id in sorted(candidates):
         rule = rules.segments.get(segment_id)
         if rule is not None and rule.evaluate(view, now_ms, rules.expand):
             now_in[segment_id] = state.segments.get(segment_id, now_ms)
+        else:
+            now_in.pop(segment_id, None)
     outcome.entered = sorted(set(now_in) - set(state.segments))
     outcome.exited = sorted(set(state.segments) - set(now_in))
     state.segments = now_in
+    state.generation = rules.generation
     return state, outcome
 
 
 def next_expiry(rules: RuleSet, state: DeviceState) -> int | None:
-    """The earliest instant one of the device's realizations expires."""
+    """The earliest instant one of the device's realizations expires (or a moment before it:
+    the TTL job then finds nothing expired and writes the exact instant)."""
+    if state.generation == rules.generation and state.expires_after is not None:
+        return None if state.expires_after >= NEVER else state.expires_after
     ends = []
     for sid, entry in state.realizations.items():
         trait = rules.traits.get(sid)

@@ -99,6 +99,12 @@ class SegmentRule:
     text: str
     traits: frozenset[int]
     evaluator: Evaluator
+    # A recency window makes the rule's value move with time alone; without one it changes only
+    # when realizations do. ``rises``: time alone can turn it true (a ``>= 7D`` window seven
+    # days after a realization, or a ``<= 7D`` window under NOT); a timed rule that does not
+    # rise can only turn false with time.
+    timed: bool = False
+    rises: bool = False
 
     def evaluate(
         self, realizations: Realizations, now_ms: int, expand: Expand = _no_expansion
@@ -218,6 +224,26 @@ def _too_deep(tree: Tree[Token]) -> bool:
 
 
 @lru_cache(maxsize=65_536)  # rebuilding a large taxonomy reuses compiled rules
+def _rises(tree: Tree[Token], positive: bool) -> bool:
+    """Whether time alone can turn ``tree`` true: a window ``<= nD`` holds fewer realizations
+    as time passes and ``>= nD`` more; a count test ``>=`` rises with the count, ``<=`` falls,
+    ``==`` does either; NOT swaps rising and falling."""
+    if tree.data == "negation":
+        return _rises(tree.children[-1], not positive)
+    if tree.data == "frequency":
+        subtrees = [c for c in tree.children if isinstance(c, Tree)]
+        window = next((c for c in subtrees if c.data == "recency"), None)
+        if window is None:
+            return False
+        count = next((c for c in subtrees if c.data == "count"), None)
+        op = ">=" if count is None else str(count.children[0])
+        if op == "==":
+            return True
+        rises = (str(window.children[0]) == ">=") == (op == ">=")
+        return rises if positive else not rises
+    return any(_rises(c, positive) for c in tree.children if isinstance(c, Tree))
+
+
 def compile_segment_rule(text: str) -> SegmentRule:
     """The compiled rule, or :class:`SegmentRuleError` with the error position."""
     if not text.strip():
@@ -240,7 +266,10 @@ def compile_segment_rule(text: str) -> SegmentRule:
     if len(traits) > MAX_TRAITS:
         # AAM, "Segment Builder": at most 5,000 traits per segment.
         raise SegmentRuleError(f"a segment references at most {MAX_TRAITS} traits")
-    rule = SegmentRule(text=text, traits=traits, evaluator=evaluator)
+    timed = any(True for _ in tree.find_data("recency"))
+    rule = SegmentRule(
+        text=text, traits=traits, evaluator=evaluator, timed=timed, rises=_rises(tree, True)
+    )
     if rule.evaluate({}, 0):
         raise SegmentRuleError(
             "the rule matches a device that realized none of its traits (for example "

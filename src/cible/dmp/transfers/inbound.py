@@ -400,13 +400,13 @@ class Importer:
             if overwrite:
                 dropped.update(s for s in state.realizations if _owner_of(rules, s) == owner)
                 for sid in dropped:
-                    del state.realizations[sid]
+                    state.forget(sid)
             total = Outcome()
             for line in item.lines:
                 removed = 0
                 if not overwrite:
                     for sid in line.removes:
-                        if state.realizations.pop(sid, None) is not None:
+                        if state.forget(sid):
                             removed += 1
                 unused = 0
                 for key, values in line.signals.items():
