@@ -23,20 +23,26 @@ of the first partner data source).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from cible.dmp import devices
 from cible.dmp.tables import DataSource
+from cible.dmp.transfers.inbound import (
+    CHUNK,
+    MAX_LINE,
+    SAMPLES,
+    file_lines,
+    file_record,
+    invalid_id,
+)
 from cible.dmp.transfers.tables import InboundFile
 from cible.errors import BadRequest
 from cible.store import Database
@@ -45,9 +51,6 @@ NAME = re.compile(
     r"^adobe_id_(?P<dpids>\d{1,10}(?:_\d{1,10})+)_(?P<ts>\d{10})"
     r"\.sync(?:\.(?P<split>\d{1,6}))?(?P<gz>\.gz)?$"
 )
-MAX_LINE = 102_400  # bytes, as for inbound data files (AAM)
-CHUNK = 5_000
-SAMPLES = 10
 UUID_DPID = 0  # AAM's DPID of its own UUIDs
 
 
@@ -97,19 +100,6 @@ def _sample(receipt: dict[str, Any], kind: str, line: int, text: str, reason: st
         taken.append({"line": line, "text": text[:200], "reason": reason})
 
 
-def _bad_partner_id(value: str) -> str | None:
-    # DPUUIDs may not hold ':' nor '%3A' (AAM, "Data file contents and syntax").
-    if ":" in value or "%3a" in value.lower():
-        return "a partner id may not contain ':' or '%3A'"
-    return None
-
-
-def _lines(data: bytes, gzipped: bool) -> Iterator[bytes]:
-    source: Any = gzip.GzipFile(fileobj=io.BytesIO(data)) if gzipped else io.BytesIO(data)
-    for raw in source:
-        yield raw.rstrip(b"\r\n")
-
-
 class IdSyncImporter:
     """Applies one ID-sync file; ``progress(lines_done)`` is called after each chunk.
 
@@ -146,7 +136,7 @@ class IdSyncImporter:
         done = record.lines_done
         chunk: list[tuple[int, bytes]] = []
         number = 0
-        for raw in _lines(self.data, self.parsed.gzipped):
+        for raw in file_lines(self.data, self.parsed.gzipped):
             number += 1
             if number <= done:
                 continue
@@ -178,32 +168,10 @@ class IdSyncImporter:
             first = sources[0]
             assert first is not None
             self.tenant_id = first.tenant_id
-            found = s.scalar(
-                select(InboundFile).where(
-                    InboundFile.tenant_id == self.tenant_id,
-                    InboundFile.file_name == self.name,
-                    InboundFile.md5 == self.md5,
-                )
+            start = _fresh_receipt(self.name) | {"startTime": self.now_ms, "endTime": None}
+            return file_record(
+                s, self.tenant_id, first.id, self.name, self.data, self.md5, start, self.now_ms
             )
-            if found is None:
-                start = _fresh_receipt(self.name) | {"startTime": self.now_ms, "endTime": None}
-                found = InboundFile(
-                    tenant_id=self.tenant_id,
-                    data_source_id=first.id,
-                    file_name=self.name,
-                    md5=self.md5,
-                    state="processing",
-                    lines_done=0,
-                    receipt=orjson.dumps(start).decode(),
-                    devices="[]",
-                    failed_users="[]",
-                    started_ms=self.now_ms,
-                    bytes=len(self.data),
-                )
-                s.add(found)
-                s.flush()
-            s.expunge(found)
-            return found
 
     def _chunk(
         self,
@@ -255,7 +223,7 @@ class IdSyncImporter:
             bad("invalidId", "an AAM UUID has 38 digits", text)
             return
         for value in partners:
-            reason = _bad_partner_id(value) if value else None
+            reason = invalid_id(value, "a partner id") if value else None
             if reason:
                 bad("invalidId", reason, text)
                 return

@@ -26,10 +26,11 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cible.dmp import devices
 from cible.dmp.qualify import DeviceState, Outcome, RuleSet, apply_call
@@ -167,16 +168,58 @@ def parse_line(text: str) -> Line | str:
     return line
 
 
-def _invalid_id(user: str) -> str | None:
-    if ":" in user or "%3a" in user.lower():
-        return "a user id may not contain ':' or '%3A'"
+def invalid_id(value: str, what: str = "a user id") -> str | None:
+    """Why ``value`` cannot be a partner's id: DPUUIDs may not hold ``:`` nor ``%3A`` (AAM,
+    "Data file contents and syntax")."""
+    if ":" in value or "%3a" in value.lower():
+        return f"{what} may not contain ':' or '%3A'"
     return None
 
 
-def _lines(stream: IO[bytes], gzipped: bool) -> Iterator[bytes]:
-    source: Any = gzip.GzipFile(fileobj=stream) if gzipped else stream
+def file_lines(data: bytes, gzipped: bool) -> Iterator[bytes]:
+    """A transfer file's lines, gunzipped where its name says so, without line ends."""
+    source: Any = gzip.GzipFile(fileobj=io.BytesIO(data)) if gzipped else io.BytesIO(data)
     for raw in source:
         yield raw.rstrip(b"\r\n")
+
+
+def file_record(
+    s: Session,
+    tenant_id: int,
+    data_source_id: int,
+    name: str,
+    data: bytes,
+    md5: str,
+    receipt: dict[str, Any],
+    now_ms: int,
+) -> InboundFile:
+    """The import record of file ``name`` with checksum ``md5`` (detached from ``s``), created
+    with ``receipt`` at its first import: a file seen before resumes or returns its receipt."""
+    found = s.scalar(
+        select(InboundFile).where(
+            InboundFile.tenant_id == tenant_id,
+            InboundFile.file_name == name,
+            InboundFile.md5 == md5,
+        )
+    )
+    if found is None:
+        found = InboundFile(
+            tenant_id=tenant_id,
+            data_source_id=data_source_id,
+            file_name=name,
+            md5=md5,
+            state="processing",
+            lines_done=0,
+            receipt=orjson.dumps(receipt).decode(),
+            devices="[]",
+            failed_users="[]",
+            started_ms=now_ms,
+            bytes=len(data),
+        )
+        s.add(found)
+        s.flush()
+    s.expunge(found)
+    return found
 
 
 @dataclass
@@ -221,7 +264,7 @@ class Importer:
         failed_users: set[str] = set(orjson.loads(record.failed_users or "[]"))
         chunk: list[tuple[int, bytes]] = []
         number = 0
-        for raw in _lines(io.BytesIO(self.data), self.parsed.gzipped):
+        for raw in file_lines(self.data, self.parsed.gzipped):
             number += 1
             if number <= done:
                 _count_user(raw, per_user)  # the 200-line limit counts lines already applied
@@ -249,32 +292,11 @@ class Importer:
                 raise BadRequest.fields(
                     [("file", f"data source {self.parsed.dpid} or {self.parsed.owner} is unknown")]
                 )
-            found = s.scalar(
-                select(InboundFile).where(
-                    InboundFile.tenant_id == ds.tenant_id,
-                    InboundFile.file_name == self.name,
-                    InboundFile.md5 == self.md5,
-                )
-            )
-            if found is None:
-                found = InboundFile(
-                    tenant_id=ds.tenant_id,
-                    data_source_id=ds.id,
-                    file_name=self.name,
-                    md5=self.md5,
-                    state="processing",
-                    lines_done=0,
-                    receipt=orjson.dumps(Receipt(self.name).to_json()).decode(),
-                    devices="[]",
-                    failed_users="[]",
-                    started_ms=self.now_ms,
-                    bytes=len(self.data),
-                )
-                s.add(found)
-                s.flush()
-            s.expunge(found)
             self.tenant_id = ds.tenant_id
-            return found
+            receipt = Receipt(self.name).to_json()
+            return file_record(
+                s, ds.tenant_id, ds.id, self.name, self.data, self.md5, receipt, self.now_ms
+            )
 
     def _chunk(
         self,
@@ -297,7 +319,7 @@ class Importer:
                 line = self._parse(number, raw, receipt, per_user)
                 if line is None:
                     continue
-                invalid = _invalid_id(line.user)
+                invalid = invalid_id(line.user)
                 if invalid:
                     receipt.invalid_ids += 1
                     receipt.sample("invalidId", number, line.user, invalid)
