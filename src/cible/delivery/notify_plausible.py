@@ -26,23 +26,9 @@ from typing import Any
 
 from cible.engine import Artifact, allocation_for
 
-__all__ = ["Plausibility", "allocation_visitor"]
+__all__ = ["Plausibility"]
 
 _AB = "ab"
-
-
-def allocation_visitor(ids: Any) -> str | None:
-    """The id an SDK hashes for allocations, from the ids a request sent (Adobe's precedence:
-    ``marketingCloudVisitorId``, the ``tntId`` before its first dot, ``thirdPartyId``)."""
-    if not isinstance(ids, Mapping):
-        return None
-    visitor = ids.get("marketingCloudVisitorId")
-    if not (visitor and isinstance(visitor, str)):
-        tnt_id = ids.get("tntId")
-        visitor = tnt_id.split(".")[0] if isinstance(tnt_id, str) else None
-    if not (visitor and isinstance(visitor, str)):
-        visitor = ids.get("thirdPartyId")
-    return visitor if visitor and isinstance(visitor, str) else None
 
 
 class Plausibility:

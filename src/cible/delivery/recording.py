@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cible.delivery.events import EventBatch, decode_tokens
-from cible.delivery.notify_plausible import Plausibility, allocation_visitor
+from cible.delivery.notify_plausible import Plausibility
 from cible.delivery.response import Located
+from cible.engine import allocation_visitor
 from cible.profiles.service import Visit
 
 __all__ = ["record_executed", "record_notifications"]

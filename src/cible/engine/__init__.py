@@ -22,6 +22,14 @@ Public API: `load_artifact`, `decide`, `Artifact`, `ArtifactError`, `EXTRA_KEY`,
 from cible.engine._artifact import Artifact, load_artifact
 from cible.engine._decide import EXTRA_KEY, decide
 from cible.engine._errors import ArtifactError
-from cible.engine._hashing import allocation_for
+from cible.engine._hashing import allocation_for, allocation_visitor
 
-__all__ = ["EXTRA_KEY", "Artifact", "ArtifactError", "allocation_for", "decide", "load_artifact"]
+__all__ = [
+    "EXTRA_KEY",
+    "Artifact",
+    "ArtifactError",
+    "allocation_for",
+    "allocation_visitor",
+    "decide",
+    "load_artifact",
+]

@@ -37,7 +37,7 @@ from cible.engine._context import (
     segments_context,
     timestamp_ms,
 )
-from cible.engine._hashing import allocation_for
+from cible.engine._hashing import allocation_for, allocation_visitor
 from cible.engine._jsonlogic import DYNAMIC_VARIABLE
 from cible.engine._options import GEO_TOKENS, build_options, common_tokens, copy_json
 from cible.engine._plan import Plan, plan_for
@@ -200,14 +200,7 @@ class _Decision:
             self.note("'id' is not an object; no visitor id")
             return
         result["id"] = {k: v for k, v in ids.items() if type(k) is str or isinstance(k, str)}
-        # allocation_provider.py `get_or_create_visitor_id`: precedence of visitor ids.
-        visitor = ids.get("marketingCloudVisitorId")
-        if not (visitor and isinstance(visitor, str)):
-            tnt_id = ids.get("tntId")
-            visitor = tnt_id.split(".")[0] if isinstance(tnt_id, str) else None
-        if not (visitor and isinstance(visitor, str)):
-            visitor = ids.get("thirdPartyId")
-        self.visitor_id = visitor if visitor and isinstance(visitor, str) else None
+        self.visitor_id = allocation_visitor(ids)
         if self.visitor_id is None:
             self.note("no visitor id (marketingCloudVisitorId, tntId, thirdPartyId); no allocation")
 
@@ -290,21 +283,7 @@ class _Decision:
         return response
 
     def detail_context(self, detail: Mapping[str, Any]) -> dict[str, Any]:
-        context = dict(self.context)
-        reads = self.reads
-        address = detail.get("address")
-        if address is not None and (type(address) is dict or isinstance(address, Mapping)):
-            if "page" in reads:
-                context["page"] = page_context(address.get("url"))
-            if "referringUrl" in address and "referring" in reads:
-                context["referring"] = page_context(address.get("referringUrl"))
-        if "mbox" in reads:
-            context["mbox"] = mbox_context(detail.get("parameters"))
-        if "profile" in reads:
-            profile_parameters = detail.get("profileParameters")
-            if self.profile is not None or profile_parameters:
-                context["profile"] = profile_context(self.profile, profile_parameters)
-        return context
+        return _detail_context(self.context, detail, self.reads, self.profile)
 
     def decide_mbox(self, mode: str, detail: Any, position: int) -> dict[str, Any] | None:
         if not (type(detail) is dict or isinstance(detail, Mapping)):
@@ -640,14 +619,9 @@ def _flat(
         return None
     if type(context_in) is not dict:
         return None
-    visitor = ids.get("marketingCloudVisitorId")
-    if not (visitor and isinstance(visitor, str)):
-        tnt_id = ids.get("tntId")
-        visitor = tnt_id.split(".")[0] if isinstance(tnt_id, str) else None
-    if not (visitor and isinstance(visitor, str)):
-        visitor = ids.get("thirdPartyId")
-        if not (visitor and isinstance(visitor, str)):
-            return None
+    visitor = allocation_visitor(ids)
+    if visitor is None:
+        return None
     plans: list[Plan] = []
     local, remote, all_rules = artifact.local_mboxes, artifact.remote_mboxes, artifact.mbox_rules
     for detail in mboxes:
@@ -783,9 +757,10 @@ def _flat(
 
 
 def _detail_context(
-    base: dict[str, Any], detail: dict[str, Any], reads: frozenset[str], profile: Any
+    base: Mapping[str, Any], detail: Mapping[str, Any], reads: frozenset[str], profile: Any
 ) -> dict[str, Any]:
-    """`_Decision.detail_context`, over a base context given as an argument."""
+    """The context of one request detail (an mbox, a view): ``base`` plus the page, referrer,
+    mbox parameters and profile of ``detail``, each only when a rule ``reads`` it."""
     context = dict(base)
     address = detail.get("address")
     if address is not None and (type(address) is dict or isinstance(address, Mapping)):

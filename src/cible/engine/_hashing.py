@@ -17,7 +17,8 @@ outside the Basic Multilingual Plane; Cible follows the edge.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 __all__ = [
     "CAMPAIGN_BUCKET_SALT",
@@ -107,3 +108,18 @@ def allocation_for(
 
 # allocation_provider.py: round(bucket / TOTAL_BUCKETS * 100, 2), computed once per bucket.
 _PERCENTAGES = tuple(round(bucket / _TOTAL_BUCKETS * 100, 2) for bucket in range(_TOTAL_BUCKETS))
+
+
+def allocation_visitor(ids: Any) -> str | None:
+    """The id an allocation hashes, from a request's ``id`` (Adobe's SDK,
+    ``allocation_provider.py`` ``get_or_create_visitor_id``): ``marketingCloudVisitorId``, else
+    the ``tntId`` before its first dot, else ``thirdPartyId``."""
+    if not isinstance(ids, Mapping):
+        return None
+    visitor = ids.get("marketingCloudVisitorId")
+    if not (visitor and isinstance(visitor, str)):
+        tnt_id = ids.get("tntId")
+        visitor = tnt_id.split(".")[0] if isinstance(tnt_id, str) else None
+    if not (visitor and isinstance(visitor, str)):
+        visitor = ids.get("thirdPartyId")
+    return visitor if visitor and isinstance(visitor, str) else None
