@@ -1,8 +1,8 @@
 """DCS ``/event`` qualifications per second against a real ``cible serve``, beside a bare endpoint.
 
-Part ``rules`` (in process, no I/O, CPU time): the cost of one call's qualification with 500 and with 5,000
-traits (100 segments), each call sending three trait keys; the ratio shows that a call's work
-follows the traits its keys reach, not the taxonomy's size (target: at most 1.3).
+Part ``rules`` (in process, no I/O, CPU time): the cost of one call's qualification with 500
+and with 5,000 traits (100 segments), each call sending three trait keys; the ratio shows that a
+call's work follows the traits its keys reach, not the taxonomy's size (target: at most 1.3).
 
 Part ``server``: a fresh SQLite database (or ``--database-url``) with one tenant holding 500
 traits and 100 segments and ``--profiles`` device profiles already qualified; ``cible serve`` and,
