@@ -161,6 +161,11 @@ class Settings(BaseSettings):
         default="local[2]",
         description="Spark master the spark batch engine uses (local[N] or a cluster URL).",
     )
+    spark_driver_memory: str = Field(
+        default="4g",
+        pattern=r"^[1-9][0-9]*[kmgt]$",
+        description="Memory of the spark batch engine's driver JVM, which reads the rows back.",
+    )
     dmp_s2s_window_seconds: int = Field(
         default=1,
         ge=1,

@@ -33,8 +33,10 @@ _LOCK = threading.Lock()
 _SESSIONS: dict[str, Any] = {}
 
 
-def session(master: str = "local[2]") -> Any:
-    """The process's SparkSession for ``master``, started on first use."""
+def session(master: str = "local[2]", driver_memory: str = "4g") -> Any:
+    """The process's SparkSession for ``master``, started on first use with ``driver_memory``
+    (the rows come back to the driver: Spark's default 1 GB fails a 1,000,000-profile export,
+    BENCHMARKS.md)."""
     with _LOCK:
         found = _SESSIONS.get(master)
         if found is not None:
@@ -48,6 +50,7 @@ def session(master: str = "local[2]") -> Any:
             # A few thousand to millions of small rows: a handful of partitions, not 200.
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.memory", driver_memory)
         )
         if master.startswith("local"):
             # Bind to loopback: no lookup of this host's name, which can stall when offline.
@@ -72,7 +75,8 @@ def engine() -> SparkEngine:
     """The engine ``CIBLE_BATCH_ENGINE=spark`` names, on ``CIBLE_SPARK_MASTER``."""
     from cible.config import get_settings
 
-    return SparkEngine(get_settings().spark_master)
+    settings = get_settings()
+    return SparkEngine(settings.spark_master, settings.spark_driver_memory)
 
 
 class SparkEngine:
@@ -83,15 +87,15 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, master: str = "local[2]") -> None:
-        self.master = master
+    def __init__(self, master: str = "local[2]", driver_memory: str = "4g") -> None:
+        self.master, self.driver_memory = master, driver_memory
 
     def compute_rows(
         self, snapshot_dir: Path, spec: ExportSpec, mode: Mode, since: int | None
     ) -> Iterator[ExportRow]:
         from pyspark.sql import functions as F  # noqa: N812 - pyspark's own convention
 
-        spark = session(self.master)
+        spark = session(self.master, self.driver_memory)
         folder = snapshot_dir.as_posix()
         sids, dpids = list(spec.sids), list(spec.dpids)
         m = spark.read.parquet(f"{folder}/{MEMBERSHIPS}").where(F.col("sid").isin(sids))
