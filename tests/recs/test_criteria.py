@@ -567,3 +567,43 @@ async def test_history_keys_bought_algorithms_lookback_and_user_based(
     personal = ask(int(for_you["id"]), limit=5)
     assert personal and set(personal) <= {"a", "b", "c", "d", "e"}
     assert ask(int(for_you["id"]), visitor_id="nobody") == []
+
+
+async def test_margin_and_inventory_rules_filter_what_is_recommended(
+    app: Any, http: httpx.AsyncClient, acme: Credential, database: Database, clock: FakeClock
+) -> None:
+    sc.install(app, sc.artifact())
+    await save_entities(
+        http,
+        acme,
+        item("rich", margin=35.5, inventory=4),
+        item("edge", margin=20, inventory=1),
+        item("thin", margin=3.2, inventory=8),
+        item("empty", margin=50, inventory=0),
+        item("unknown"),  # no margin: a numeric rule cannot hold for it
+    )
+    for entity in ("rich", "edge", "thin", "empty", "unknown"):
+        await deliver(http, None, **{"entity.id": entity})
+    criteria = await create(
+        http,
+        acme,
+        "popularity",
+        {
+            "name": "Profitable, in stock",
+            "type": "VIEWED",
+            "backupDisabled": True,
+            "partialDesignAllowed": True,
+            "minInventory": 1,
+            "configuration": {
+                "inclusionRules": [
+                    {"attribute": "margin", "operation": "greaterOrEquals", "values": ["20"]}
+                ]
+            },
+        },
+    )
+    run_pending(database)
+    with database.session() as s:
+        found = recommend(
+            s, tenant_id(database), criteria["id"], key_item_id=None, visitor_id=None, limit=9
+        )
+    assert sorted(found) == ["edge", "rich"]
