@@ -192,3 +192,32 @@ async def test_privacy_export_and_delete_cover_the_audience_manager(
     exported = (await world.http.get(url, params=kept, headers=acme.headers)).json()
     assert [d["uuid"] for d in exported["audienceManager"]] == [other]
     assert sid
+
+
+def test_the_segment_cache_is_bounded_by_the_bytes_its_snapshots_hold() -> None:
+    from cible.dmp.merge import Profiles
+    from cible.dmp.qualify import DeviceState
+    from cible.dmp.targeting import AamIds, SegmentCache, Snapshot
+
+    def snapshot(traits: int) -> Snapshot:
+        state = DeviceState({sid: [1, [0, 1, 2]] for sid in range(traits)}, {})
+        return Snapshot(None, Profiles(device=(state,)))
+
+    def ids(n: int) -> AamIds:
+        return AamIds(devices=(("uuid", f"{n:038d}"),))
+
+    cache = SegmentCache(max_entries=1000, max_bytes=60_000)
+    for n in range(4):
+        cache.put(1, ids(n), snapshot(100))  # about 14 kB each
+    assert len(cache) == 4 and cache.bytes <= cache.max_bytes
+    cache.put(1, ids(9), snapshot(150))  # the oldest entries make room
+    assert cache.get(1, ids(0)) is None and cache.get(1, ids(9)) is not None
+    assert cache.bytes <= cache.max_bytes
+    cache.put(1, ids(10), snapshot(5000))  # heavier than the whole cache: not kept
+    assert cache.get(1, ids(10)) is None and cache.get(1, ids(9)) is not None
+    before = cache.bytes
+    cache.put(1, ids(9), snapshot(1))  # replacing an entry replaces its weight
+    assert cache.bytes < before
+    cache.forget(1, ids(9))
+    cache.clear()
+    assert len(cache) == 0 and cache.bytes == 0

@@ -188,16 +188,35 @@ def _last_declared(conn: Connection, tenant_id: int, ds: int, uuids: Iterable[st
     return [] if row is None else [str(row[0])]
 
 
+def _weight(snapshot: Snapshot) -> int:
+    """About how many bytes ``snapshot`` holds: a device profile may hold up to 150,000 traits
+    (AAM's limit), so the cache is bounded by this, not only by its count of entries."""
+    profiles = snapshot.profiles
+    states = [*profiles.device]
+    for group in (profiles.current, profiles.last):
+        for found in group.values():
+            states.extend(found)
+    size = 200
+    for state in states:
+        size += 200 + 40 * len(state.segments)
+        for entry in state.realizations.values():
+            size += 120 + 8 * len(entry[1])  # type: ignore[arg-type]
+    return size
+
+
 class SegmentCache:
-    """Snapshots per (tenant, ids), least recently used dropped past ``max_entries``.
+    """Snapshots per (tenant, ids), least recently used dropped past ``max_entries`` or
+    ``max_bytes`` (estimated by ``_weight``); a snapshot heavier than ``max_bytes`` is not kept.
 
     Delivery keeps it beside its cache of Target visitor states and forgets an entry whenever
     it forgets the visitor's state (a lost compare-and-set), so both are read again together.
     """
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = 100_000, max_bytes: int = 128 * 1024 * 1024) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[Any, ...], Snapshot] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict[tuple[Any, ...], tuple[Snapshot, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -209,27 +228,39 @@ class SegmentCache:
         key = (tenant_id, *ids.key())
         with self._lock:
             found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return found[0]
 
     def put(self, tenant_id: int, ids: AamIds, snapshot: Snapshot) -> None:
         if not ids:
             return
         key = (tenant_id, *ids.key())
+        weight = _weight(snapshot)
         with self._lock:
-            self._entries[key] = snapshot
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            self._drop(key)
+            if weight > self.max_bytes:
+                return
+            self._entries[key] = (snapshot, weight)
+            self.bytes += weight
+            while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.bytes -= dropped
 
     def forget(self, tenant_id: int, ids: AamIds) -> None:
         with self._lock:
-            self._entries.pop((tenant_id, *ids.key()), None)
+            self._drop((tenant_id, *ids.key()))
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.bytes = 0
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        found = self._entries.pop(key, None)
+        if found is not None:
+            self.bytes -= found[1]
 
 
 def matters(
