@@ -173,7 +173,9 @@ def _compare_location(
 
 
 def _metric_pairs(metrics: list[Mapping[str, Any]]) -> list[tuple[Any, Any]]:
-    return sorted((metric.get("type"), metric.get("eventToken")) for metric in metrics)
+    # Sorted by their JSON text: a metric without an eventToken (None) sorts beside strings.
+    pairs = [(metric.get("type"), metric.get("eventToken")) for metric in metrics]
+    return sorted(pairs, key=lambda pair: json.dumps(pair, default=str))
 
 
 def _compare_option(

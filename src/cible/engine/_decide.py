@@ -517,31 +517,24 @@ class _Decision:
             return
         execute = mode == "execute"
         options: list[dict[str, Any]] = []
-        metrics: dict[str, Any] = {}
-        extra_metrics: list[dict[str, Any]] = []
+        metrics: list[dict[str, Any]] = []
         tokens: list[str] = []
         for rule in matched:
             options.extend(build_options(rule, execute, self.tokens, detail))
             if execute:
-                for metric in rule.click_metrics:
-                    token = metric.get("eventToken")
-                    copied = copy_json(metric)
-                    if isinstance(token, str):
-                        metrics.setdefault(token, copied)
-                    else:
-                        extra_metrics.append(copied)
+                metrics.extend(copy_json(metric) for metric in rule.click_metrics)
                 for token in rule.display_tokens:
                     if (name, token) not in self.notified:
                         self.notified.add((name, token))
                         tokens.append(token)
         if options:
             response["options"] = options
-        if metrics or extra_metrics:
-            # decision_provider.py: pageLoad metrics are deduplicated and ordered by eventToken.
-            ordered = (
-                [metrics[key] for key in sorted(metrics)] if page_load else list(metrics.values())
+        if metrics:
+            # One rule's click metrics are kept as the artifact lists them (prepareExecuteResponse
+            # in both SDKs); merged ones, as pageLoad merges them, once per eventToken.
+            response["metrics"] = (
+                _merged_metrics(metrics, page_load) if page_load or len(matched) > 1 else metrics
             )
-            response["metrics"] = ordered + extra_metrics
         if tokens:
             self.notify(name, tokens)
 
@@ -785,19 +778,25 @@ def _fill_one(
     options = build_options(rule, executing, tokens, detail)
     if options:
         part["options"] = options
-    if executing:
-        metrics: dict[str, Any] = {}
-        extra_metrics: list[dict[str, Any]] = []
-        for metric in rule.click_metrics:
-            token = metric.get("eventToken")
-            copied = copy_json(metric)
-            if isinstance(token, str):
-                metrics.setdefault(token, copied)
-            else:
-                extra_metrics.append(copied)
-        if metrics or extra_metrics:
-            part["metrics"] = list(metrics.values()) + extra_metrics
+    if executing and rule.click_metrics:
+        part["metrics"] = [copy_json(metric) for metric in rule.click_metrics]
     return part
+
+
+def _merged_metrics(metrics: list[dict[str, Any]], page_load: bool) -> list[dict[str, Any]]:
+    """Click metrics of several rules, once per `eventToken` (the first kept); for pageLoad,
+    ordered by it (decision_provider.py). Metrics without a token are all kept, last: the
+    Python SDK fails to sort them and the Node SDK's string keys would merge them."""
+    by_token: dict[str, dict[str, Any]] = {}
+    untokened: list[dict[str, Any]] = []
+    for metric in metrics:
+        token = metric.get("eventToken")
+        if isinstance(token, str):
+            by_token.setdefault(token, metric)
+        else:
+            untokened.append(metric)
+    kept = [by_token[key] for key in sorted(by_token)] if page_load else list(by_token.values())
+    return kept + untokened
 
 
 def _fragment(rule: Rule, executing: bool) -> bytes | None:
