@@ -43,6 +43,8 @@ TESTS = [
     "tests/engine/test_artifact_errors.py",
     "tests/engine/test_decide_robustness.py",
     "tests/engine/test_fast_path.py",
+    "tests/engine/test_flat_path.py",
+    "tests/engine/test_decide_details.py",
     "tests/engine/test_hash_compat.py",
     "tests/engine/test_precondition.py",
     "tests/engine/test_regex_operator.py",
