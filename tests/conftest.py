@@ -29,6 +29,14 @@ BACKENDS = [
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n`` (scripts/test), every test that drives the browser or the served UI runs
+    in one worker, so one Chromium and one ``cible serve`` serve them all."""
+    for item in items:
+        if {"browser", "ui_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("chromium"))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -51,7 +51,7 @@ def start(database_url: str, cwd: Path, secret_key: str, *args: str) -> Server:
         command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     server = Server(f"http://127.0.0.1:{port}", process)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a loaded machine imports the app slowly
     while True:
         try:
             if httpx.get(f"{server.base}/health", timeout=1).status_code == 200:
@@ -59,6 +59,7 @@ def start(database_url: str, cwd: Path, secret_key: str, *args: str) -> Server:
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()  # a server still starting never closes its stderr: read() would wait
             stderr = process.stderr.read() if process.stderr else b""
             server.stop()
             raise RuntimeError(f"server did not start: {stderr.decode(errors='replace')}")

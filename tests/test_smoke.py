@@ -44,7 +44,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded machine imports the app slowly
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
@@ -52,6 +52,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()  # a server still starting never closes its stderr
                 raise RuntimeError(
                     f"server did not start: {process.stderr.read() if process.stderr else ''!r}"
                 )
