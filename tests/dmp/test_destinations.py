@@ -166,6 +166,45 @@ async def test_data_export_labels_block_restricted_segments(http: Any, acme: Cre
     assert (await aam.call("GET", f"/v1/destinations/{dest}"))["dataExportLabels"] == ["OFFSITE"]
 
 
+async def test_data_export_controls_hold_when_segments_traits_or_sources_change(
+    http: Any, acme: Credential
+) -> None:
+    aam = Aam(http, acme)
+    crm = await aam.data_source("CRM", dataExportRestrictions=["PII"])
+    site = await aam.data_source("Site")
+    tf, sf = await aam.folder(), await aam.folder("segments")
+    from_crm = await aam.trait('c_crm == "1"', crm, tf)
+    from_site = await aam.trait('c_site == "1"', site, tf)
+    sid = await aam.segment(f"{from_site}T", site, sf)
+    dest = await aam.call("POST", "/v1/destinations/", {**PUSH, "dataExportLabels": ["PII"]}, 201)
+    path = f"/v1/destinations/{dest['destinationId']}/mappings/"
+    await aam.call("POST", path, {"sid": sid, "traitAlias": "a"}, 201)
+    segment = await aam.call("GET", f"/v1/segments/{sid}")
+
+    # The mapped segment may not start drawing on the restricted data source ...
+    rule = f"{from_site}T OR {from_crm}T"
+    refused = await aam.call("PUT", f"/v1/segments/{sid}", {**segment, "segmentRule": rule}, 400)
+    assert "forbid PII" in str(refused) and "segmentRule" in str(refused)
+    assert (await aam.call("GET", f"/v1/segments/{sid}"))["segmentRule"] == f"{from_site}T"
+    # ... nor its trait move there ...
+    trait = {
+        "name": "site",
+        "traitType": "RULE_BASED_TRAIT",
+        "traitRule": 'c_site == "1"',
+        "folderId": tf,
+    }
+    await aam.call("PUT", f"/v1/traits/{from_site}", {**trait, "dataSourceId": crm}, 400)
+    assert (await aam.call("GET", f"/v1/traits/{from_site}"))["dataSourceId"] == site
+    # ... nor its data source take on the restriction.
+    body = {"name": "Site", "dataExportRestrictions": ["PII"]}
+    refused = await aam.call("PUT", f"/v1/datasources/{site}", body, 400)
+    assert "dataExportRestrictions" in str(refused)
+    assert (await aam.call("GET", f"/v1/datasources/{site}"))["dataExportRestrictions"] == []
+    # Restrictions the destination's labels do not name are fine.
+    await aam.call("PUT", f"/v1/datasources/{site}", {**body, "dataExportRestrictions": ["X"]})
+    await aam.call("PUT", f"/v1/traits/{from_site}", {**trait, "dataSourceId": site})
+
+
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_dcs_answers_with_url_and_cookie_destinations(http: Any, acme: Credential) -> None:
     aam = Aam(http, acme)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
+import orjson
 import pytest
 
 from cible.dmp import devices
@@ -128,3 +129,33 @@ async def test_device_ids_as_master_and_unknown_sources(
         IdSyncImporter(database, f"adobe_id_0_{ds}_999999_1700000000.sync", rows).run()
     with pytest.raises(BadRequest):
         IdSyncImporter(database, "ftp_dpm_1_1700000000.sync", rows)
+
+
+async def test_cli_imports_an_id_sync_file(
+    http: Any,
+    acme: Credential,
+    database: Database,
+    database_url: str,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from cible.cli import app
+    from cible.config import get_settings
+
+    ds = await Aam(http, acme).data_source("CRM")
+    path = tmp_path / f"adobe_id_0_{ds}_1700000000.sync.gz"
+    rows = f"{_uuid(1)}\tcust-1\n{_uuid(2)}\tcust-2\nnot-a-uuid\tcust-3\n"
+    path.write_bytes(gzip.compress(rows.encode(), mtime=0))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CIBLE_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["dmp", "import", str(path), "--json"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    receipt = orjson.loads(result.stdout)
+    assert (receipt["idsSynced"], receipt["invalidIds"]) == (2, 1)
+    assert _lookup(database, ds, "cust-2") == _uuid(2)

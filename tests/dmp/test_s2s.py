@@ -7,15 +7,10 @@ idempotency key, the way a partner of AAM's real-time destinations would.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import random
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import orjson
@@ -26,106 +21,13 @@ from cible.config import get_settings
 from cible.dmp.tables import MembershipChange
 from cible.dmp.transfers import s2s
 from cible.dmp.transfers.tables import S2SMessage, TransferCursor
-from cible.jobs import run_pending
 from cible.jobs.tables import DONE, Job
 from cible.store import Database
-from cible.store.base import utcnow
 from tests.conftest import Credential, FakeClock
 from tests.dmp._kit import Aam
-from tests.stub_http import StubHTTPServer
+from tests.dmp._partner import KEY, Partner, drain, serve
 
 pytestmark = pytest.mark.anyio
-KEY = "partner-shared-key"
-
-
-class Partner:
-    """A partner endpoint: ``plan(n)`` chooses what the n-th data request meets."""
-
-    def __init__(self, fail: float = 0.0, timeout: float = 0.0, seed: int = 18) -> None:
-        self.fail, self.timeout = fail, timeout
-        self.rng = random.Random(seed)
-        self.lock = threading.Lock()
-        self.applied: dict[str, dict[str, Any]] = {}
-        self.duplicates = 0
-        self.requests = 0
-        self.bad_signatures = 0
-        self.in_flight = 0
-        self.tokens_issued = 0
-        self.always_fail = False
-        partner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.path == "/token":
-                    partner.token(self)
-                    return
-                with partner.lock:
-                    partner.in_flight += 1
-                try:
-                    partner.receive(self, body)
-                finally:
-                    with partner.lock:
-                        partner.in_flight -= 1
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = StubHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def token(self, handler: BaseHTTPRequestHandler) -> None:
-        expected = "Basic " + base64.b64encode(b"cible:client-secret").decode()
-        ok = handler.headers.get("Authorization") == expected
-        with self.lock:
-            self.tokens_issued += ok
-        body = orjson.dumps({"token_type": "Bearer", "access_token": "tok-1", "expires_in": 3600})
-        _answer(handler, 200 if ok else 401, body if ok else b"{}")
-
-    def receive(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
-        signed = handler.headers.get("X-Signature", "")
-        good = base64.b64encode(hmac.new(KEY.encode(), body, hashlib.sha256).digest()).decode()
-        bearer = handler.headers.get("Authorization")
-        with self.lock:
-            self.requests += 1
-            draw = self.rng.random()
-            if signed != good and bearer != "Bearer tok-1":
-                self.bad_signatures += 1
-                _answer(handler, 403)
-                return
-        if self.always_fail:
-            _answer(handler, 503)
-            return
-        if draw < self.fail / 2:
-            _answer(handler, 500)  # refused before applying
-            return
-        if draw < self.fail + self.timeout and draw >= self.fail:
-            time.sleep(0.6)  # longer than Cible's timeout: Cible gives up, the partner applies
-        self.apply(handler.headers[s2s.IDEMPOTENCY_HEADER], body)
-        # Applied, then an error: Cible must retry, the partner must not apply it twice.
-        _answer(handler, 500 if draw < self.fail else 200)
-
-    def apply(self, key: str, body: bytes) -> None:
-        with self.lock:
-            if key in self.applied:
-                self.duplicates += 1
-            else:
-                self.applied[key] = orjson.loads(body)
-
-    def settle(self) -> None:
-        """Waits for handlers still sleeping past Cible's timeout."""
-        deadline = time.monotonic() + 10
-        while self.in_flight and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-
-def _answer(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"{}") -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
 
 
 @pytest.fixture
@@ -137,30 +39,24 @@ def allow_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
-def _partner(**kwargs: Any) -> Iterator[Partner]:
-    partner = Partner(**kwargs)
-    partner.thread.start()
-    yield partner
-    partner.server.shutdown()
-    partner.server.server_close()
-
-
 @pytest.fixture
 def flaky() -> Iterator[Partner]:
-    yield from _partner(fail=0.3, timeout=0.1)
+    yield from serve(fail=0.3, timeout=0.1)
 
 
 @pytest.fixture
 def steady() -> Iterator[Partner]:
-    yield from _partner()
+    yield from serve()
 
 
-def drain(db: Database) -> None:
-    """Runs jobs until none is left, each round far enough ahead to pass every backoff."""
-    for day in range(1, 400):
-        if run_pending(db, now=utcnow() + timedelta(days=day), limit=10_000) == 0:
-            return
-    raise AssertionError("jobs kept coming")
+_S2S_BASE = {
+    "name": "partner",
+    "destinationType": "S2S",
+    "clientId": "acct-9",
+    "timeoutMs": 250,
+    "maxAttempts": 25,
+    "maxUsersPerMessage": 3,
+}
 
 
 async def _taxonomy(aam: Aam, partner: Partner, **dest: Any) -> tuple[int, int, int, int]:
@@ -171,13 +67,8 @@ async def _taxonomy(aam: Aam, partner: Partner, **dest: Any) -> tuple[int, int, 
     seg_a = await aam.segment(f"{tx}T", ds, sf)
     seg_b = await aam.segment(f"{tx}T AND NOT {ty}T", ds, sf)
     body = {
-        "name": "partner",
-        "destinationType": "S2S",
+        **_S2S_BASE,
         "url": f"{partner.url}/aam",
-        "clientId": "acct-9",
-        "timeoutMs": 250,
-        "maxAttempts": 25,
-        "maxUsersPerMessage": 3,
         "signature": {"algorithm": "HmacSHA256", "header": "X-Signature", "key": KEY},
         **dest,
     }
@@ -454,17 +345,20 @@ async def test_changes_wake_the_collector_only_for_real_time_segments(
 
     def pending() -> list[Any]:
         with database.session() as s:
-            return list(
-                s.scalars(
-                    select(Job.run_at).where(Job.kind == "dmp.s2s.collect", Job.state == "pending")
+            rows = s.execute(
+                select(Job.run_at, Job.created_at).where(
+                    Job.kind == "dmp.s2s.collect", Job.state == "pending"
                 )
             )
+            return [run_at - created for run_at, created in rows]
 
     await aam.event({"c_z": "1"}, _device(1))
     assert pending() == []  # a change no real-time destination maps
     for n in range(3):
         await aam.event({"c_x": "1"}, _device(n))
-    assert len(pending()) == 1  # one collection for the window, however many changes
+    # One collection for the window (CIBLE_DMP_S2S_WINDOW_SECONDS, 1 s by default), however
+    # many changes.
+    assert pending() == [timedelta(seconds=1)]
     drain(database)  # the worker alone: collect, then send
     assert sorted(u["AAM_UUID"] for m in steady.applied.values() for u in m["Users"]) == [
         _device(n) for n in range(3)
@@ -472,3 +366,37 @@ async def test_changes_wake_the_collector_only_for_real_time_segments(
     assert (await aam.call("GET", f"/v1/destinations/{dest}/history/outbound"))[0]["state"] == (
         "delivered"
     )
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "digest"),
+    [("HmacSHA1", hashlib.sha1), ("HmacSHA256", hashlib.sha256), ("HmacMD5", hashlib.md5)],
+)
+async def test_each_hmac_algorithm_signs_in_the_configured_header(
+    http: Any,
+    acme: Credential,
+    database: Database,
+    clock: FakeClock,
+    allow_loopback: None,
+    algorithm: str,
+    digest: Any,
+) -> None:
+    aam = Aam(http, acme)
+    signing = {"algorithm": algorithm, "header": "X-AAM-Sig", "key": KEY}
+    for partner in serve(digest=digest, header="X-AAM-Sig"):
+        _, _, _, dest = await _taxonomy(aam, partner, signature=signing, maxAttempts=1)
+        await aam.event({"c_x": "1"}, _device(1))
+        assert s2s.collect(database, _now_ms(clock), 7) == 1
+        drain(database)
+        assert len(partner.applied) == 1 and partner.bad_signatures == 0
+    # A partner that checks another algorithm (or header) refuses the signature.
+    other = hashlib.md5 if digest is not hashlib.md5 else hashlib.sha1
+    for partner in serve(digest=other, header="X-AAM-Sig"):
+        config = {"url": f"{partner.url}/aam", "signature": signing}
+        await aam.call("PUT", f"/v1/destinations/{dest}", {**_S2S_BASE, **config, "maxAttempts": 1})
+        await aam.event({"c_x": "1"}, _device(2))
+        assert s2s.collect(database, _now_ms(clock), 7) == 1
+        drain(database)
+        assert partner.applied == {} and partner.bad_signatures == 1
+        dead = await aam.call("GET", f"/v1/destinations/{dest}/dead-letters/")
+        assert len(dead) == 1 and "403" in dead[0]["lastError"]

@@ -113,14 +113,20 @@ def device_data(
 
 
 def erase_devices(
-    conn: Connection, tenant_id: int, device_ids: Iterable[tuple[str, str]]
+    conn: Connection,
+    tenant_id: int,
+    device_ids: Iterable[tuple[str, str]],
+    now_ms: int | None = None,
 ) -> list[str]:
     """Deletes the state, id mappings and membership changes of the devices ``device_ids`` name
     (a privacy deletion, not an opt-out: later calls may qualify them again); returns their
-    UUIDs."""
+    UUIDs. Real-time destinations of their segments receive ``Status:0`` for each, sent from
+    the outbox once this transaction commits (``cible.dmp.transfers.erasure``)."""
+    if now_ms is None:
+        now_ms = time.time_ns() // 1_000_000
     uuids = sorted(_resolve(conn, tenant_id, device_ids))
     for uuid in uuids:
-        devices.erase_device(conn, tenant_id, uuid)
+        devices.erase_device(conn, tenant_id, uuid, now_ms)
     return uuids
 
 

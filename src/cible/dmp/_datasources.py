@@ -16,7 +16,8 @@ from cible.dmp.tables import (
     Segment,
     Trait,
 )
-from cible.errors import Conflict, NotFound
+from cible.dmp.transfers.labels import first_violation
+from cible.errors import BadRequest, Conflict, NotFound
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
 
@@ -37,6 +38,7 @@ def data_source_json(ds: DataSource) -> dict[str, Any]:
         "uniqueTraitIntegrationCodes": ds.unique_trait_integration_codes,
         "uniqueSegmentIntegrationCodes": ds.unique_segment_integration_codes,
         "dataExportRestrictions": orjson.loads(ds.data_export_restrictions),
+        "customerIdRetentionDays": ds.customer_id_retention_days,
         "status": "ACTIVE",
         "type": "GENERAL",
         "createTime": epoch_ms(ds.create_time),
@@ -82,6 +84,7 @@ def _apply_data_source(ds: DataSource, body: DataSourceIn) -> None:
     ds.unique_trait_integration_codes = body.unique_trait_integration_codes
     ds.unique_segment_integration_codes = body.unique_segment_integration_codes
     ds.data_export_restrictions = orjson.dumps(sorted(set(body.data_export_restrictions))).decode()
+    ds.customer_id_retention_days = body.customer_id_retention_days
 
 
 def _unique_code(
@@ -115,6 +118,10 @@ def update_data_source(
     require_write(principal)
     _unique_code(session, DataSource, principal.tenant_id, body.integration_code, ds.id)
     _apply_data_source(ds, body)
+    clash = first_violation(session, principal.tenant_id)
+    if clash is not None:
+        # New restrictions may not break an existing mapping (AAM, "Data Export Controls").
+        raise BadRequest.fields([("dataExportRestrictions", clash)])
     ds.update_time = now
     bump_rules(session, principal.tenant_id)
     return ds

@@ -31,6 +31,7 @@ from cible.dmp.tables import (
     Segment,
     Trait,
 )
+from cible.dmp.transfers.labels import first_violation
 from cible.errors import BadRequest, Conflict, NotFound
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
@@ -175,6 +176,11 @@ def update_segment(
     require_write(principal)
     _check_segment_body(session, principal.tenant_id, body, segment.id)
     _apply_segment(segment, body)
+    # A new rule may draw on a data source whose restrictions a mapped destination's labels
+    # break (AAM, "Data Export Controls").
+    clash = first_violation(session, principal.tenant_id, [segment.id])
+    if clash is not None:
+        raise BadRequest.fields([("segmentRule", clash)])
     segment.update_time = now
     audiences.segment_saved(session, segment, now)
     bump_rules(session, principal.tenant_id)

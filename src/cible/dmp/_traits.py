@@ -29,6 +29,7 @@ from cible.dmp.tables import (
     TraitRuleVersion,
 )
 from cible.dmp.traitrule import TraitRuleError, compile_trait_rule
+from cible.dmp.transfers.labels import first_violation
 from cible.errors import BadRequest, Conflict, NotFound
 from cible.tenants.principal import Principal
 from cible.tenants.roles import Capability
@@ -168,7 +169,11 @@ def update_trait(
     if trait.trait_type == FOLDER_TRAIT:
         raise BadRequest("folder traits follow their folder; rename or move the folder instead")
     _check_trait_body(session, principal.tenant_id, body, trait.id)
+    moved = body.data_source_id != trait.data_source_id
     _apply_trait(trait, body)
+    if moved and (clash := first_violation(session, principal.tenant_id)) is not None:
+        # Its segments now draw on another data source (AAM, "Data Export Controls").
+        raise BadRequest.fields([("dataSourceId", clash)])
     if body.trait_rule != trait.trait_rule:
         trait.rule_version += 1
         trait.trait_rule = body.trait_rule

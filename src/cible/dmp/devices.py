@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cible.dmp.qualify import DeviceState, Outcome, RuleSet, apply_call, next_expiry
 from cible.dmp.tables import Device, DeviceId, MembershipChange, OptOut
+from cible.dmp.transfers.erasure import farewell
 from cible.dmp.transfers.wake import wake
 
 DEVICES: Table = Device.__table__  # type: ignore[assignment]
@@ -107,18 +108,27 @@ _OPTED_OUT = select(OPT_OUTS.c.created_ms).where(
 _READ = select(DEVICES.c.version, DEVICES.c.state).where(
     DEVICES.c.tenant_id == bindparam("tenant"), DEVICES.c.uuid == bindparam("uuid")
 )
+_GUARD = (
+    DEVICES.c.tenant_id == bindparam("tenant"),
+    DEVICES.c.uuid == bindparam("device"),
+    DEVICES.c.version == bindparam("expected"),
+)
 _WRITE = (
     update(DEVICES)
-    .where(
-        DEVICES.c.tenant_id == bindparam("tenant"),
-        DEVICES.c.uuid == bindparam("device"),
-        DEVICES.c.version == bindparam("expected"),
-    )
+    .where(*_GUARD)
     .values(
         version=bindparam("next"),
         state=bindparam("new_state"),
         last_seen_ms=bindparam("seen"),
         expires_ms=bindparam("expires"),
+    )
+)
+# A write that is no sighting of the device (TTL expiry): its inactivity clock keeps running.
+_WRITE_UNSEEN = (
+    update(DEVICES)
+    .where(*_GUARD)
+    .values(
+        version=bindparam("next"), state=bindparam("new_state"), expires_ms=bindparam("expires")
     )
 )
 
@@ -179,12 +189,18 @@ def opt_out(
             ("tenant_id", "namespace", "external_id"),
             ("created_ms",),
         )
-        erase_device(conn, tenant_id, uuid)
+        erase_device(conn, tenant_id, uuid, now_ms)
     return sorted(uuids)
 
 
-def erase_device(conn: Connection, tenant_id: int, uuid: str) -> None:
-    """Deletes a device's state, its id mappings and its pending membership changes."""
+def erase_device(conn: Connection, tenant_id: int, uuid: str, now_ms: int) -> None:
+    """Deletes a device's state, its id mappings and its pending membership changes.
+
+    A device (not an authenticated profile) first says goodbye to the real-time destinations
+    of its segments, in the same transaction (``cible.dmp.transfers.erasure``).
+    """
+    if not is_authenticated_key(uuid):
+        farewell(conn, tenant_id, uuid, now_ms)
     for table in (DEVICES, DEVICE_IDS, CHANGES):
         conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.uuid == uuid))
 
@@ -219,7 +235,13 @@ def compute(conn: Connection, tenant_id: int, uuid: str, change: Change) -> Atte
 
 
 def _write(
-    conn: Connection, tenant_id: int, uuid: str, rules: RuleSet, attempt: Attempt, now_ms: int
+    conn: Connection,
+    tenant_id: int,
+    uuid: str,
+    rules: RuleSet,
+    attempt: Attempt,
+    now_ms: int,
+    seen: bool,
 ) -> bool:
     """Writes ``attempt`` if the device is still at the version it was computed from."""
     values = {
@@ -236,18 +258,17 @@ def _write(
         except IntegrityError:
             return False  # another call created the device first
         return True
-    written = conn.execute(
-        _WRITE,
-        {
-            "tenant": tenant_id,
-            "device": uuid,
-            "expected": attempt.version,
-            "next": attempt.version + 1,
-            "new_state": values["state"],
-            "seen": now_ms,
-            "expires": values["expires_ms"],
-        },
-    )
+    params = {
+        "tenant": tenant_id,
+        "device": uuid,
+        "expected": attempt.version,
+        "next": attempt.version + 1,
+        "new_state": values["state"],
+        "expires": values["expires_ms"],
+    }
+    if seen:
+        params["seen"] = now_ms
+    written = conn.execute(_WRITE if seen else _WRITE_UNSEEN, params)
     return written.rowcount == 1
 
 
@@ -262,19 +283,21 @@ def update_state(
     create: bool = True,
     first: Attempt | None = None,
     record: bool = True,
+    seen: bool = True,
 ) -> tuple[DeviceState, Outcome] | None:
     """Applies ``change`` to the device's state with compare-and-set; None if absent and not
     ``create``. ``first`` is a change computed earlier from a read outside this transaction:
     it is written if the device has not moved since, else the state is read again and
     ``change`` re-applied. Membership changes are recorded in ``dmp_membership_changes`` (for a
-    device; never for an authenticated profile, ``record=False``)."""
+    device; never for an authenticated profile, ``record=False``). ``seen=False`` leaves the
+    device's ``last_seen_ms``, from which its inactivity counts, where it was."""
     attempt = first
     for _ in range(CAS_ATTEMPTS):
         if attempt is None:
             attempt = compute(conn, tenant_id, uuid, change)
         if attempt.version is None and not create:
             return None
-        if _write(conn, tenant_id, uuid, rules, attempt, now_ms):
+        if _write(conn, tenant_id, uuid, rules, attempt, now_ms, seen):
             if record and not is_authenticated_key(uuid):
                 _record_changes(conn, tenant_id, uuid, attempt.outcome, now_ms)
             return attempt.state, attempt.outcome

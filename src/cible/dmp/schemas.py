@@ -42,6 +42,10 @@ class DataSourceIn(_In):
     data_export_restrictions: list[str] = Field(
         default_factory=list, alias="dataExportRestrictions"
     )
+    # AAM's UI: default 720 days, at least a month, at most 5 years (Data source settings).
+    customer_id_retention_days: int = Field(
+        default=720, alias="customerIdRetentionDays", ge=30, le=1825
+    )
 
 
 class FolderIn(_In):

@@ -43,6 +43,11 @@ class DataSource(Base):
     )
     unique_trait_integration_codes: Mapped[bool] = mapped_column(Boolean, default=False)
     unique_segment_integration_codes: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "Data retention for inactive customer IDs" (AAM data source settings): declared ids not
+    # seen for this many days are deleted by the dmp.retention job (cible.dmp.retention).
+    customer_id_retention_days: Mapped[int] = mapped_column(
+        Integer, default=720, server_default="720"
+    )
     # JSON list of data export labels, e.g. ["PII", "ONSITE_PERSONALIZATION"].
     data_export_restrictions: Mapped[str] = mapped_column(Text, default="[]")
     create_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

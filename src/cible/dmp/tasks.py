@@ -1,11 +1,12 @@
-"""The audience manager's recurring jobs: trait TTL expiry and populations.
+"""The audience manager's recurring jobs: trait TTL expiry, populations, inactivity retention.
 
 ``dmp.expire`` re-evaluates every device whose earliest trait expiry has passed (AAM applies TTL
 expiry in batch, "Segment TTL explained"): expired realizations are dropped, memberships
 recomputed with the same compare-and-set write as ``/event``, and exits recorded for
 destinations. ``dmp.populations`` counts unique devices per trait and per segment over 1, 7, 14,
-30 and 60 days and in total (AAM's real-time and total populations). Both are scheduled in
-``cible.dmp.schedules`` and idempotent.
+30 and 60 days and in total (AAM's real-time and total populations). ``dmp.retention`` erases
+devices inactive for 120 days and customer ids past their data source's retention
+(``cible.dmp.retention``). All are scheduled in ``cible.dmp.schedules`` and idempotent.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Table, select
 
-from cible.dmp import devices
+from cible.dmp import devices, retention
 from cible.dmp.qualify import DeviceState, apply_call
 from cible.dmp.rules import rules_for
 from cible.dmp.segmentrule import DAY_MS
@@ -46,7 +47,9 @@ def expire_devices(db: Database, now_ms: int) -> int:
                 def change(state: DeviceState, rules: Any = rules) -> Any:
                     return apply_call(rules, state, {}, now_ms)
 
-                devices.update_state(conn, tenant_id, uuid, rules, change, now_ms, create=False)
+                devices.update_state(
+                    conn, tenant_id, uuid, rules, change, now_ms, create=False, seen=False
+                )
                 done += 1
         if len(due) < BATCH:
             return done
@@ -103,3 +106,9 @@ def expire(db: Database, payload: dict[str, Any]) -> None:
 def populations(db: Database, payload: dict[str, Any]) -> None:
     """Trait and segment populations (uniques over 1/7/14/30/60 days and in total)."""
     compute_populations(db, int(payload.get("nowMs") or _now_ms()))
+
+
+@task("dmp.retention")
+def purge(db: Database, payload: dict[str, Any]) -> None:
+    """Devices inactive for 120 days (with their Status:0 messages) and stale customer ids."""
+    retention.purge_inactive(db, int(payload.get("nowMs") or _now_ms()))

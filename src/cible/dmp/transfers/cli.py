@@ -87,14 +87,18 @@ __all__ = ["dmp_app"]
 
 @dmp_app.command("import")
 def import_file(
-    path: Annotated[str, typer.Argument(help="An ftp_dpm_ onboarding file (.sync/.overwrite).")],
+    path: Annotated[
+        str,
+        typer.Argument(help="An ftp_dpm_ onboarding file (.sync/.overwrite) or adobe_id_ ID sync."),
+    ],
     as_json: JsonFlag = False,
 ) -> None:
-    """Apply one inbound onboarding file, with a progress bar; prints its receipt."""
+    """Apply one onboarding or ID-sync file, with a progress bar; prints its receipt."""
     from pathlib import Path
 
     from rich.progress import Progress
 
+    from cible.dmp.transfers import idsync
     from cible.dmp.transfers.inbound import Importer, count_lines
 
     file = Path(path)
@@ -105,9 +109,8 @@ def import_file(
     try:
         with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task(file.name, total=count_lines(data, file.name))
-            importer = Importer(
-                db, file.name, data, progress=lambda n: bar.update(task, completed=n)
-            )
+            kind = idsync.IdSyncImporter if idsync.parse_name(file.name) else Importer
+            importer = kind(db, file.name, data, progress=lambda n: bar.update(task, completed=n))
             receipt = importer.run()
     except CibleError as exc:
         _fail(exc.message)

@@ -498,7 +498,6 @@ def _counters(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def count_lines(data: bytes, name: str) -> int:
-    """Lines of an inbound file (for a progress bar)."""
-    parsed = parse_name(name)
-    raw = gzip.decompress(data) if parsed is not None and parsed.gzipped else data
+    """Lines of an onboarding or ID-sync file (for a progress bar)."""
+    raw = gzip.decompress(data) if name.endswith(".gz") else data
     return raw.count(b"\n") + (0 if raw.endswith(b"\n") or not raw else 1)

@@ -44,8 +44,8 @@ import orjson
 from sqlalchemy import Connection, Table, select, update
 from sqlalchemy.orm import Session
 
-from cible.dmp import devices
-from cible.dmp.tables import DeviceId, MembershipChange
+from cible.dmp.qualify import DeviceState
+from cible.dmp.tables import Device, DeviceId, MembershipChange
 from cible.dmp.transfers.tables import (
     DEAD,
     DELIVERED,
@@ -75,6 +75,7 @@ _DIGESTS: dict[str, Callable[[], Any]] = {
 }
 _CHANGES: Table = MembershipChange.__table__  # type: ignore[assignment]
 _IDS: Table = DeviceId.__table__  # type: ignore[assignment]
+_DEVICES: Table = Device.__table__  # type: ignore[assignment]
 
 ClientFactory = Callable[[float], httpx.Client]
 
@@ -134,33 +135,23 @@ def _targets(session: Session, tenant_id: int) -> list[_Target]:
     return found
 
 
-def _partner_id(conn: Connection, tenant_id: int, uuid: str, dpid: int | None) -> str | None:
+def partner_ids(conn: Connection, tenant_id: int, uuid: str, dpid: int | None) -> list[str]:
+    """Every id synced to ``uuid`` in the partner's namespace, most recent first; the AAM UUID
+    itself for ``User_DPID`` 0."""
     if dpid is None:
-        return uuid  # User_DPID 0: the AAM UUID itself
+        return [uuid]
     found = conn.execute(
         select(_IDS.c.external_id)
         .where(_IDS.c.tenant_id == tenant_id, _IDS.c.namespace == str(dpid), _IDS.c.uuid == uuid)
-        .order_by(_IDS.c.updated_ms.desc())
-        .limit(1)
-    ).scalar_one_or_none()
-    return None if found is None else str(found)
+        .order_by(_IDS.c.updated_ms.desc(), _IDS.c.external_id)
+    ).scalars()
+    return [str(x) for x in found]
 
 
-def _user(
-    conn: Connection, target: _Target, uuid: str, changes: dict[int, tuple[int, int]], region: int
-) -> dict[str, Any] | None:
-    tenant_id = target.dest.tenant_id
-    partner = _partner_id(conn, tenant_id, uuid, target.config.get("userDpid"))
-    if partner is None:
-        return None  # no id synced in the partner's namespace: AAM sends nothing either
-    segments = {sid: (str(status), at) for sid, (status, at) in changes.items()}
-    if any(status == 1 for status, _ in changes.values()):
-        current = devices.read_state(conn, tenant_id, uuid)
-        if current is not None:
-            latest = max(at for _, at in changes.values())
-            for sid in current[1].segments:
-                if sid in target.sids and sid not in segments:
-                    segments[sid] = ("1", latest)
+def user_entry(
+    uuid: str, partner: str, region: int, segments: dict[int, tuple[str, int]]
+) -> dict[str, Any]:
+    """One ``Users`` item: ``segments`` maps a segment id to its ``(Status, epoch ms)``."""
     return {
         "AAM_UUID": uuid,
         "DataPartner_UUID": partner,
@@ -172,9 +163,62 @@ def _user(
     }
 
 
-def _chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _current_segments(conn: Connection, tenant_id: int, uuid: str) -> dict[int, int]:
+    raw = conn.execute(
+        select(_DEVICES.c.state).where(_DEVICES.c.tenant_id == tenant_id, _DEVICES.c.uuid == uuid)
+    ).scalar_one_or_none()
+    return DeviceState.decode(raw).segments
+
+
+def _users(
+    conn: Connection, target: _Target, uuid: str, changes: dict[int, tuple[int, int]], region: int
+) -> list[dict[str, Any]]:
+    tenant_id = target.dest.tenant_id
+    partners = partner_ids(conn, tenant_id, uuid, target.config.get("userDpid"))
+    if not partners:
+        return []  # no id synced in the partner's namespace: AAM sends nothing either
+    segments = {sid: (str(status), at) for sid, (status, at) in changes.items()}
+    if any(status == 1 for status, _ in changes.values()):
+        latest = max(at for _, at in changes.values())
+        for sid in _current_segments(conn, tenant_id, uuid):
+            if sid in target.sids and sid not in segments:
+                segments[sid] = ("1", latest)
+    users = [user_entry(uuid, partners[0], region, segments)]
+    # "Status:0 ... every synced partner ID receives it" (AAM, "Real-time outbound data
+    # transfers"): ids synced before the latest one hear of the exits too.
+    exits = {sid: entry for sid, entry in segments.items() if entry[0] == "0"}
+    if exits:
+        users += [user_entry(uuid, partner, region, exits) for partner in partners[1:]]
+    return users
+
+
+def chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def users_per_message(config: dict[str, Any]) -> int:
+    return int(config.get("maxUsersPerMessage") or 10)
+
+
+def max_attempts(config: dict[str, Any]) -> int:
+    return int(config.get("maxAttempts") or 8)
+
+
+def message_body(
+    config: dict[str, Any], destination_id: int, users: list[dict[str, Any]], now_ms: int
+) -> str:
+    """AAM's real-time JSON for ``users`` (1 to ``maxUsersPerMessage`` items)."""
+    dpid = config.get("userDpid")
+    body = {
+        "ProcessTime": aam_time(now_ms),
+        "User_DPID": str(dpid if dpid is not None else 0),
+        "Client_ID": str(config.get("clientId") or ""),
+        "AAM_Destination_Id": str(destination_id),
+        "User_count": str(len(users)),
+        "Users": users,
+    }
+    return orjson.dumps(body).decode()
 
 
 def _messages(
@@ -184,26 +228,16 @@ def _messages(
     users = [
         user
         for uuid, changes in sorted(target.users.items())
-        if (user := _user(conn, target, uuid, changes, region)) is not None
+        for user in _users(conn, target, uuid, changes, region)
     ]
-    dpid = target.config.get("userDpid")
     out = []
-    size = int(target.config.get("maxUsersPerMessage") or 10)
-    for n, chunk in enumerate(_chunks(users, size)):
-        body = {
-            "ProcessTime": aam_time(now_ms),
-            "User_DPID": str(dpid if dpid is not None else 0),
-            "Client_ID": str(target.config.get("clientId") or ""),
-            "AAM_Destination_Id": str(target.dest.id),
-            "User_count": str(len(chunk)),
-            "Users": chunk,
-        }
+    for n, chunk in enumerate(chunks(users, users_per_message(target.config))):
         message = S2SMessage(
             tenant_id=target.dest.tenant_id,
             destination_id=target.dest.id,
             # Unique: one collect run per cursor position; kept across retries.
             idempotency_key=f"{target.dest.tenant_id}.{target.dest.id}.{last_id}.{n}",
-            body=orjson.dumps(body).decode(),
+            body=message_body(target.config, target.dest.id, chunk, now_ms),
             users=len(chunk),
             state=PENDING,
             attempts=0,
@@ -256,7 +290,7 @@ def collect(db: Database, now_ms: int, region: int) -> int:
                             session,
                             SEND,
                             {"message": message.id},
-                            max_attempts=int(target.config.get("maxAttempts") or 8),
+                            max_attempts=max_attempts(target.config),
                         )
                         written += 1
             # Compare-and-set: of two collectors that read the same position, one commits.
@@ -369,7 +403,7 @@ def send(db: Database, message_id: int, client: ClientFactory, now_ms: int) -> b
             row.state, row.delivered_ms, row.last_error = DELIVERED, now_ms, None
             return True
         row.last_error = error
-        if row.attempts >= int(config.get("maxAttempts") or 8):
+        if row.attempts >= max_attempts(config):
             row.state = DEAD
     raise DeliveryFailed(f"message {message_id}: {error}")
 
@@ -424,6 +458,6 @@ def retry(session: Session, destination_id: int, message_id: int) -> S2SMessage:
     dest = session.get(Destination, destination_id)
     assert dest is not None
     message.state, message.attempts = PENDING, 0
-    max_attempts = int(orjson.loads(dest.config).get("maxAttempts") or 8)
-    enqueue(session, SEND, {"message": message.id}, max_attempts=max_attempts)
+    attempts = max_attempts(orjson.loads(dest.config))
+    enqueue(session, SEND, {"message": message.id}, max_attempts=attempts)
     return message

@@ -4,7 +4,8 @@ A data source's ``dataExportRestrictions`` name the uses its data must not serve
 destination's ``dataExportLabels`` name the uses it serves (Adobe Audience Manager, "Data Export
 Controls"). A segment may not be mapped to a destination when one of the data sources it draws
 from (its own and those of the traits its rule names) restricts a label the destination
-carries; a destination's labels may not change to one that an existing mapping would violate.
+carries; a destination's labels may not change to one that an existing mapping would violate
+(``cible.dmp.transfers.labels``, which the segment, trait and data source edits also call).
 Every change bumps the tenant's rules version, so the DCS rebuilds the ``dests``/``stuff`` it
 answers with (``cible.dmp.transfers.dcs``).
 """
@@ -27,9 +28,9 @@ from cible.dmp._common import (
     parse_id,
     require_write,
 )
-from cible.dmp.segmentrule import compile_segment_rule
-from cible.dmp.tables import DataSource, Segment, Trait
+from cible.dmp.tables import Segment
 from cible.dmp.transfers.export import check_config
+from cible.dmp.transfers.labels import violation
 from cible.dmp.transfers.schemas import DestinationIn, MappingIn
 from cible.dmp.transfers.tables import Destination, DestinationMapping
 from cible.errors import BadRequest, Conflict, NotFound
@@ -218,45 +219,10 @@ def delete_destination(session: Session, principal: Principal, ref: str) -> None
     bump_rules(session, principal.tenant_id)
 
 
-def _sources_of(session: Session, tenant_id: int, segment: Segment) -> set[int]:
-    traits = compile_segment_rule(segment.segment_rule).traits
-    sources = {segment.data_source_id}
-    if traits:
-        sources |= set(
-            session.scalars(
-                select(Trait.data_source_id).where(
-                    Trait.tenant_id == tenant_id, Trait.id.in_(traits)
-                )
-            )
-        )
-    return sources
-
-
 def _check_labels(session: Session, tenant_id: int, sid: int, labels: list[str]) -> None:
-    if not labels:
-        return
-    segment = session.scalar(
-        select(Segment).where(Segment.tenant_id == tenant_id, Segment.id == sid)
-    )
-    if segment is None:
-        return
-    for ds_id, raw in session.execute(
-        select(DataSource.id, DataSource.data_export_restrictions).where(
-            DataSource.tenant_id == tenant_id,
-            DataSource.id.in_(_sources_of(session, tenant_id, segment)),
-        )
-    ):
-        clash = sorted(set(orjson.loads(raw)) & set(labels))
-        if clash:
-            raise BadRequest.fields(
-                [
-                    (
-                        "sid",
-                        f"segment {sid} uses data source {ds_id}, whose data export "
-                        f"restrictions forbid {', '.join(clash)} (a label of this destination)",
-                    )
-                ]
-            )
+    found = violation(session, tenant_id, sid, labels)
+    if found is not None:
+        raise BadRequest.fields([("sid", f"{found} (a label of this destination)")])
 
 
 def create_mapping(
