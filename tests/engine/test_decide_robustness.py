@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,32 @@ def test_bad_arguments_do_not_raise(kwargs: dict[str, Any]) -> None:
 def test_non_artifact_is_a_programming_error() -> None:
     with pytest.raises(TypeError):
         decide({"version": "1.0.0"}, GOOD)  # type: ignore[arg-type]
+
+
+class _FailingContext(Mapping[str, Any]):
+    """A request mapping whose `context` read raises: an error inside the engine itself."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "context":
+            raise RuntimeError("unreadable context")
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def test_an_engine_error_gives_an_empty_decision_with_the_request_id() -> None:
+    result = decide(ARTIFACT, _FailingContext(GOOD), now=NOW)
+    assert (result["status"], result["requestId"]) == (200, "r-1")
+    assert "execute" not in result and "prefetch" not in result
+    extras = result[EXTRA_KEY]
+    assert [r["message"] for r in extras["reasons"]] == [
+        "engine error, nothing decided: RuntimeError('unreadable context')"
+    ]
+    assert (extras["decided"], extras["notifications"]) == ([], [])
