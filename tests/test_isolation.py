@@ -346,6 +346,7 @@ def _activity_cases(kind: str) -> dict[tuple[str, str], Case]:
         ("PUT", item): Case("item", params=params, body=body, version=3),
         ("DELETE", item): Case("item", params=params, version=3),
         ("POST", f"{item}/qamode"): Case("item", params=params, body=lambda s: {}, version=3),
+        ("POST", f"{item}/reset"): Case("item", params=params, body=lambda s: {}, version=3),
     }
     for base in (item, f"{PREFIX}/activities/{{activity_id}}"):
         cases |= {
@@ -372,6 +373,7 @@ def _autoallocate_cases() -> dict[tuple[str, str], Case]:
         ("DELETE", item): Case("item", params=params),
         ("GET", item + "/allocations"): Case("item", params=params),
         ("POST", item + "/qamode"): Case("item", params=params, body=lambda s: {}),
+        ("POST", item + "/reset"): Case("item", params=params, body=lambda s: {}),
     }
 
 

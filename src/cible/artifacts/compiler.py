@@ -45,6 +45,8 @@ from typing import Any
 
 from cible.artifacts import _time
 from cible.artifacts._audiences import AudienceBook
+from cible.artifacts._reporting import KEY as REPORTING_KEY
+from cible.artifacts._reporting import reporting_audiences
 from cible.artifacts.errors import ArtifactError
 from cible.artifacts.targeting import JsonLogic
 from cible.artifacts.tokens import click_token, event_token
@@ -110,6 +112,7 @@ def compile_artifact(
     at = generated_at if generated_at.tzinfo else generated_at.replace(tzinfo=UTC)
     book = AudienceBook(audiences, at)
     compiled: list[_Compiled] = []
+    reporting: list[tuple[str, Mapping[str, Any]]] = []
     for index, activity in enumerate(activities):
         path = f"activities[{index}]"
         if not isinstance(activity, Mapping):
@@ -119,6 +122,7 @@ def compile_artifact(
         result = _compile_activity(activity, path, offers, book, at, token_secret, global_mbox)
         if result is not None:
             compiled.append(result)
+            reporting.append((path, activity))
     compiled.sort(key=lambda item: -item.priority)  # stable: ties keep the input order
 
     rules: dict[str, dict[str, list[dict[str, Any]]]] = {"mboxes": {}, "views": {}}
@@ -138,6 +142,12 @@ def compile_artifact(
     if organization_id is not None:
         meta["organizationId"] = organization_id
     meta["generatedAt"] = _iso(at)
+    server_only: dict[str, Any] = {}
+    if include_remote:
+        # Reporting audiences ride in the server's artifact only (cible.artifacts._reporting).
+        found = reporting_audiences(reporting, book)
+        if found:
+            server_only[REPORTING_KEY] = found
     return {
         "version": ARTIFACT_VERSION,
         "meta": meta,
@@ -151,6 +161,7 @@ def compile_artifact(
         "rules": {
             kind: {name: found[name] for name in sorted(found)} for kind, found in rules.items()
         },
+        **server_only,
     }
 
 

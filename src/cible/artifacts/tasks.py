@@ -79,6 +79,7 @@ def compile_inputs(
             audience_ids.update(m.get("audienceIds", []))
         for e in a.get("experiences", []):
             audience_ids.update(e.get("audienceIds", []))
+        audience_ids.update(r["audienceId"] for r in a.get("reportingAudiences") or [])
     offers = {
         o.id: offer_json(o)
         for o in session.scalars(

@@ -174,6 +174,10 @@ class EventBatch:
             )
 
 
+def _json_list(value: Any) -> str | None:
+    return orjson.dumps(value).decode() if isinstance(value, list) and value else None
+
+
 def store_events(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert event rows, skipping keys already stored; the number of rows offered.
 
@@ -188,6 +192,8 @@ def store_events(conn: Connection, rows: list[dict[str, Any]]) -> int:
             "occurred_at": datetime.fromtimestamp(row["occurred_ms"] / 1000, UTC),
             "created_at": datetime.fromtimestamp(row["created_ms"] / 1000, UTC),
             "qa": row.get("qa") is True,
+            # The reporting audiences qualified for (cible.delivery.reporting), as JSON text.
+            "reporting_audiences": _json_list(row.get("reporting_audiences")),
         }
         for row in rows
     ]

@@ -41,6 +41,7 @@ from cible.delivery.geo import GeoLookup, with_geo
 from cible.delivery.notify_plausible import Plausibility
 from cible.delivery.qa import QaPreviews, QaRejected
 from cible.delivery.recording import record_executed, record_notifications
+from cible.delivery.reporting import ReportingAudiences
 from cible.delivery.response import analytics_payload, build_response, located_decisions
 from cible.delivery.seen import SeenNames
 from cible.delivery.source import EMPTY_ARTIFACT, ArtifactSource
@@ -86,6 +87,8 @@ class _ArtifactFacts:
     served: frozenset[tuple[int, int]]
     plausible: Plausibility
     published: dict[str, tuple[int, int]]
+    # The activities' reporting audiences (cible.delivery.reporting); None: the artifact has none.
+    reporting: ReportingAudiences | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,7 @@ def _facts_of(artifact: Artifact) -> _ArtifactFacts:
         _served(artifact),
         Plausibility(artifact),
         _published(artifact),
+        ReportingAudiences.of(artifact),
     )
 
 
@@ -605,6 +609,13 @@ class Delivery:
                 self.token_keys.get(tenant.id) if self.token_keys is not None else (),
                 tenant.client_code,
             )
+            if facts.reporting is not None and qa is None:  # QA traffic is never reported
+                probe = self._engine_request(request, request_id, visit, in_segments)
+                locations = list(_details(probe, with_notifications=False))
+                locations += [_strip(n) for n in request.get("notifications") or ()]
+                facts.reporting.tag(
+                    batch, probe, locations, visit.engine_profile(), now, tenant.client_code
+                )
             if qa is not None:
                 for held, saved in ((visit.assignments, real[0]), (visit.new_assignments, real[1])):
                     held.clear()
@@ -663,22 +674,7 @@ class Delivery:
     ) -> tuple[dict[str, Any], Any]:
         if not request.get("execute") and not request.get("prefetch"):
             return {}, {}  # notifications only: nothing to decide
-        sent_ids = dict(request.get("id") or {})
-        sent_ids["tntId"] = visit.tnt_id
-        # The engine reads segments.ids from experienceCloud.audienceManager.segments: the
-        # segments resolved here, server-side, replace any list a client sent (docs/engine.md).
-        cloud = request.get("experienceCloud")
-        cloud = dict(cloud) if isinstance(cloud, Mapping) else {}
-        manager = cloud.get("audienceManager")
-        manager = dict(manager) if isinstance(manager, Mapping) else {}
-        manager["segments"] = segments
-        cloud["audienceManager"] = manager
-        engine_request = _without_profile_parameters(
-            {**request, "id": sent_ids, "requestId": request_id, "experienceCloud": cloud}
-        )
-        engine_request.pop("notifications", None)
-        if self.geo_lookup is not None and isinstance(request.get("context"), dict):
-            engine_request["context"] = with_geo(request["context"], self.geo_lookup)
+        engine_request = self._engine_request(request, request_id, visit, segments)
         key = (tenant.id, session_id, visit.tnt_id, request_shape(engine_request))
         fingerprint = visit.fingerprint()
         tracing = self.trace_gate is not None and self.trace_gate.authorized(tenant.id, request)
@@ -706,6 +702,33 @@ class Delivery:
             for activity, experience in pairs:
                 visit.assign(activity, experience)
         return decision, located
+
+    def _engine_request(
+        self,
+        request: Mapping[str, Any],
+        request_id: str,
+        visit: profiles.Visit,
+        segments: list[str],
+    ) -> dict[str, Any]:
+        """The request as the engine decides it: the visitor's tntId, server-side segments and
+        geo, ``profile.*`` parameters taken out (they are profile updates), no notifications."""
+        sent_ids = dict(request.get("id") or {})
+        sent_ids["tntId"] = visit.tnt_id
+        # The engine reads segments.ids from experienceCloud.audienceManager.segments: the
+        # segments resolved here, server-side, replace any list a client sent (docs/engine.md).
+        cloud = request.get("experienceCloud")
+        cloud = dict(cloud) if isinstance(cloud, Mapping) else {}
+        manager = cloud.get("audienceManager")
+        manager = dict(manager) if isinstance(manager, Mapping) else {}
+        manager["segments"] = segments
+        cloud["audienceManager"] = manager
+        engine_request = _without_profile_parameters(
+            {**request, "id": sent_ids, "requestId": request_id, "experienceCloud": cloud}
+        )
+        engine_request.pop("notifications", None)
+        if self.geo_lookup is not None and isinstance(request.get("context"), dict):
+            engine_request["context"] = with_geo(request["context"], self.geo_lookup)
+        return engine_request
 
     def _note_seen(self, tenant_id: int, request: Mapping[str, Any]) -> bool:
         """Buffer the request's mbox and profile names; True when a flush is due."""

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     false,
 )
@@ -47,3 +48,6 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # An event of a QA call (``qaMode``, docs/qa-and-trace.md): kept, never counted in reports.
     qa: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The activity's reporting audiences (``reportingAudienceLocalId``) the visitor qualified
+    # for in the call that recorded the event, as a JSON list; NULL for none (docs/reports.md).
+    reporting_audiences: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -13,7 +13,12 @@ to equal counts. Definitions (docs/reports.md, "Counting"):
   notification) or ``order`` (an order, with its revenue). A visitor counts once per metric for
   the ``visitor`` method, once per visit for ``visit``, and each event for ``impression``;
 - QA traffic (``"qa": true`` in the payload) is left out, and so are ``rejected`` events
-  (notifications of an experience the visitor was not given), which reports count apart.
+  (notifications of an experience the visitor was not given), which reports count apart;
+- reporting audiences: an event names the activity's reporting audiences the visitor qualified
+  for in its call (``reporting_audiences``). A visitor stays in a reporting audience once he
+  qualified. At the event where he first qualifies, what he counted so far (entry, visits,
+  impressions, conversions, revenue) is added to that audience's counts on the event's day, and
+  every later event counts there too: an audience's report counts its visitors' whole activity.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import msgspec
 import orjson
 
 __all__ = [
+    "AUDIENCE_COLUMNS",
     "DAILY_COLUMNS",
     "DAY_MS",
     "ENTRY",
     "ORDER",
     "REJECTED",
     "VISITOR_COLUMNS",
+    "Audiences",
     "DailyKey",
     "DailyTotals",
     "Event",
@@ -70,7 +77,11 @@ class Event(msgspec.Struct, gc=False):
     occurred_ms: int = 0
     environment_id: int = 0
     qa: bool | None = None
+    reporting_audiences: list[int] | None = None
     tenant_id: int = msgspec.field(default=0, name="/tenant")
+    # The time the event log accepted the record (epoch ms), set after decoding: activity
+    # resets cut on it (docs/reports.md, "Activity reset").
+    logged_ms: int = msgspec.field(default=0, name="/logged")
 
 
 _DECODE = msgspec.json.Decoder(Event).decode
@@ -116,6 +127,7 @@ def _parse_loosely(tenant_id: int, key: str, payload: bytes) -> Event | None:
     experience = data.get("experience_id")
     revenue = data.get("revenue")
     environment = data.get("environment_id")
+    audiences = data.get("reporting_audiences")
     return Event(
         tenant_id=tenant_id,
         event_key=str(data.get("event_key") or key),
@@ -129,6 +141,9 @@ def _parse_loosely(tenant_id: int, key: str, payload: bytes) -> Event | None:
         revenue=float(revenue) if isinstance(revenue, int | float) else None,
         occurred_ms=occurred if isinstance(occurred, int) else 0,
         environment_id=environment if isinstance(environment, int) else 0,
+        reporting_audiences=[a for a in audiences if type(a) is int]
+        if isinstance(audiences, list)
+        else None,
     )
 
 
@@ -173,8 +188,10 @@ class VisitorState:
     revenue: float = 0.0
     pre_value: float | None = None
     stored: str = "{}"
-    # metric -> [conversions, visit number of the last one]; decoded from ``stored`` only when
-    # a conversion needs it (most events are impressions, which leave it as it was).
+    # The reporting audiences qualified for, a sorted JSON list; None for none.
+    reporting: str | None = None
+    # metric -> [conversions, visit number of the last one, visits with one]; decoded from
+    # ``stored`` only when a conversion needs it (most events are impressions, which leave it).
     loaded: dict[str, list[int]] | None = None
 
     @property
@@ -200,7 +217,11 @@ class VisitorState:
             self.revenue,
             self.pre_value,
             self.stored if self.loaded is None else orjson.dumps(self.loaded).decode(),
+            self.reporting,
         )
+
+    def audiences(self) -> list[int]:
+        return [] if self.reporting is None else list(orjson.loads(self.reporting))
 
 
 VISITOR_COLUMNS = (
@@ -218,6 +239,7 @@ VISITOR_COLUMNS = (
     "revenue",
     "pre_value",
     "conversions",
+    "reporting_audiences",
 )
 
 
@@ -235,10 +257,113 @@ def _totals(daily: dict[DailyKey, DailyTotals], key: DailyKey) -> DailyTotals:
     return totals
 
 
+@dataclass(slots=True)
+class Audiences:
+    """What a batch adds for reporting audiences: ``report_audience_daily`` totals keyed
+    ``(tenant, activity, audience, environment, experience, metric, day)`` and the visitors
+    who qualified, ``(tenant, activity, audience, visitor, qualified_ms)``."""
+
+    daily: dict[tuple[int, int, int, int, int, str, int], DailyTotals]
+    qualified: list[tuple[int, int, int, str, int]]
+
+    def rows(self) -> Iterable[tuple[Any, ...]]:
+        """``report_audience_daily`` rows in ``AUDIENCE_COLUMNS`` order."""
+        for key, t in self.daily.items():
+            yield (*key, *t)
+
+
+AUDIENCE_COLUMNS = (
+    "tenant_id",
+    "activity_id",
+    "reporting_audience",
+    "environment_id",
+    "experience_id",
+    "metric",
+    "day",
+    "visitors",
+    "visits",
+    "impressions",
+    "value_sum",
+    "value_sq_sum",
+)
+
+
 def apply_event(
+    state: VisitorState | None,
+    event: Event,
+    daily: dict[DailyKey, DailyTotals],
+    audiences: Audiences | None = None,
+) -> VisitorState | None:
+    """Applies one event to its visitor's state, adding what it changes to ``daily`` and, for
+    the reporting audiences the visitor is in, to ``audiences``."""
+    if audiences is None or not (
+        event.reporting_audiences or (state is not None and state.reporting is not None)
+    ):
+        return _apply(state, event, daily)
+    if state is None and event.experience_id is None:
+        return None
+    held = state.audiences() if state is not None else []
+    new = sorted({a for a in event.reporting_audiences or () if a not in held})
+    tenant, activity, day = event.tenant_id, event.activity_id, event.occurred_ms // DAY_MS
+    assert activity is not None
+    if state is not None and new:
+        _carry(state, new, (tenant, activity), day, audiences)
+    mine: dict[DailyKey, DailyTotals] = {}
+    state = _apply(state, event, mine)
+    assert state is not None
+    members = sorted({*held, *new})
+    for key, totals in mine.items():
+        into = _totals(daily, key)
+        for i, value in enumerate(totals):
+            into[i] += value
+        for audience in members:
+            into = _audience_totals(audiences, key, audience)
+            for i, value in enumerate(totals):
+                into[i] += value
+    if new:
+        state.reporting = orjson.dumps(members).decode()
+        visitor = event.visitor or ""
+        audiences.qualified.extend((tenant, activity, a, visitor, event.occurred_ms) for a in new)
+    return state
+
+
+def _audience_totals(audiences: Audiences, key: DailyKey, audience: int) -> DailyTotals:
+    tenant, activity, environment, experience, metric, day = key
+    full = (tenant, activity, audience, environment, experience, metric, day)
+    totals = audiences.daily.get(full)
+    if totals is None:
+        totals = audiences.daily[full] = [0, 0, 0, 0.0, 0.0]
+    return totals
+
+
+def _carry(
+    state: VisitorState,
+    new: list[int],
+    where: tuple[int, int],
+    day: int,
+    audiences: Audiences,
+) -> None:
+    """What the visitor counted before qualifying, added to each new audience on ``day``."""
+    tenant, activity = where
+    base = (tenant, activity, state.environment_id, state.experience_id)
+    for audience in new:
+        entry = _audience_totals(audiences, (*base, ENTRY, day), audience)
+        entry[0] += 1
+        entry[1] += state.visits
+        entry[2] += state.impressions
+        for metric, seen in state.conversions.items():
+            totals = _audience_totals(audiences, (*base, metric, day), audience)
+            totals[0] += 1
+            totals[1] += seen[2] if len(seen) > 2 else 1
+            totals[2] += seen[0]
+            if metric == ORDER:
+                totals[3] += state.revenue
+                totals[4] += state.revenue * state.revenue
+
+
+def _apply(
     state: VisitorState | None, event: Event, daily: dict[DailyKey, DailyTotals]
 ) -> VisitorState | None:
-    """Applies one event to its visitor's state, adding what it changes to ``daily``."""
     at = event.occurred_ms
     day = at // DAY_MS
     entered = state is None
@@ -273,10 +398,13 @@ def apply_event(
     conversions = state.conversions
     seen = conversions.get(metric)
     if seen is None:
-        seen = conversions[metric] = [0, 0]
+        seen = conversions[metric] = [0, 0, 0]
         totals[0] += 1
+    elif len(seen) < 3:
+        seen.append(1)  # a row from before visits were kept: at least the last visit had one
     if seen[1] != state.visits:
         totals[1] += 1
+        seen[2] += 1
     seen[0] += 1
     seen[1] = state.visits
     totals[2] += 1

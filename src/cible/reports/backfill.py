@@ -8,6 +8,12 @@ reader: no extension is installed or downloaded), and replaces the tenant's rows
 transaction. It also fills ``report_visitors.pre_value`` (revenue in the 14 days before first
 exposure), which CUPED uses. docs/reports.md, "Rebuilding".
 
+Reporting audiences: a visitor is in an audience from the first of his events (in log order)
+that names it; the audience's counts are his counts with every earlier event moved to that
+event's day, which is what the consumer adds when he qualifies (``cible.reports._aggregate``).
+Events of a reset activity that the log accepted at or before its reset (``report_resets``) are
+left out of the export, as the consumer leaves them out.
+
 The transaction first locks the ``reports`` and ``delivery.events`` consumers' offsets, so
 neither moves while it runs, and finally sets the ``reports`` offset back to the lower of the two:
 records the ``events`` table does not hold yet are applied again by the consumer, and the rebuilt
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -30,7 +37,15 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from cible.delivery.tables import Event
 from cible.events import now_ms
 from cible.events.tables import event_consumers
-from cible.reports.tables import report_daily, report_keys, report_orders, report_visitors
+from cible.reports.tables import (
+    report_audience_daily,
+    report_audience_visitors,
+    report_daily,
+    report_keys,
+    report_orders,
+    report_resets,
+    report_visitors,
+)
 from cible.store import Database
 
 __all__ = ["PRE_PERIOD_DAYS", "Rebuilt", "rebuild"]
@@ -56,6 +71,7 @@ _SCHEMA = pa.schema(
         ("order_id", pa.string()),
         ("revenue", pa.float64()),
         ("occurred_ms", pa.int64()),
+        ("reporting_audiences", pa.list_(pa.int64())),
     ]
 )
 
@@ -97,14 +113,19 @@ FROM visits
 
 _VISITORS = """
 WITH conv AS (
-    SELECT vid, metric, count(*) AS c, max(visit_no) AS last_visit
+    SELECT vid, metric, count(*) AS c, max(visit_no) AS last_visit,
+           count(DISTINCT visit_no) AS converting_visits
     FROM prepared WHERE metric IS NOT NULL GROUP BY ALL
 ), conv_json AS (
     SELECT vid,
-           to_json(map_from_entries(list(struct_pack(k := metric, v := [c, last_visit])
-                                               ORDER BY metric)))::VARCHAR
+           to_json(map_from_entries(list(
+               struct_pack(k := metric, v := [c, last_visit, converting_visits])
+               ORDER BY metric)))::VARCHAR
                AS conversions
     FROM conv GROUP BY ALL
+), audiences AS (
+    SELECT vid, '[' || string_agg(audience::VARCHAR, ',' ORDER BY audience) || ']' AS audiences
+    FROM qualified GROUP BY ALL
 ), buyers AS (
     -- Orders anywhere in the tenant, for the pre-period value.
     SELECT tenant_id, visitor, occurred_ms, coalesce(revenue, 0) AS revenue
@@ -129,58 +150,98 @@ WITH conv AS (
 SELECT b.tenant_id, b.activity_id, b.visitor, b.experience_id, 0 AS environment_id, b.first_ms,
        b.last_ms, b.session_id, b.visits, b.impressions, b.orders, b.revenue,
        coalesce(p.pre_value, 0) AS pre_value,
-       coalesce(j.conversions, '{}') AS conversions
+       coalesce(j.conversions, '{}') AS conversions, a.audiences AS reporting_audiences
 FROM base b
 LEFT JOIN conv_json j USING (vid)
+LEFT JOIN audiences a USING (vid)
 LEFT JOIN pre p USING (vid)
 """
 
-_DAILY = """
+# Each visitor's first event (log order) naming a reporting audience: he is in it from there.
+_QUALIFIED = """
+CREATE TEMP TABLE qualified AS
+SELECT vid, audience, arg_min(id, id) AS q_id, arg_min(day, id) AS q_day,
+       arg_min(occurred_ms, id) AS q_ms, row_number() OVER () AS avid
+FROM (SELECT vid, id, day, occurred_ms, unnest(reporting_audiences) AS audience FROM prepared)
+GROUP BY vid, audience
+"""
+
+# The events of each (visitor, audience) pair, those before he qualified on that day.
+_AUDIENCE_PREPARED = """
+CREATE TEMP TABLE audience_prepared AS
+SELECT p.* REPLACE (q.avid AS vid, CASE WHEN p.id < q.q_id THEN q.q_day ELSE p.day END AS day),
+       q.audience
+FROM prepared p JOIN qualified q USING (vid)
+"""
+
+
+def _daily_sql(source: str, by_audience: bool) -> str:
+    """``report_daily`` rows from ``source`` (``report_audience_daily`` rows per audience)."""
+    a = "audience, " if by_audience else ""
+    ca = "c.audience, " if by_audience else ""
+    final = (
+        "tenant_id, activity_id, audience AS reporting_audience, "
+        if by_audience
+        else "tenant_id, activity_id, "
+    )
+    return f"""
 WITH entry AS (
-    SELECT tenant_id, activity_id, exp, 'entry' AS metric, day,
+    SELECT tenant_id, activity_id, {a}exp, 'entry' AS metric, day,
            count(*) FILTER (WHERE n = 1) AS visitors,
            count(*) FILTER (WHERE new_visit) AS visits,
            count(*) FILTER (WHERE kind IN ('impression', 'display')) AS impressions,
            0.0 AS value_sum, 0.0 AS value_sq_sum
-    FROM prepared GROUP BY ALL
+    FROM {source} GROUP BY ALL
 ), converting AS (
-    SELECT * FROM prepared WHERE metric IS NOT NULL
+    SELECT * FROM {source} WHERE metric IS NOT NULL
 ), counts AS (
-    SELECT tenant_id, activity_id, exp, metric, day, count(*) AS impressions
+    SELECT tenant_id, activity_id, {a}exp, metric, day, count(*) AS impressions
     FROM converting GROUP BY ALL
 ), firsts AS (
     -- A visitor's first conversion on a metric, and first in each visit: hash aggregates.
-    SELECT tenant_id, activity_id, exp, metric, day, count(*) AS visitors FROM (
-        SELECT tenant_id, activity_id, exp, metric, arg_min(day, id) AS day
-        FROM converting GROUP BY tenant_id, activity_id, vid, exp, metric
+    SELECT tenant_id, activity_id, {a}exp, metric, day, count(*) AS visitors FROM (
+        SELECT tenant_id, activity_id, {a}exp, metric, arg_min(day, id) AS day
+        FROM converting GROUP BY tenant_id, activity_id, {a}vid, exp, metric
     ) GROUP BY ALL
 ), visit_firsts AS (
-    SELECT tenant_id, activity_id, exp, metric, day, count(*) AS visits FROM (
-        SELECT tenant_id, activity_id, exp, metric, arg_min(day, id) AS day
-        FROM converting GROUP BY tenant_id, activity_id, vid, exp, metric, visit_no
+    SELECT tenant_id, activity_id, {a}exp, metric, day, count(*) AS visits FROM (
+        SELECT tenant_id, activity_id, {a}exp, metric, arg_min(day, id) AS day
+        FROM converting GROUP BY tenant_id, activity_id, {a}vid, exp, metric, visit_no
     ) GROUP BY ALL
 ), orders AS (
-    SELECT tenant_id, activity_id, exp, day, coalesce(revenue, 0) AS amount,
+    SELECT tenant_id, activity_id, {a}exp, day, coalesce(revenue, 0) AS amount,
            sum(coalesce(revenue, 0)) OVER (
                PARTITION BY vid ORDER BY id ROWS UNBOUNDED PRECEDING
            ) AS cum
     FROM converting WHERE metric = 'order'
 ), values AS (
-    SELECT tenant_id, activity_id, exp, 'order' AS metric, day, sum(amount) AS value_sum,
+    SELECT tenant_id, activity_id, {a}exp, 'order' AS metric, day, sum(amount) AS value_sum,
            sum(cum * cum - (cum - amount) * (cum - amount)) AS value_sq_sum
     FROM orders GROUP BY ALL
 ), metrics AS (
-    SELECT c.tenant_id, c.activity_id, c.exp, c.metric, c.day,
+    SELECT c.tenant_id, c.activity_id, {ca}c.exp, c.metric, c.day,
            coalesce(f.visitors, 0) AS visitors, coalesce(v.visits, 0) AS visits, c.impressions,
            coalesce(o.value_sum, 0) AS value_sum, coalesce(o.value_sq_sum, 0) AS value_sq_sum
     FROM counts c
-    LEFT JOIN firsts f USING (tenant_id, activity_id, exp, metric, day)
-    LEFT JOIN visit_firsts v USING (tenant_id, activity_id, exp, metric, day)
-    LEFT JOIN values o USING (tenant_id, activity_id, exp, metric, day)
+    LEFT JOIN firsts f USING (tenant_id, activity_id, {a}exp, metric, day)
+    LEFT JOIN visit_firsts v USING (tenant_id, activity_id, {a}exp, metric, day)
+    LEFT JOIN values o USING (tenant_id, activity_id, {a}exp, metric, day)
 )
-SELECT tenant_id, activity_id, 0 AS environment_id, exp AS experience_id, metric, day,
+SELECT {final}0 AS environment_id, exp AS experience_id, metric, day,
        visitors, visits, impressions, value_sum, value_sq_sum
 FROM (SELECT * FROM entry UNION ALL SELECT * FROM metrics)
+"""
+
+
+_DAILY = _daily_sql("prepared", by_audience=False)
+_AUDIENCE_DAILY = _daily_sql("audience_prepared", by_audience=True)
+
+_AUDIENCE_VISITORS = """
+SELECT any_value(p.tenant_id) AS tenant_id, any_value(p.activity_id) AS activity_id,
+       q.audience AS reporting_audience, any_value(p.visitor) AS visitor,
+       any_value(q.q_ms) AS qualified_ms
+FROM qualified q JOIN prepared p ON p.vid = q.vid AND p.id = q.q_id
+GROUP BY q.vid, q.audience
 """
 
 _ORDERS = """
@@ -234,6 +295,8 @@ def _export(conn: Connection, tenant_id: int | None, path: Path, progress: Progr
         e.session_id,
         e.order_id,
         e.revenue,
+        e.reporting_audiences,
+        e.created_at,
         e.occurred_at,
     ).order_by(e.id)
     counted = select(func.count()).select_from(Event.__table__)
@@ -244,6 +307,11 @@ def _export(conn: Connection, tenant_id: int | None, path: Path, progress: Progr
         query = query.where(e.tenant_id == tenant_id)
         counted = counted.where(e.tenant_id == tenant_id)
     total = int(conn.execute(counted).scalar_one())
+    r = report_resets.c
+    resets = select(r.tenant_id, r.activity_id, r.reset_ms)
+    if tenant_id is not None:
+        resets = resets.where(r.tenant_id == tenant_id)
+    reset_ms: dict[tuple[int, int], int] = {(t, a): ms for t, a, ms in conn.execute(resets)}
     done = 0
     with pq.ParquetWriter(path, _SCHEMA) as writer:
         # Per statement: Connection.execution_options would make every later statement stream.
@@ -251,9 +319,14 @@ def _export(conn: Connection, tenant_id: int | None, path: Path, progress: Progr
         for rows in result.partitions():
             columns: list[list[Any]] = [[] for _ in _SCHEMA]
             for row in rows:
-                for i, value in enumerate(row[:-1]):
+                *fields, audiences, created, occurred = row
+                cut = reset_ms.get((fields[1], fields[4])) if reset_ms else None
+                if cut is not None and int(created.timestamp() * 1000) <= cut:
+                    continue  # accepted before the activity's reset (cible.reports.reset)
+                for i, value in enumerate(fields):
                     columns[i].append(value)
-                columns[-1].append(int(row[-1].timestamp() * 1000))
+                columns[-2].append(int(occurred.timestamp() * 1000))
+                columns[-1].append(orjson.loads(audiences) if audiences else None)
             writer.write_batch(pa.record_batch(columns, schema=_SCHEMA))
             done += len(rows)
             if progress:
@@ -294,8 +367,18 @@ def rebuild(
         try:
             params = {"path": str(path)}
             duck.execute(_PREPARED, params)
+            duck.execute(_QUALIFIED)
+            duck.execute(_AUDIENCE_PREPARED)
             counts: dict[str, int] = {}
-            for table in (report_keys, report_visitors, report_daily, report_orders):
+            cleared = (
+                report_keys,
+                report_visitors,
+                report_daily,
+                report_orders,
+                report_audience_daily,
+                report_audience_visitors,
+            )
+            for table in cleared:
                 clear = delete(table)
                 if tenant_id is not None:
                     clear = clear.where(table.c.tenant_id == tenant_id)
@@ -309,6 +392,8 @@ def rebuild(
                 ),
                 (report_daily, _DAILY, {}),
                 (report_orders, _ORDERS, {}),
+                (report_audience_daily, _AUDIENCE_DAILY, {}),
+                (report_audience_visitors, _AUDIENCE_VISITORS, {}),
             )
             for table, sql, extra in steps:
                 written = 0

@@ -4,6 +4,11 @@ Each batch is applied in the consumer's transaction (``cible.events.run_once``),
 a crash mid-batch leaves neither. Keys already counted are skipped (``report_keys``), so a
 re-sent notification, a repeated order id or a replayed stretch of the log counts once.
 
+Reporting audiences go to ``report_audience_daily`` and ``report_audience_visitors``
+(``cible.reports._aggregate.Audiences``). Events of an activity that the log accepted at or before
+the activity's reset (``report_resets``, docs/reports.md "Activity reset") are left out, so a
+lagging consumer never brings back what a reset deleted.
+
 Each batch costs a handful of multi-row statements whatever its size. They are plain SQL run
 through the driver (``exec_driver_sql``): Core's per-row parameter processing cost more than
 SQLite's own work here (BENCHMARKS.md, "Reports"). The upserts are the same on SQLite and
@@ -20,9 +25,11 @@ from sqlalchemy import Connection
 
 from cible.events import StoredRecord, register
 from cible.reports._aggregate import (
+    AUDIENCE_COLUMNS,
     DAILY_COLUMNS,
     ORDER,
     VISITOR_COLUMNS,
+    Audiences,
     DailyKey,
     DailyTotals,
     Event,
@@ -48,6 +55,7 @@ _ORDER_COLUMNS = (
     "occurred_ms",
     "total",
 )
+_QUALIFIED_COLUMNS = ("tenant_id", "activity_id", "reporting_audience", "visitor", "qualified_ms")
 _ADDED = ("visitors", "visits", "impressions", "value_sum", "value_sq_sum")
 
 
@@ -58,6 +66,7 @@ def _values(p: str, columns: Sequence[str]) -> str:
 def _statements(p: str) -> dict[str, str]:
     visitor_updates = ", ".join(f"{c} = excluded.{c}" for c in VISITOR_COLUMNS[3:])
     daily_updates = ", ".join(f"{c} = report_daily.{c} + excluded.{c}" for c in _ADDED)
+    audience_updates = ", ".join(f"{c} = report_audience_daily.{c} + excluded.{c}" for c in _ADDED)
     return {
         "visitors": (
             f"INSERT INTO report_visitors {_values(p, VISITOR_COLUMNS)} "
@@ -68,6 +77,16 @@ def _statements(p: str) -> dict[str, str]:
             "(tenant_id, activity_id, environment_id, experience_id, metric, day) "
             f"DO UPDATE SET {daily_updates}"
         ),
+        "audience_daily": (
+            f"INSERT INTO report_audience_daily {_values(p, AUDIENCE_COLUMNS)} ON CONFLICT "
+            "(tenant_id, activity_id, reporting_audience, environment_id, experience_id, metric,"
+            f" day) DO UPDATE SET {audience_updates}"
+        ),
+        "audience_visitors": (
+            f"INSERT INTO report_audience_visitors {_values(p, _QUALIFIED_COLUMNS)} "
+            "ON CONFLICT DO NOTHING"
+        ),
+        "resets": "SELECT tenant_id, activity_id, reset_ms FROM report_resets",
         "orders": f"INSERT INTO report_orders {_values(p, _ORDER_COLUMNS)} ON CONFLICT DO NOTHING",
         "states": (
             f"SELECT visitor, {', '.join(VISITOR_COLUMNS[3:])} FROM report_visitors "
@@ -106,6 +125,7 @@ def new_events(conn: Connection, records: Sequence[StoredRecord]) -> list[Event]
     for record in records:
         event = parse_event(record.tenant_id, record.key, record.payload)
         if event is not None:
+            event.logged_ms = record.created_ms
             assert event.event_key is not None  # parse_event falls back to the record's key
             fresh.setdefault((event.tenant_id, key_hash(event.event_key[:400])), event)
     p = _PLACEHOLDER[conn.dialect.name]
@@ -132,6 +152,9 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
         return
     dialect = conn.dialect.name
     sql = _SQL[dialect]
+    resets = {(t, a): ms for t, a, ms in _fetch(conn, sql["resets"], ())}
+    if resets:
+        events = [e for e in events if e.logged_ms > resets.get((e.tenant_id, e.activity_id), -1)]
     # The visitors' stored states, read in one statement per (tenant, activity) and chunk.
     groups: dict[tuple[int, int | None], dict[str, VisitorState | None]] = defaultdict(dict)
     for e in events:
@@ -142,13 +165,14 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
             for row in _fetch(conn, query, (tenant, activity, *chunk)):
                 states[row[0]] = VisitorState(*row[1:])
     daily: dict[DailyKey, DailyTotals] = {}
+    audiences = Audiences({}, [])
     orders: list[tuple[Any, ...]] = []
     touched: dict[tuple[int, int | None], set[str]] = defaultdict(set)
     for e in events:
         group = (e.tenant_id, e.activity_id)
         states = groups[group]
         visitor: str = e.visitor  # type: ignore[assignment]
-        state = apply_event(states[visitor], e, daily)
+        state = apply_event(states[visitor], e, daily, audiences)
         if state is None:
             continue
         states[visitor] = state
@@ -179,6 +203,10 @@ def apply_events(conn: Connection, events: Sequence[Event]) -> None:
         conn.exec_driver_sql(sql["daily"], list(daily_rows(daily)))
     if orders:
         conn.exec_driver_sql(sql["orders"], orders)
+    if audiences.daily:
+        conn.exec_driver_sql(sql["audience_daily"], list(audiences.rows()))
+    if audiences.qualified:
+        conn.exec_driver_sql(sql["audience_visitors"], audiences.qualified)
 
 
 class ReportsConsumer:

@@ -1,8 +1,11 @@
 """Activity reports: the counts Adobe Target reports, and Cible's statistics beside them.
 
 Counts come from ``report_daily`` (one grouped ``SUM``, whatever the traffic); per-visitor rows
-are read only for what needs them (winsorised revenue, CUPED). The wire shape is Adobe's
-performance and orders reports (Admin API, "Reports"); every added field is in docs/reports.md.
+are read only for what needs them (winsorised revenue, CUPED). With ``reportingAudienceLocalId``
+the same reads go to ``report_audience_daily`` and to the visitors ``report_audience_visitors``
+names, so every number counts only the visitors who qualified for that reporting audience. The
+wire shape is Adobe's performance and orders reports (Admin API, "Reports"); every added field is
+in docs/reports.md.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from cible.reports._aggregate import DAY_MS, ENTRY, ORDER, REJECTED
 from cible.reports._analysis import Arm, Options, analyse
 from cible.reports.tables import (
     report_allocations,
+    report_audience_daily,
+    report_audience_visitors,
     report_daily,
     report_orders,
     report_visitors,
@@ -60,6 +65,7 @@ class ReportQuery:
     cuped: bool = False
     minimum_lift: float = 0.05
     resolution: str | None = None
+    reporting_audience: int | None = None
 
 
 def _int(params: Mapping[str, str], name: str, problems: list[tuple[str, str]]) -> int | None:
@@ -120,14 +126,6 @@ def parse_query(params: Mapping[str, str]) -> ReportQuery:
     resolution = params.get("resolution")
     if resolution not in (None, "day"):
         problems.append(("resolution", "only day is supported"))
-    if "reportingAudienceLocalId" in params:
-        problems.append(
-            (
-                "reportingAudienceLocalId",
-                "reports by reporting audience are not available: delivery events do not record "
-                "audience qualification yet (docs/reports.md)",
-            )
-        )
     query = ReportQuery(
         interval=interval,
         start_ms=start,
@@ -141,6 +139,7 @@ def parse_query(params: Mapping[str, str]) -> ReportQuery:
         cuped=cuped == "true",
         minimum_lift=_float(params, "minimumDetectableLift", 0.0, 10.0, problems) or 0.05,
         resolution=resolution,
+        reporting_audience=_int(params, "reportingAudienceLocalId", problems),
     )
     if problems:
         raise BadRequest.fields(problems)
@@ -159,14 +158,32 @@ class _Scope:
     last_day: int | None
     start_ms: int | None
     end_ms: int | None
+    # A reporting audience's local id: only the visitors who qualified for it count.
+    audience: int | None = None
+
+    @property
+    def table(self) -> Any:
+        """The daily counts the report reads: every visitor's, or one reporting audience's."""
+        return report_daily if self.audience is None else report_audience_daily
+
+    def members(self) -> Any:
+        """The visitors of the reporting audience (a subquery)."""
+        q = report_audience_visitors.c
+        return select(q.visitor).where(
+            q.tenant_id == self.tenant_id,
+            q.activity_id == self.activity_id,
+            q.reporting_audience == self.audience,
+        )
 
     def daily(self) -> Any:
-        d = report_daily.c
+        d = self.table.c
         clauses = [
             d.tenant_id == self.tenant_id,
             d.activity_id == self.activity_id,
             d.environment_id.in_(self.environments),
         ]
+        if self.audience is not None:
+            clauses.append(d.reporting_audience == self.audience)
         if self.first_day is not None:
             clauses.append(d.day >= self.first_day)
         if self.last_day is not None:
@@ -180,6 +197,8 @@ class _Scope:
             c.activity_id == self.activity_id,
             c.environment_id.in_(self.environments),
         ]
+        if self.audience is not None:
+            clauses.append(c.visitor.in_(self.members()))
         if self.start_ms is not None:
             clauses.append(c[column] >= self.start_ms)
         if self.end_ms is not None:
@@ -187,7 +206,9 @@ class _Scope:
         return and_(*clauses)
 
 
-def _scope(session: Session, activity: Activity, query: ReportQuery) -> _Scope:
+def _scope(
+    session: Session, activity: Activity, body: Mapping[str, Any], query: ReportQuery
+) -> _Scope:
     envs = session.execute(
         select(Environment.id, Environment.is_default).where(
             Environment.tenant_id == activity.tenant_id
@@ -199,6 +220,13 @@ def _scope(session: Session, activity: Activity, query: ReportQuery) -> _Scope:
         raise BadRequest.fields([("environmentId", f"no environment {chosen}")])
     # Events that name no environment were served by the default one.
     environments = (chosen, 0) if chosen == default else (chosen,)
+    wanted = query.reporting_audience
+    if wanted is not None:
+        known = {r.get("reportingAudienceLocalId") for r in body.get("reportingAudiences") or []}
+        if wanted not in known:
+            raise BadRequest.fields(
+                [("reportingAudienceLocalId", f"the activity has no reporting audience {wanted}")]
+            )
     return _Scope(
         tenant_id=activity.tenant_id,
         activity_id=activity.id,
@@ -208,6 +236,7 @@ def _scope(session: Session, activity: Activity, query: ReportQuery) -> _Scope:
         last_day=None if query.end_ms is None else (query.end_ms - 1) // DAY_MS,
         start_ms=query.start_ms,
         end_ms=query.end_ms,
+        audience=wanted,
     )
 
 
@@ -270,11 +299,14 @@ def _activity_json(activity: Activity, body: Mapping[str, Any]) -> dict[str, Any
 
 
 def _parameters(activity: Activity, scope: _Scope, query: ReportQuery) -> dict[str, Any]:
-    return {
+    parameters: dict[str, Any] = {
         "activityId": activity.id,
         "environmentId": scope.environment_id,
         "reportInterval": query.interval,
     }
+    if scope.audience is not None:
+        parameters["reportingAudienceLocalIds"] = [scope.audience]
+    return parameters
 
 
 def performance_report(
@@ -283,10 +315,10 @@ def performance_report(
     """Adobe's performance report with ``analysis`` objects (docs/reports.md)."""
     activity = activities.get_activity(session, principal, activity_id, kind)
     body = definition(activity)
-    scope = _scope(session, activity, query)
+    scope = _scope(session, activity, body, query)
     metric = _metric(body, query.metric_local_id)
     keys = metric_keys(metric, body) if metric is not None else []
-    d = report_daily.c
+    d = scope.table.c
     rows = session.execute(
         select(
             d.experience_id,
@@ -389,6 +421,8 @@ def _rejected_notifications(session: Session, scope: _Scope) -> dict[int, int]:
     (an experience the visitor was not given, docs/security.md): reported apart, never entries."""
     e = Event.__table__.c
     clauses = [e.tenant_id == scope.tenant_id, e.activity_id == scope.activity_id]
+    if scope.audience is not None:
+        clauses.append(e.visitor.in_(scope.members()))
     if scope.start_ms is not None:
         clauses.append(e.occurred_at >= datetime.fromtimestamp(scope.start_ms / 1000, UTC))
     if scope.end_ms is not None:
@@ -426,7 +460,7 @@ def _series(
 ) -> dict[int, list[dict[str, Any]]]:
     """Per experience and UTC day: cumulative entries, conversions and conversion rate with its
     95 % interval (the report's ``resolution=day``)."""
-    d = report_daily.c
+    d = scope.table.c
     column = (d.visitors, d.visits, d.impressions)[field]
     rows = session.execute(
         select(d.experience_id, d.day, d.metric, func.sum(column))
@@ -541,7 +575,7 @@ def orders_report(
     """Adobe's orders (audit) report: every counted order, extreme ones flagged."""
     activity = activities.get_activity(session, principal, activity_id, kind)
     body = definition(activity)
-    scope = _scope(session, activity, query)
+    scope = _scope(session, activity, body, query)
     o = report_orders.c
     rows = session.execute(
         select(o.order_id, o.experience_id, o.occurred_ms, o.total)

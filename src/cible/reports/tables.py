@@ -10,7 +10,13 @@ Two shapes, because statistics and counts need different things (docs/reports.md
 
 ``report_keys`` remembers which event keys were counted (a re-sent notification or a replayed
 log stretch counts once), ``report_orders`` feeds the orders (audit) report and
-``report_allocations`` keeps the history of auto-allocate weights. Core tables: the consumer
+``report_allocations`` keeps the history of auto-allocate weights.
+
+Reporting audiences (Adobe ``reportingAudiences``): ``report_audience_daily`` holds the same
+counts as ``report_daily`` for the visitors of one reporting audience, and
+``report_audience_visitors`` names those visitors (for the statistics read per visitor and the
+orders report). ``report_resets`` keeps, per reset activity, the event-log time before which its
+events no longer count (docs/reports.md, "Activity reset"). Core tables: the consumer
 writes them in batches, where an ORM session's bookkeeping would cost more than the SQL.
 """
 
@@ -33,9 +39,12 @@ from cible.store.base import Base
 
 __all__ = [
     "report_allocations",
+    "report_audience_daily",
+    "report_audience_visitors",
     "report_daily",
     "report_keys",
     "report_orders",
+    "report_resets",
     "report_visitors",
 ]
 
@@ -78,6 +87,9 @@ report_visitors = Table(
     Column("pre_value", Float, nullable=True),
     # {metric: [conversions, visit number of the last one]} as JSON text
     Column("conversions", Text, nullable=False),
+    # The reporting audience local ids the visitor qualified for, as a sorted JSON list; NULL
+    # for none.
+    Column("reporting_audiences", Text, nullable=True),
     PrimaryKeyConstraint("tenant_id", "activity_id", "visitor"),
     sqlite_with_rowid=False,
 )
@@ -102,6 +114,57 @@ report_daily = Table(
         "tenant_id", "activity_id", "environment_id", "experience_id", "metric", "day"
     ),
     sqlite_with_rowid=False,
+)
+
+report_audience_daily = Table(
+    "report_audience_daily",
+    Base.metadata,
+    _tenant(),
+    Column("activity_id", BigInteger, nullable=False),
+    # The activity's reportingAudienceLocalId.
+    Column("reporting_audience", Integer, nullable=False),
+    Column("environment_id", BigInteger, nullable=False),
+    Column("experience_id", Integer, nullable=False),
+    Column("metric", String(260), nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("visitors", Integer, nullable=False),
+    Column("visits", Integer, nullable=False),
+    Column("impressions", Integer, nullable=False),
+    Column("value_sum", Float, nullable=False),
+    Column("value_sq_sum", Float, nullable=False),
+    PrimaryKeyConstraint(
+        "tenant_id",
+        "activity_id",
+        "reporting_audience",
+        "environment_id",
+        "experience_id",
+        "metric",
+        "day",
+    ),
+    sqlite_with_rowid=False,
+)
+
+report_audience_visitors = Table(
+    "report_audience_visitors",
+    Base.metadata,
+    _tenant(),
+    Column("activity_id", BigInteger, nullable=False),
+    Column("reporting_audience", Integer, nullable=False),
+    Column("visitor", String(128), nullable=False),
+    # When the visitor first qualified (the event's time).
+    Column("qualified_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "activity_id", "reporting_audience", "visitor"),
+    sqlite_with_rowid=False,
+)
+
+report_resets = Table(
+    "report_resets",
+    Base.metadata,
+    _tenant(),
+    Column("activity_id", BigInteger, nullable=False),
+    # Events the log accepted at or before this time (epoch ms) never count for the activity.
+    Column("reset_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "activity_id"),
 )
 
 report_orders = Table(

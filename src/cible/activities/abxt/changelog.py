@@ -1,6 +1,8 @@
 """The activity changelog (Adobe Admin API ``ActivityChangelog``): one entry per change.
 
 An entry names the client that made the change and, per parameter, its previous and new value.
+An activity reset (a Cible extension, ``cible.activities.abxt.reset``) is an entry with
+``reportDataReset: true`` and no parameters.
 Adobe's examples key the name as ``activityName``; the other keys are the body's field names.
 """
 
@@ -46,6 +48,19 @@ def record(
         )
 
 
+def record_reset(session: Session, activity_id: int, client_id: str, now: datetime) -> None:
+    """Add the entry of an activity reset (``reportDataReset: true``, ``abxt.reset``)."""
+    session.add(
+        ActivityChange(
+            activity_id=activity_id,
+            modified_at=now,
+            modified_by=client_id,
+            parameters="{}",
+            report_data_reset=True,
+        )
+    )
+
+
 def entries(session: Session, activity_id: int, page: Page) -> tuple[list[dict[str, Any]], int]:
     """The activity's entries, oldest first."""
     query = select(ActivityChange).where(ActivityChange.activity_id == activity_id)
@@ -55,7 +70,7 @@ def entries(session: Session, activity_id: int, page: Page) -> tuple[list[dict[s
         {
             "modifiedAt": iso_millis(row.modified_at),
             "modifiedBy": row.modified_by,
-            "reportDataReset": False,
+            "reportDataReset": row.report_data_reset,
             "activityParameters": orjson.loads(row.parameters),
         }
         for row in rows

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from cible.activities.abxt import _render as render
-from cible.activities.abxt import qa_routes, service
+from cible.activities.abxt import qa_routes, reset_routes, service
 from cible.activities.abxt.schemas import (
     ActivityIn,
     LegacyActivityIn,
@@ -177,4 +177,5 @@ for _kind in service.TYPES:
     _register_typed(_kind)
     _register_parts(f"/activities/{_kind}", _kind)
     qa_routes.register(router, f"/activities/{_kind}", (3,), qa_routes.of_kind(_kind))
+    reset_routes.register(router, f"/activities/{_kind}", VERSIONS, reset_routes.of_kind(_kind))
 _register_parts("/activities", None)

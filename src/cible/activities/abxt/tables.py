@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cible.store.base import Base, UTCDateTime, utcnow
@@ -69,3 +69,5 @@ class ActivityChange(Base):
     modified_by: Mapped[str] = mapped_column(String(64), default="")
     # {name: {previousValue, changedValue}} as JSON text
     parameters: Mapped[str] = mapped_column(Text)
+    # Adobe's ``reportDataReset``: the entry records an activity reset (docs/activities.md).
+    report_data_reset: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

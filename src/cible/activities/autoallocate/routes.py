@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from cible.activities.abxt import qa_routes, service
+from cible.activities.abxt import qa_routes, reset_routes, service
 from cible.activities.abxt._render import activity_json, definition
 from cible.activities.abxt.tables import Activity
 from cible.activities.autoallocate.schemas import AutoAllocateActivityIn, render, to_ab
@@ -103,3 +103,4 @@ def allocations(activity_id: int, call: AdminCall = Depends(admin(V1))) -> Respo
 
 # Adobe's spec: POST /activities/autoallocate/{id}/qamode, v1.
 qa_routes.register(router, BASE, V1, get)
+reset_routes.register(router, BASE, V1, get)
