@@ -267,7 +267,7 @@ async def test_partner_ids_and_oauth(
         "clientId": "cible",
         "clientSecret": "client-secret",
     }
-    _, _, _, dest = await _taxonomy(aam, steady, userDpid=ds, signature=None, oauth=oauth)
+    _, seg_a, seg_b, dest = await _taxonomy(aam, steady, userDpid=ds, signature=None, oauth=oauth)
     synced, unsynced = _device(1), _device(2)
     await aam.event([("c_x", "1"), ("d_cid", f"{ds}\x01partner-7")], synced)
     await aam.event({"c_x": "1"}, unsynced)
@@ -278,6 +278,10 @@ async def test_partner_ids_and_oauth(
     messages = list(steady.applied.values())
     assert [m["User_DPID"] for m in messages] == [str(ds), str(ds)]
     assert [[u["DataPartner_UUID"] for u in m["Users"]] for m in messages] == [["partner-7"]] * 2
+    # An exit is sent with the segments the user stays in ("A disqualification sends all
+    # qualifications and disqualifications").
+    left = {s["Segment_ID"]: s["Status"] for s in messages[1]["Users"][0]["Segments"]}
+    assert left == {str(seg_a): "1", str(seg_b): "0"}
     assert steady.tokens_issued == 1 and steady.bad_signatures == 0
     shown = await aam.call("GET", f"/v1/destinations/{dest}")
     assert shown["oauth"]["clientSecret"] == "********" and shown["signature"] is None

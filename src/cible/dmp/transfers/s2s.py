@@ -22,9 +22,11 @@ Two jobs, both idempotent:
 Ids of ``dmp_membership_changes`` are taken in order, but on PostgreSQL a transaction may commit
 a lower id after a higher one: the collector stops at a gap in the ids until the change after
 it is ``GAP_GRACE_MS`` old (a gap that old is a rolled-back insert or a deleted change, never a
-commit still to come). A user whose change brings a new qualification is sent with every mapped
-segment they are in ("A new qualification sends all of the device's segments"); each segment
-carries the time of its change, by which a partner orders two messages that retries reordered.
+commit still to come). A user with any change is sent with every mapped segment they are in
+besides the changed ones ("A new qualification sends all of the device's segments ... A
+disqualification sends all qualifications and disqualifications", AAM, "Data action
+components"; a real-time message "carries all of the user's segments"); each segment carries the
+time of its change, by which a partner orders two messages that retries reordered.
 """
 
 from __future__ import annotations
@@ -178,11 +180,10 @@ def _users(
     if not partners:
         return []  # no id synced in the partner's namespace: AAM sends nothing either
     segments = {sid: (str(status), at) for sid, (status, at) in changes.items()}
-    if any(status == 1 for status, _ in changes.values()):
-        latest = max(at for _, at in changes.values())
-        for sid in _current_segments(conn, tenant_id, uuid):
-            if sid in target.sids and sid not in segments:
-                segments[sid] = ("1", latest)
+    latest = max(at for _, at in changes.values())
+    for sid in _current_segments(conn, tenant_id, uuid):
+        if sid in target.sids and sid not in segments:
+            segments[sid] = ("1", latest)
     users = [user_entry(uuid, partners[0], region, segments)]
     # "Status:0 ... every synced partner ID receives it" (AAM, "Real-time outbound data
     # transfers"): ids synced before the latest one hear of the exits too.
