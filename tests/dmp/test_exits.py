@@ -2,8 +2,8 @@
 
 AAM sends it "when the user leaves by rule, by TTL expiry, after 120 days inactive, or through a
 privacy (GDPR) deletion; every synced partner ID receives it". The partner runs on 127.0.0.1
-(``tests.dmp._partner``); deletions go through the privacy API and ``cible privacy delete``, the
-inactivity purge through its scheduled job.
+(``tests.dmp._partner``); deletions go through the privacy API, ``cible privacy delete`` and the
+DCS opt-out, the inactivity purge through its scheduled job.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cible.jobs import enqueue, load_tasks, run_pending
 from cible.privacy import service as privacy
 from cible.store import Database
 from tests.conftest import Credential, FakeClock, World
-from tests.dmp._kit import Aam
+from tests.dmp._kit import HOST, Aam
 from tests.dmp._partner import KEY, Partner, drain, serve
 
 pytestmark = pytest.mark.anyio
@@ -191,6 +191,21 @@ async def test_the_cli_deletion_sends_status_0_and_a_failed_deletion_sends_nothi
         (uuid, "partner-1", {a: "0", str(scene.sids["B"]): "0"}),
         (uuid, "partner-2", {a: "0", str(scene.sids["B"]): "0"}),
     ]
+
+
+async def test_an_opt_out_sends_status_0(
+    http: Any, acme: Credential, database: Database, clock: FakeClock, partner: Partner
+) -> None:
+    scene = await _scene(Aam(http, acme), partner)
+    uuid = _device(8)
+    await _visitor(scene, clock, uuid)
+    drain(database)
+    before = set(partner.applied)
+    out = await http.get("/demoptout", params={"d_uuid": uuid}, headers={"Host": HOST})
+    assert out.json() == {"optOut": True} and _uuids(database) == set()
+    drain(database)
+    left = {str(scene.sids["A"]): "0", str(scene.sids["B"]): "0"}
+    assert _received(partner, before) == [(uuid, "partner-1", left), (uuid, "partner-2", left)]
 
 
 def _run(database: Database, kind: str, now_ms: int) -> None:

@@ -101,7 +101,9 @@ def test_writer_splits_gzips_reproducibly_and_writes_the_manifest(tmp_path: Path
     fs = fsspec.filesystem("file")
     fmt = FileFormat(max_lines=40, scalars=SCALARS)
     first = FileWriter(fs, str(tmp_path / "a"), fmt, "run-1").write(_rows(100))
-    again = FileWriter(fs, str(tmp_path / "b"), fmt, "run-1").write(_rows(100))
+    seen: list[int] = []  # what `cible dmp export`'s progress bar is fed
+    again = FileWriter(fs, str(tmp_path / "b"), fmt, "run-1").write(_rows(100), seen.append)
+    assert seen == [100]
     names = [f.name for f in first.files]
     assert names == [f"ftp_7_full_1486140844000{n:03d}.sync.gz" for n in (1, 2, 3)]
     assert [f.lines for f in first.files] == [40, 40, 20]
