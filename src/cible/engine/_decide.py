@@ -530,11 +530,10 @@ class _Decision:
         if options:
             response["options"] = options
         if metrics:
-            # One rule's click metrics are kept as the artifact lists them (prepareExecuteResponse
-            # in both SDKs); merged ones, as pageLoad merges them, once per eventToken.
-            response["metrics"] = (
-                _merged_metrics(metrics, page_load) if page_load or len(matched) > 1 else metrics
-            )
+            # A rule's click metrics are kept as the artifact lists them (prepareExecuteResponse in
+            # both SDKs; the global mbox requested as an mbox concatenates its rules' responses);
+            # pageLoad merges its rules' metrics once per eventToken.
+            response["metrics"] = _page_load_metrics(metrics) if page_load else metrics
         if tokens:
             self.notify(name, tokens)
 
@@ -783,10 +782,10 @@ def _fill_one(
     return part
 
 
-def _merged_metrics(metrics: list[dict[str, Any]], page_load: bool) -> list[dict[str, Any]]:
-    """Click metrics of several rules, once per `eventToken` (the first kept); for pageLoad,
-    ordered by it (decision_provider.py). Metrics without a token are all kept, last: the
-    Python SDK fails to sort them and the Node SDK's string keys would merge them."""
+def _page_load_metrics(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """pageLoad's click metrics once per `eventToken` (the first kept), ordered by it
+    (decision_provider.py). Metrics without a token are all kept, last: the Python SDK fails to
+    sort them and the Node SDK's string keys would merge them."""
     by_token: dict[str, dict[str, Any]] = {}
     untokened: list[dict[str, Any]] = []
     for metric in metrics:
@@ -795,8 +794,7 @@ def _merged_metrics(metrics: list[dict[str, Any]], page_load: bool) -> list[dict
             by_token.setdefault(token, metric)
         else:
             untokened.append(metric)
-    kept = [by_token[key] for key in sorted(by_token)] if page_load else list(by_token.values())
-    return kept + untokened
+    return [by_token[key] for key in sorted(by_token)] + untokened
 
 
 def _fragment(rule: Rule, executing: bool) -> bytes | None:
