@@ -404,3 +404,38 @@ async def test_each_hmac_algorithm_signs_in_the_configured_header(
         assert partner.applied == {} and partner.bad_signatures == 1
         dead = await aam.call("GET", f"/v1/destinations/{dest}/dead-letters/")
         assert len(dead) == 1 and "403" in dead[0]["lastError"]
+
+
+async def test_mappings_out_of_their_dates_send_nothing(
+    http: Any,
+    acme: Credential,
+    database: Database,
+    clock: FakeClock,
+    steady: Partner,
+    allow_loopback: None,
+) -> None:
+    aam = Aam(http, acme)
+    _, seg_a, seg_b, dest = await _taxonomy(aam, steady)
+    path = f"/v1/destinations/{dest}/mappings/"
+    (ended,) = [m for m in await aam.call("GET", path) if m["sid"] == seg_b]
+    await aam.call("DELETE", f"{path}{ended['mappingId']}", expect=204)
+    await aam.call("POST", path, {"sid": seg_b, "endDate": "2026-01-14"}, 201)  # the day before
+    uuid, ecid = _device(1), "22345678901234567890123456789012345678"
+    await aam.event({"c_x": "1", "d_mid": ecid}, uuid)  # enters A and B
+    drain(database)
+    deleted = await http.delete(
+        "/acme/target/privacy/visitor",
+        params={"id": ecid, "kind": "marketingCloudVisitorId"},
+        headers=acme.headers,
+    )
+    assert deleted.status_code == 200, deleted.text
+    drain(database)
+    sent = [
+        {s["Segment_ID"]: s["Status"] for s in u["Segments"]}
+        for m in steady.applied.values()
+        for u in m["Users"]
+    ]
+    assert sorted(sent, key=lambda x: x[str(seg_a)], reverse=True) == [
+        {str(seg_a): "1"},
+        {str(seg_a): "0"},
+    ]

@@ -68,9 +68,10 @@ def _segments(conn: Connection, tenant_id: int, uuid: str) -> set[int]:
 
 
 def _destinations(
-    conn: Connection, tenant_id: int, segments: set[int]
+    conn: Connection, tenant_id: int, segments: set[int], now_ms: int
 ) -> dict[int, tuple[dict[str, Any], set[int]]]:
-    """Active real-time destinations mapping some of ``segments``: id -> (config, those sids)."""
+    """Active real-time destinations mapping some of ``segments`` on the day of ``now_ms``:
+    id -> (config, those sids)."""
     rows = conn.execute(
         select(_D.c.id, _D.c.config, _M.c.sid)
         .join(_M, _M.c.destination_id == _D.c.id)
@@ -79,6 +80,7 @@ def _destinations(
             _D.c.destination_type == "S2S",
             _D.c.status == "ACTIVE",
             _M.c.sid.in_(bindparam("sids", expanding=True)),
+            s2s.mapped_on(s2s.utc_day(now_ms)),
         )
         .order_by(_D.c.id, _M.c.sid),
         {"sids": sorted(segments)},
@@ -116,7 +118,7 @@ def farewell(conn: Connection, tenant_id: int, uuid: str, now_ms: int) -> int:
     # Unique per device and instant, and short enough for the key column.
     device_key = hashlib.sha256(uuid.encode()).hexdigest()[:12]
     written = 0
-    for dest_id, (config, sids) in _destinations(conn, tenant_id, segments).items():
+    for dest_id, (config, sids) in _destinations(conn, tenant_id, segments, now_ms).items():
         left = {sid: ("0", now_ms) for sid in sids}
         users = [
             s2s.user_entry(uuid, partner, region, left)

@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from cible.dmp.qualify import DeviceState
@@ -118,7 +118,20 @@ def _take(rows: list[Any], position: int, now_ms: int) -> list[Any]:
     return taken
 
 
-def _targets(session: Session, tenant_id: int) -> list[_Target]:
+def mapped_on(day: str) -> ColumnElement[bool]:
+    """Mappings live on ``day`` (``yyyy-mm-dd``): started, not ended (AAM mapping dates)."""
+    m = DestinationMapping
+    return and_(
+        or_(m.start_date.is_(None), m.start_date <= day),
+        or_(m.end_date.is_(None), m.end_date == "", m.end_date >= day),
+    )
+
+
+def utc_day(ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
+
+
+def _targets(session: Session, tenant_id: int, now_ms: int) -> list[_Target]:
     found = []
     for dest in session.scalars(
         select(Destination).where(
@@ -129,7 +142,9 @@ def _targets(session: Session, tenant_id: int) -> list[_Target]:
     ):
         sids = set(
             session.scalars(
-                select(DestinationMapping.sid).where(DestinationMapping.destination_id == dest.id)
+                select(DestinationMapping.sid).where(
+                    DestinationMapping.destination_id == dest.id, mapped_on(utc_day(now_ms))
+                )
             )
         )
         if sids:
@@ -280,7 +295,7 @@ def collect(db: Database, now_ms: int, region: int) -> int:
             for row in rows:
                 by_tenant.setdefault(int(row.tenant_id), []).append(row)
             for tenant_id, changes in sorted(by_tenant.items()):
-                for target in _targets(session, tenant_id):
+                for target in _targets(session, tenant_id, now_ms):
                     for row in changes:
                         if row.segment_id in target.sids:
                             users = target.users.setdefault(row.uuid, {})
