@@ -11,9 +11,9 @@ import pytest
 from cible.jobs import run_pending
 from cible.reports.backfill import rebuild
 from tests.activities._kit import ab_body, audience, offer, v3
-from tests.conftest import Credential, World
+from tests.conftest import BACKENDS, Credential, World
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("backend", BACKENDS, indirect=True)]
 
 DELIVERY = "/rest/v1/delivery?client=acme&sessionId="
 GOLD = 1  # the reporting audience's local id

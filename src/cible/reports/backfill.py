@@ -11,8 +11,8 @@ exposure), which CUPED uses. docs/reports.md, "Rebuilding".
 Reporting audiences: a visitor is in an audience from the first of his events (in log order)
 that names it; the audience's counts are his counts with every earlier event moved to that
 event's day, which is what the consumer adds when he qualifies (``cible.reports._aggregate``).
-Events of a reset activity that the log accepted at or before its reset (``report_resets``) are
-left out of the export, as the consumer leaves them out.
+Events of a reset activity that the log accepted at or before its reset (``report_resets``) count
+for nothing but their keys, as for the consumer.
 
 The transaction first locks the ``reports`` and ``delivery.events`` consumers' offsets, so
 neither moves while it runs, and finally sets the ``reports`` offset back to the lower of the two:
@@ -72,6 +72,9 @@ _SCHEMA = pa.schema(
         ("revenue", pa.float64()),
         ("occurred_ms", pa.int64()),
         ("reporting_audiences", pa.list_(pa.int64())),
+        # False for an event of a reset activity accepted before the reset: its key stays
+        # counted (report_keys) and it counts for nothing else.
+        ("counted", pa.bool_()),
     ]
 )
 
@@ -84,7 +87,7 @@ WITH raw AS (
         WHEN kind = 'conversion' AND coalesce(mbox, '') <> '' THEN left('mbox:' || mbox, 260)
         WHEN kind = 'click' AND coalesce(mbox, '') <> '' THEN left('click:' || mbox, 260)
         WHEN kind = 'order' THEN 'order' END AS metric
-    FROM read_parquet($path) WHERE activity_id IS NOT NULL AND kind <> 'rejected'
+    FROM read_parquet($path) WHERE activity_id IS NOT NULL AND kind <> 'rejected' AND counted
 ), entered AS (
     -- vid numbers each (tenant, activity, visitor): the windows below partition and sort on
     -- that integer instead of the visitor's text, which was most of the rebuild's time.
@@ -321,12 +324,12 @@ def _export(conn: Connection, tenant_id: int | None, path: Path, progress: Progr
             for row in rows:
                 *fields, audiences, created, occurred = row
                 cut = reset_ms.get((fields[1], fields[4])) if reset_ms else None
-                if cut is not None and int(created.timestamp() * 1000) <= cut:
-                    continue  # accepted before the activity's reset (cible.reports.reset)
                 for i, value in enumerate(fields):
                     columns[i].append(value)
-                columns[-2].append(int(occurred.timestamp() * 1000))
-                columns[-1].append(orjson.loads(audiences) if audiences else None)
+                columns[-3].append(int(occurred.timestamp() * 1000))
+                columns[-2].append(orjson.loads(audiences) if audiences else None)
+                # Accepted at or before the activity's reset (cible.reports.reset).
+                columns[-1].append(cut is None or int(created.timestamp() * 1000) > cut)
             writer.write_batch(pa.record_batch(columns, schema=_SCHEMA))
             done += len(rows)
             if progress:
