@@ -51,6 +51,7 @@ class Partner:
         self.in_flight = 0
         self.tokens_issued = 0
         self.always_fail = False
+        self.revoke_token = False  # the next bearer request gets 401 (a revoked token)
         partner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +96,10 @@ class Partner:
                 return
         if self.always_fail:
             _answer(handler, 503)
+            return
+        if bearer and self.revoke_token:
+            self.revoke_token = False
+            _answer(handler, 401)
             return
         if draw < self.fail / 2:
             _answer(handler, 500)  # refused before applying

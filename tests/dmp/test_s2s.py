@@ -283,6 +283,12 @@ async def test_partner_ids_and_oauth(
     left = {s["Segment_ID"]: s["Status"] for s in messages[1]["Users"][0]["Segments"]}
     assert left == {str(seg_a): "1", str(seg_b): "0"}
     assert steady.tokens_issued == 1 and steady.bad_signatures == 0
+    # A token the partner revoked (401) is dropped; the retry asks the endpoint for another.
+    steady.revoke_token = True
+    await aam.event([("c_x", "1"), ("d_cid", f"{ds}\x01partner-8")], _device(3))
+    assert s2s.collect(database, _now_ms(clock), 9) == 1
+    drain(database)
+    assert steady.tokens_issued == 2 and len(steady.applied) == 3
     shown = await aam.call("GET", f"/v1/destinations/{dest}")
     assert shown["oauth"]["clientSecret"] == "********" and shown["signature"] is None
 
