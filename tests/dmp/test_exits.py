@@ -24,7 +24,7 @@ from cible.dmp.transfers.tables import S2SMessage
 from cible.jobs import enqueue, load_tasks, run_pending
 from cible.privacy import service as privacy
 from cible.store import Database
-from tests.conftest import Credential, FakeClock, World
+from tests.conftest import BACKENDS, Credential, FakeClock, World
 from tests.dmp._kit import HOST, Aam
 from tests.dmp._partner import KEY, Partner, drain, serve
 
@@ -113,6 +113,7 @@ async def _visitor(scene: Scene, clock: FakeClock, uuid: str) -> None:
     await scene.event(uuid, ("c_page", "home"), ("d_cid", f"{ds}\x01partner-2"))
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_a_privacy_deletion_sends_status_0_to_every_synced_partner_id(
     http: Any, acme: Credential, database: Database, clock: FakeClock, partner: Partner
 ) -> None:
@@ -214,6 +215,7 @@ def _run(database: Database, kind: str, now_ms: int) -> None:
     drain(database)
 
 
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 async def test_ttl_expiry_and_inactivity_send_status_0(
     http: Any, acme: Credential, database: Database, clock: FakeClock, partner: Partner
 ) -> None:
