@@ -135,6 +135,9 @@ def write_parquet(n: int, activity: int, tenant_id: int, path: Path) -> None:
             "order_id": pc.if_else(order, pc.cast(ids, pa.string()), pa.scalar(None, pa.string())),
             "revenue": pa.array(data["revenue"], from_pandas=True),
             "occurred_ms": pa.array(data["occurred_ms"]),
+            # No reporting audiences and no reset: the common case.
+            "reporting_audiences": pa.nulls(n, pa.list_(pa.int64())),
+            "counted": pa.array(np.ones(n, dtype=bool)),
         }
     )
     pq.write_table(table, path)
@@ -147,6 +150,8 @@ def rebuild_time(db: Database, path: Path) -> dict[str, Any]:
     params = {"path": str(path)}
     started, cpu = time.perf_counter(), time.process_time()
     duck.execute(backfill._PREPARED, params)
+    duck.execute(backfill._QUALIFIED)
+    duck.execute(backfill._AUDIENCE_PREPARED)
     duck.execute(
         f"CREATE TEMP TABLE v AS {backfill._VISITORS}",
         {**params, "pre_ms": backfill.PRE_PERIOD_DAYS * 86_400_000},
