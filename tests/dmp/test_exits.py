@@ -128,18 +128,30 @@ async def test_a_privacy_deletion_sends_status_0_to_every_synced_partner_id(
         (gone, "partner-2"),
         (kept, "partner-9"),
     }
-    # Leaving B by rule: recorded, not collected yet when the deletion comes.
+    # Leaving B by rule: its message fails until it is a dead letter.
+    partner.always_fail = True
     await scene.event(gone, ("c_y", "1"))
+    drain(database)
+    partner.always_fail = False
+    dead_letters = f"/v1/destinations/{scene.dest}/dead-letters/"
+    assert len(await scene.aam.call("GET", dead_letters)) == 1
 
     by_ecid = {"id": ECID, "kind": "marketingCloudVisitorId"}
     deleted = await http.delete(PRIVACY, params=by_ecid, headers=acme.headers)
     assert deleted.status_code == 200, deleted.text
     assert deleted.json()["deleted"]["audienceManager"] == 1
     assert _uuids(database) == {kept}
+    # The messages written before keep no trace of the device: the dead letter (its only
+    # user) is gone, the first message keeps the other device only.
+    assert await scene.aam.call("GET", dead_letters) == []
+    with database.session() as s:
+        bodies = s.scalars(select(S2SMessage.body).order_by(S2SMessage.id)).all()
+    assert len(bodies) == 2 and gone not in bodies[0] and kept in bodies[0]
     drain(database)
 
-    # Every partner id synced to the device hears of every mapped segment it was in (B's exit
-    # included); U, mapped to no destination, is never sent; the other device is untouched.
+    # Every partner id synced to the device hears of every mapped segment it was in (B's exit,
+    # never delivered, included); U, mapped to no destination, is never sent; the other device
+    # is untouched.
     assert _received(partner, before) == [
         (gone, "partner-1", {a: "0", b: "0"}),
         (gone, "partner-2", {a: "0", b: "0"}),
@@ -202,6 +214,7 @@ async def test_an_opt_out_sends_status_0(
     await _visitor(scene, clock, uuid)
     drain(database)
     before = set(partner.applied)
+    await scene.event(uuid, ("c_y", "1"))  # leaves B: recorded, not collected before the opt-out
     out = await http.get("/demoptout", params={"d_uuid": uuid}, headers={"Host": HOST})
     assert out.json() == {"optOut": True} and _uuids(database) == set()
     drain(database)

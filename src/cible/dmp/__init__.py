@@ -24,6 +24,7 @@ from cible.dmp.qualify import DeviceState
 from cible.dmp.segmentrule import compile_segment_rule
 from cible.dmp.tables import DataSource, DeviceId
 from cible.dmp.traitrule import compile_trait_rule
+from cible.dmp.transfers import erasure
 
 __all__ = [
     "compile_segment_rule",
@@ -121,12 +122,16 @@ def erase_devices(
     """Deletes the state, id mappings and membership changes of the devices ``device_ids`` name
     (a privacy deletion, not an opt-out: later calls may qualify them again); returns their
     UUIDs. Real-time destinations of their segments receive ``Status:0`` for each, sent from
-    the outbox once this transaction commits (``cible.dmp.transfers.erasure``)."""
+    the outbox once this transaction commits, and the real-time messages written earlier lose
+    every trace of them (``cible.dmp.transfers.erasure``)."""
     if now_ms is None:
         now_ms = time.time_ns() // 1_000_000
     uuids = sorted(_resolve(conn, tenant_id, device_ids))
     for uuid in uuids:
-        devices.erase_device(conn, tenant_id, uuid, now_ms)
+        unsent: set[int] = set()
+        if not devices.is_authenticated_key(uuid):
+            unsent = erasure.redact(conn, tenant_id, uuid)
+        devices.erase_device(conn, tenant_id, uuid, now_ms, unsent)
     return uuids
 
 

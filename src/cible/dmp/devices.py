@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Table, bindparam, delete, select, update
@@ -193,14 +193,17 @@ def opt_out(
     return sorted(uuids)
 
 
-def erase_device(conn: Connection, tenant_id: int, uuid: str, now_ms: int) -> None:
+def erase_device(
+    conn: Connection, tenant_id: int, uuid: str, now_ms: int, also: Collection[int] = ()
+) -> None:
     """Deletes a device's state, its id mappings and its pending membership changes.
 
     A device (not an authenticated profile) first says goodbye to the real-time destinations
-    of its segments, in the same transaction (``cible.dmp.transfers.erasure``).
+    of its segments, and of segments ``also``, in the same transaction
+    (``cible.dmp.transfers.erasure``).
     """
     if not is_authenticated_key(uuid):
-        farewell(conn, tenant_id, uuid, now_ms)
+        farewell(conn, tenant_id, uuid, now_ms, also)
     for table in (DEVICES, DEVICE_IDS, CHANGES):
         conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.uuid == uuid))
 

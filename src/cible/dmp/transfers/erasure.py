@@ -10,26 +10,35 @@ themselves, one ``dmp.s2s.send`` job each, into the same real-time outbox: the d
 messages commit together or not at all, and the sender delivers, retries and dead-letters them
 as any other message.
 
-A farewell names every segment the device is in, and every segment of its changes the
-collector has not taken yet (an exit not sent yet must not be lost with the changes); each
-mapped segment is sent with ``Status:0`` and the time of the erasure, to each partner id synced
-in the destination's namespace (the AAM UUID itself for ``User_DPID`` 0). A device with no
-partner id there gets nothing, as for any real-time message.
+A farewell names every segment the device is in, every segment of its changes the collector has
+not read yet, and every segment of the messages :func:`redact` took it out of before they were
+delivered (an exit not sent yet must not be lost with the rows); each mapped segment is sent
+with ``Status:0`` and the time of the erasure, to each partner id synced in the destination's
+namespace (the AAM UUID itself for ``User_DPID`` 0). A device with no partner id there gets
+nothing, as for any real-time message.
+
+A privacy deletion also calls :func:`redact` first: the real-time messages already written keep
+no trace of the device (its ``Users`` items are taken out of every message, delivered, pending
+or dead; a message left with none is deleted), so none is sent after the deletion and the
+outbound history holds no id of the user. The farewell written next is the one message that
+names him, as it must to reach the partner.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 
 from cible.config import get_settings
 from cible.dmp.qualify import DeviceState
 from cible.dmp.tables import Device, MembershipChange
 from cible.dmp.transfers import s2s
 from cible.dmp.transfers.tables import (
+    DELIVERED,
     PENDING,
     Destination,
     DestinationMapping,
@@ -45,8 +54,8 @@ _CHANGES: Table = MembershipChange.__table__  # type: ignore[assignment]
 _D: Table = Destination.__table__  # type: ignore[assignment]
 _M: Table = DestinationMapping.__table__  # type: ignore[assignment]
 _MESSAGES: Table = S2SMessage.__table__  # type: ignore[assignment]
-_CURSORS: Table = TransferCursor.__table__  # type: ignore[assignment]
 _JOBS: Table = Job.__table__  # type: ignore[assignment]
+_CURSORS: Table = TransferCursor.__table__  # type: ignore[assignment]
 
 
 def _segments(conn: Connection, tenant_id: int, uuid: str) -> set[int]:
@@ -108,10 +117,13 @@ def _enqueue(conn: Connection, message_id: int, max_attempts: int) -> None:
     )
 
 
-def farewell(conn: Connection, tenant_id: int, uuid: str, now_ms: int) -> int:
+def farewell(
+    conn: Connection, tenant_id: int, uuid: str, now_ms: int, also: Collection[int] = ()
+) -> int:
     """Writes the ``Status:0`` messages of device ``uuid``, in the caller's transaction, before
-    it erases the device; returns how many messages were written."""
-    segments = _segments(conn, tenant_id, uuid)
+    it erases the device, for its segments and ``also`` these; returns how many messages were
+    written."""
+    segments = _segments(conn, tenant_id, uuid) | set(also)
     if not segments:
         return 0
     region = get_settings().dcs_region
@@ -142,3 +154,39 @@ def farewell(conn: Connection, tenant_id: int, uuid: str, now_ms: int) -> int:
             _enqueue(conn, int(message_id), s2s.max_attempts(config))
             written += 1
     return written
+
+
+def redact(conn: Connection, tenant_id: int, uuid: str) -> set[int]:
+    """Takes device ``uuid`` out of the tenant's real-time messages; returns the segments it had
+    in those not delivered yet, for :func:`farewell` to close."""
+    # orjson writes no spaces, so the item's key and value are found as written.
+    needle = f'%"AAM_UUID":"{uuid}"%'
+    rows = conn.execute(
+        select(_MESSAGES.c.id, _MESSAGES.c.body, _MESSAGES.c.state).where(
+            _MESSAGES.c.tenant_id == tenant_id, _MESSAGES.c.body.like(needle)
+        )
+    ).all()
+    undelivered: set[int] = set()
+    for message_id, raw, state in rows:
+        body = orjson.loads(raw)
+        users = [u for u in body["Users"] if u.get("AAM_UUID") != uuid]
+        if len(users) == len(body["Users"]):
+            continue  # LIKE's "_" matched another character
+        if state != DELIVERED:
+            undelivered.update(
+                int(seg["Segment_ID"])
+                for user in body["Users"]
+                if user.get("AAM_UUID") == uuid
+                for seg in user["Segments"]
+            )
+        if not users:
+            # A pending message's send job then finds nothing to send and ends.
+            conn.execute(delete(_MESSAGES).where(_MESSAGES.c.id == message_id))
+            continue
+        body["Users"], body["User_count"] = users, str(len(users))
+        conn.execute(
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == message_id)
+            .values(body=orjson.dumps(body).decode(), users=len(users))
+        )
+    return undelivered
