@@ -16,7 +16,9 @@ from tests.conftest import BACKENDS, Credential, World
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("backend", BACKENDS, indirect=True)]
 
 DELIVERY = "/rest/v1/delivery?client=acme&sessionId="
-GOLD = 1  # the reporting audience's local id
+GOLD = 1  # the reporting audiences' local ids
+FIREFOX = 2
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 
 
 async def _deliver(world: World, visitor: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +49,14 @@ async def test_a_report_filtered_by_reporting_audience_counts_its_visitors(
     world: World, acme: Credential, tmp_path: Path
 ) -> None:
     gold = audience(world.database, "acme", "gold tier", {"mbox": "tier", "equals": ["gold"]})
+    firefox = audience(
+        world.database, "acme", "firefox", {"browser": "type", "equals": ["firefox"]}
+    )
     offers = [await offer(world.http, acme, f"ra-{i}") for i in range(2)]
-    reporting = [{"reportingAudienceLocalId": GOLD, "audienceId": gold, "metricLocalId": 32767}]
+    reporting = [
+        {"reportingAudienceLocalId": GOLD, "audienceId": gold, "metricLocalId": 32767},
+        {"reportingAudienceLocalId": FIREFOX, "audienceId": firefox, "metricLocalId": 32767},
+    ]
     created = await world.http.post(
         "/acme/target/activities/ab",
         json=ab_body(offers, state="approved", reportingAudiences=reporting),
@@ -60,8 +68,11 @@ async def test_a_report_filtered_by_reporting_audience_counts_its_visitors(
 
     experience: dict[str, int] = {}
 
-    async def see_hero(visitor: str, tier: str | None) -> None:
-        shown = await _deliver(world, visitor, {"execute": {"mboxes": [_hero(tier)]}})
+    async def see_hero(visitor: str, tier: str | None, agent: str | None = None) -> None:
+        body: dict[str, Any] = {"execute": {"mboxes": [_hero(tier)]}}
+        if agent is not None:
+            body["context"] = {"channel": "web", "userAgent": agent}
+        shown = await _deliver(world, visitor, body)
         option = shown["execute"]["mboxes"][0]["options"][0]
         experience[visitor] = int(option["responseTokens"]["experience.id"])
 
@@ -79,6 +90,8 @@ async def test_a_report_filtered_by_reporting_audience_counts_its_visitors(
     for n in range(3):
         await see_hero(f"plain-{n}", "silver" if n else None)
     await see_hero("late", None)
+    await see_hero("fox", None, FIREFOX_UA)
+    await see_hero("gold-3", "gold", FIREFOX_UA)
     await convert("gold-0", order="order-g0")
     await convert("gold-1")
     await convert("plain-0", order="order-p0")
@@ -102,6 +115,7 @@ async def test_a_report_filtered_by_reporting_audience_counts_its_visitors(
     assert [n["id"] for n in answered["notifications"]] == ["display-1"]
 
     members = {"gold-0", "gold-1", "gold-2", "gold-3", "late", "notified"}
+    foxes = {"fox", "gold-3"}
     converted = {"gold-0", "gold-1", "plain-0", "late"}
 
     def by_hand(visitors: set[str]) -> dict[int, dict[str, int]]:
@@ -124,9 +138,12 @@ async def test_a_report_filtered_by_reporting_audience_counts_its_visitors(
         return stats["totals"]["visitor"]["totals"], per_experience
 
     everyone = set(experience)
-    assert await counts() == ({"entries": 9, "conversions": 4}, by_hand(everyone))
+    assert await counts() == ({"entries": 10, "conversions": 4}, by_hand(everyone))
     filtered = await counts(reportingAudienceLocalId=str(GOLD))
     assert filtered == ({"entries": 6, "conversions": 3}, by_hand(members))
+    # The browser audience, from the request context: a visitor may be in both.
+    by_browser = await counts(reportingAudienceLocalId=str(FIREFOX))
+    assert by_browser == ({"entries": 2, "conversions": 0}, by_hand(foxes))
 
     response = await _report(world, acme, activity, reportingAudienceLocalId=str(GOLD))
     assert response.json()["reportParameters"]["reportingAudienceLocalIds"] == [GOLD]
@@ -150,7 +167,8 @@ async def test_a_report_filtered_by_reporting_audience_counts_its_visitors(
     assert await counts(reportingAudienceLocalId=str(GOLD)) == filtered
     after = (await _report(world, acme, activity, reportingAudienceLocalId=str(GOLD))).json()
     assert after == before
-    assert await counts() == ({"entries": 9, "conversions": 4}, by_hand(everyone))
+    assert await counts(reportingAudienceLocalId=str(FIREFOX)) == by_browser
+    assert await counts() == ({"entries": 10, "conversions": 4}, by_hand(everyone))
 
 
 async def test_an_unknown_reporting_audience_is_a_400(world: World, acme: Credential) -> None:
