@@ -113,6 +113,13 @@ class ReportingAudiences:
                 found.setdefault(activity, set()).add(local)
         return {activity: sorted(ids) for activity, ids in found.items()}
 
+    def concerns(self, batch: EventBatch) -> bool:
+        """True when the batch has a counted event of an activity with reporting audiences."""
+        return any(
+            row["activity_id"] in self.activities and row["kind"] not in _UNCOUNTED
+            for row in batch.rows.values()
+        )
+
     def tag(
         self,
         batch: EventBatch,

@@ -609,11 +609,12 @@ class Delivery:
                 self.token_keys.get(tenant.id) if self.token_keys is not None else (),
                 tenant.client_code,
             )
-            if facts.reporting is not None and qa is None:  # QA traffic is never reported
+            reporting = facts.reporting if qa is None else None  # QA traffic is never reported
+            if reporting is not None and reporting.concerns(batch):
                 probe = self._engine_request(request, request_id, visit, in_segments)
                 locations = list(_details(probe, with_notifications=False))
                 locations += [_strip(n) for n in request.get("notifications") or ()]
-                facts.reporting.tag(
+                reporting.tag(
                     batch, probe, locations, visit.engine_profile(), now, tenant.client_code
                 )
             if qa is not None:
