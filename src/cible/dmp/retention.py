@@ -10,8 +10,8 @@ weekly" (AAM data source settings).
 
 * a device not seen for :data:`DEVICE_INACTIVE_DAYS` is erased as a privacy deletion erases it
   (``cible.dmp.devices.erase_device``: farewell messages, then state, ids and changes). A device
-  is seen when a DCS call, an onboarding file or an ID sync writes its state; the TTL expiry job
-  does not count as a sighting.
+  is seen when a DCS call or an onboarding file writes its state; the TTL expiry job does not
+  count as a sighting, and an ID sync writes no state.
 * a declared id of a data source not declared again for that data source's
   ``customerIdRetentionDays`` loses its mapping, and its authenticated profile
   (``cible.dmp.merge``) goes too unless an authenticated call wrote it within the retention.
@@ -48,25 +48,35 @@ class Purged:
 def _inactive_devices(db: Database, now_ms: int) -> int:
     cutoff = now_ms - DEVICE_INACTIVE_DAYS * DAY_MS
     table = devices.DEVICES
+    with db.engine.begin() as conn:
+        tenants = conn.execute(select(table.c.tenant_id).distinct()).scalars().all()
     done = 0
-    while True:
-        with db.engine.begin() as conn:
-            due = conn.execute(
-                select(table.c.tenant_id, table.c.uuid)
-                .where(
-                    table.c.last_seen_ms < cutoff,
-                    ~table.c.uuid.startswith(devices.AUTHENTICATED_PREFIX),
+    for tenant_id in sorted(int(t) for t in tenants):
+        while True:
+            with db.engine.begin() as conn:
+                # Per tenant, so that ix_dmp_devices_tenant_seen serves the range.
+                due = (
+                    conn.execute(
+                        select(table.c.uuid)
+                        .where(
+                            table.c.tenant_id == tenant_id,
+                            table.c.last_seen_ms < cutoff,
+                            ~table.c.uuid.startswith(devices.AUTHENTICATED_PREFIX),
+                        )
+                        .order_by(table.c.last_seen_ms)
+                        .limit(BATCH)
+                        # PostgreSQL: a device a DCS call is writing now is left to the next run.
+                        .with_for_update(skip_locked=True)
+                    )
+                    .scalars()
+                    .all()
                 )
-                .order_by(table.c.last_seen_ms)
-                .limit(BATCH)
-                # PostgreSQL: a device a DCS call is writing now is left to the next run.
-                .with_for_update(skip_locked=True)
-            ).all()
-            for tenant_id, uuid in due:
-                devices.erase_device(conn, int(tenant_id), str(uuid), now_ms)
-        done += len(due)
-        if len(due) < BATCH:
-            return done
+                for uuid in due:
+                    devices.erase_device(conn, tenant_id, str(uuid), now_ms)
+            done += len(due)
+            if len(due) < BATCH:
+                break
+    return done
 
 
 def _customer_ids(conn: Connection, tenant_id: int, dpid: int, cutoff: int) -> tuple[int, int]:
