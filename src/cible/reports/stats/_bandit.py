@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from cible.reports.stats._moments import Float, _f
 
@@ -57,6 +56,8 @@ def bernstein_bounds(
 
 
 def _leader_confidence(n: Float, s: Float, leader: int) -> float:
+    from scipy import stats
+
     p = s / np.maximum(n, 1.0)
     var = p * (1.0 - p) / np.maximum(n, 1.0)
     others = [i for i in range(n.size) if i != leader]

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from cible.reports.stats._moments import Float, _f
 
@@ -43,6 +42,8 @@ def posterior(
     level: float = 0.95,
 ) -> Posterior:
     """Normal-normal posterior of an effect estimated as ``effect`` with standard error ``se``."""
+    from scipy import stats
+
     d, s = _f(effect), _f(se)
     ok = s > 0
     s_ = np.where(ok, s, 1.0)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from cible.reports.stats._moments import Float, _f
 
@@ -33,6 +32,8 @@ class Srm:
 def srm(observed: ArrayLike, weights: ArrayLike) -> Srm:
     """Chi-square goodness of fit of ``observed`` units to ``weights`` (arms with weight ≤ 0 are
     left out); ``p = 1`` without units or with fewer than two weighted arms."""
+    from scipy import stats
+
     o, w = _f(observed), _f(weights)
     if o.shape != w.shape or o.ndim != 1:
         raise ValueError("observed and weights must be one-dimensional and of equal length")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["CovariateMoments", "CupedLift", "cuped_lift"]
 
@@ -52,6 +51,8 @@ def cuped_lift(
     treatment: CovariateMoments, control: CovariateMoments, level: float = 0.95
 ) -> CupedLift:
     """CUPED-adjusted relative lift of ``treatment`` over ``control``, delta-method interval."""
+    from scipy import stats
+
     t, c = treatment, control
     if t.n < 2 or c.n < 2:
         raise ValueError("each arm needs at least two units")

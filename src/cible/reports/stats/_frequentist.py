@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from cible.reports.stats._moments import Float, _f
 
@@ -49,6 +48,8 @@ def welch(
     The Welch–Satterthwaite degrees of freedom use ``n − 1`` per arm; an arm with fewer than two
     units or no variance on either side gives ``p = 1``.
     """
+    from scipy import stats
+
     mt, vt, nt, mc, vc, nc = (_f(x) for x in (mean_t, var_t, n_t, mean_c, var_c, n_c))
     ok = (nt > 1) & (nc > 1) & ((vt > 0) | (vc > 0))
     nt_, nc_ = np.where(ok, nt, 2.0), np.where(ok, nc, 2.0)
@@ -67,6 +68,8 @@ def mean_interval(
     mean_: ArrayLike, var: ArrayLike, n: ArrayLike, level: float = 0.95
 ) -> tuple[Float, Float]:
     """Normal interval of a mean, ``μ̂ ± z·sqrt(var/n)`` (Adobe: always z for 95 %)."""
+    from scipy import stats
+
     m, v, n_ = _f(mean_), _f(var), _f(n)
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     half = z * np.sqrt(np.where(n_ > 0, v / np.where(n_ > 0, n_, 1.0), 0.0))
@@ -97,6 +100,8 @@ def lift(
 
     Adobe, "Average lift bounds and confidence interval"; no lift when the control mean is 0.
     """
+    from scipy import stats
+
     mt, vt, nt, mc, vc, nc = (_f(x) for x in (mean_t, var_t, n_t, mean_c, var_c, n_c))
     defined = (mc != 0) & (nt > 0) & (nc > 0)
     mc_ = np.where(defined, mc, 1.0)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 __all__ = ["power", "sample_size", "sample_size_continuous"]
 
 
 def _z(alpha: float, comparisons: int) -> float:
+    from scipy import stats
+
     if not 0.0 < alpha < 1.0:
         raise ValueError("alpha must be in (0, 1)")
     if comparisons < 1:
@@ -59,6 +59,8 @@ def sample_size_continuous(
 
 
 def _size(var: float, delta: float, alpha: float, power_: float, comparisons: int) -> int:
+    from scipy import stats
+
     if not 0.0 < power_ < 1.0:
         raise ValueError("power must be in (0, 1)")
     z = _z(alpha, comparisons) + float(stats.norm.ppf(power_))
@@ -68,6 +70,8 @@ def _size(var: float, delta: float, alpha: float, power_: float, comparisons: in
 def power(n_per_arm: float, baseline: float, treatment: float, *, alpha: float = 0.05) -> float:
     """Two-sided power of the normal test at ``n_per_arm``:
     ``1 − Φ(z_{1−α/2} − Δ/σ_Δ) + Φ(−z_{1−α/2} − Δ/σ_Δ)``."""
+    from scipy import stats
+
     sd = math.sqrt((baseline * (1 - baseline) + treatment * (1 - treatment)) / n_per_arm)
     shift = abs(treatment - baseline) / sd
     z = _z(alpha, 1)
