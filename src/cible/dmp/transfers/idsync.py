@@ -23,10 +23,8 @@ of the first partner data source).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,13 +37,13 @@ from cible.dmp.transfers.inbound import (
     CHUNK,
     MAX_LINE,
     SAMPLES,
+    FileImport,
     file_lines,
     file_record,
     invalid_id,
 )
 from cible.dmp.transfers.tables import InboundFile
 from cible.errors import BadRequest
-from cible.store import Database
 
 NAME = re.compile(
     r"^adobe_id_(?P<dpids>\d{1,10}(?:_\d{1,10})+)_(?P<ts>\d{10})"
@@ -100,32 +98,15 @@ def _sample(receipt: dict[str, Any], kind: str, line: int, text: str, reason: st
         taken.append({"line": line, "text": text[:200], "reason": reason})
 
 
-class IdSyncImporter:
+class IdSyncImporter(FileImport[IdSyncName]):
     """Applies one ID-sync file; ``progress(lines_done)`` is called after each chunk.
 
     receipt = IdSyncImporter(db, "adobe_id_0_21_1700000000.sync", data).run()
     receipt["idsSynced"]
     """
 
-    def __init__(
-        self,
-        db: Database,
-        name: str,
-        data: bytes,
-        *,
-        now_ms: int | None = None,
-        progress: Callable[[int], None] | None = None,
-    ) -> None:
-        parsed = parse_name(name)
-        if parsed is None:
-            raise BadRequest.fields(
-                [("file", f"{name!r} is not adobe_id_<MASTERDPID>_<DPID>…_<TIMESTAMP>.sync")]
-            )
-        self.db, self.name, self.data, self.parsed = db, name, data, parsed
-        self.md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - a checksum, as AAM's manifests
-        self.now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
-        self.progress = progress or (lambda _: None)
-        self.tenant_id = 0
+    expected = "adobe_id_<MASTERDPID>_<DPID>…_<TIMESTAMP>.sync"
+    parse = staticmethod(parse_name)
 
     def run(self) -> dict[str, Any]:
         """Applies the file (or resumes it); returns its receipt."""

@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import orjson
 from sqlalchemy import select
@@ -49,6 +49,7 @@ MAX_LINES_PER_ID = 200  # only the first 200 lines of one user id are kept (AAM)
 CHUNK = 5_000
 SAMPLES = 10
 _TRAIT_REMOVAL = re.compile(r"^(\d{1,10}):(0|-1)$")
+N = TypeVar("N")  # a parsed file name
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,14 @@ class _Work:
     lines: list[Line] = field(default_factory=list)
 
 
-class Importer:
-    """Applies one inbound file; ``progress(lines_done)`` is called after each chunk."""
+class FileImport(Generic[N]):
+    """One transfer file being applied: its parsed name, bytes, checksum and clock.
+
+    Subclasses give the name's parser and the form it must take (for the 400 a bad name gets);
+    ``progress(lines_done)`` is called after each chunk.
+    """
+
+    expected: ClassVar[str]
 
     def __init__(
         self,
@@ -242,15 +249,25 @@ class Importer:
         now_ms: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        parsed = parse_name(name)
+        parsed = self.parse(name)
         if parsed is None:
-            raise BadRequest.fields(
-                [("file", f"{name!r} is not ftp_dpm_<DPID>[_<OWNER>]_<TIMESTAMP>.sync|overwrite")]
-            )
+            raise BadRequest.fields([("file", f"{name!r} is not {self.expected}")])
         self.db, self.name, self.data, self.parsed = db, name, data, parsed
         self.md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - a checksum AAM's manifests use
         self.now_ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
         self.progress = progress or (lambda _: None)
+        self.tenant_id = 0
+
+    @staticmethod
+    def parse(name: str) -> N | None:
+        raise NotImplementedError
+
+
+class Importer(FileImport[InboundName]):
+    """Applies one onboarding file (``ftp_dpm_…``)."""
+
+    expected = "ftp_dpm_<DPID>[_<OWNER>]_<TIMESTAMP>.sync|overwrite"
+    parse = staticmethod(parse_name)
 
     def run(self) -> dict[str, Any]:
         """Imports the file (or resumes it); returns its receipt."""
