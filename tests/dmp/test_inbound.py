@@ -11,6 +11,7 @@ import pytest
 
 from cible.dmp.transfers import inbound, watch
 from cible.dmp.transfers.inbound import Importer, Line, parse_line, parse_name
+from cible.errors import BadRequest
 from cible.store import Database
 from tests.conftest import Credential
 from tests.dmp._kit import Aam
@@ -129,6 +130,9 @@ async def test_overwrite_replaces_the_owners_traits(
 async def test_unknown_data_source_is_refused(database: Database) -> None:
     with pytest.raises(Exception, match="data source 999999"):
         Importer(database, "ftp_dpm_999999_1700000000.sync", b"u\tplan=gold\n").run()
+    with pytest.raises(BadRequest) as refused:
+        Importer(database, "adobe_id_0_21_1700000000.sync", b"u\tplan=gold\n")
+    assert "ftp_dpm_<DPID>[_<OWNER>]_<TIMESTAMP>.sync|overwrite" in str(refused.value)
 
 
 def _big_file(ids: dict[str, int]) -> tuple[bytes, dict[str, int]]:
