@@ -35,6 +35,7 @@ _PROFILE = "profile.* conditions are a Cible addition; Adobe's on-device engine 
 _PAGE_LOAD = "Adobe's Python SDK always decides pageLoad, even when the request has none"
 _NO_ID = "Adobe's SDK invents a random visitor id; the engine has no randomness"
 _LENGTH = "json-logic-qubit has no 'length'; json-logic-js reads it as JavaScript does"
+_DOUBLES = "json-logic-qubit reads integer text as an exact Python int; json-logic-js as a double"
 _WWW = (
     "Adobe's Python SDK cuts three characters off a subdomain starting with 'www' ('.docs'); "
     "the Node SDK and Cible drop the 'www' label"
@@ -56,6 +57,8 @@ DIVERGENCES: dict[str, str] = {
     "allocation/no-visitor-id-no-allocation": _NO_ID,
     "delivery/empty-artifact": _PAGE_LOAD,
     "delivery/global-mbox-requested-as-mbox": "Adobe returns one response entry per matching rule",
+    "operators/number-text-beyond-doubles-is-infinity": _DOUBLES,
+    "operators/number-text-past-2-53-reads-as-the-nearest-double": _DOUBLES,
     "delivery/global-mbox-as-mbox-keeps-each-rule-click-metric": (
         "Adobe returns one response entry per matching rule"
     ),

@@ -33,6 +33,7 @@ NAN = float("nan")
 # ECMAScript StringNumericLiteral (decimal part) and parseFloat's StrDecimalLiteral prefix.
 _DECIMAL = re.compile(r"[+-]?(?:Infinity|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
 _HEX = re.compile(r"0[xX][0-9a-fA-F]+")
+_SAFE_LIMIT = 2**53
 _JS_WHITESPACE = " \t\n\r\v\f\u00a0\ufeff\u2028\u2029"
 
 
@@ -105,7 +106,7 @@ def js_to_number(value: Any) -> float | int:
         if _DECIMAL.fullmatch(text):
             return _decimal(text)
         if _HEX.fullmatch(text):
-            return int(text, 16)
+            return _js_integer(int(text, 16))
         return NAN
     return NAN
 
@@ -114,9 +115,21 @@ def _decimal(text: str) -> float | int:
     if text.endswith("Infinity"):
         return -math.inf if text.startswith("-") else math.inf
     try:
-        return int(text)
-    except ValueError:
+        return _js_integer(int(text))
+    except ValueError:  # not an integer, or more digits than int() reads: a double
         return float(text)
+
+
+def _js_integer(number: int) -> float | int:
+    # A JavaScript number is a double: an integer text past 2**53 reads as the nearest double,
+    # Infinity past the largest, where Python's int would stay exact and unbounded (and make
+    # float arithmetic raise OverflowError).
+    if -_SAFE_LIMIT <= number <= _SAFE_LIMIT:
+        return number
+    try:
+        return float(number)
+    except OverflowError:
+        return math.inf if number > 0 else -math.inf
 
 
 def js_parse_float(value: Any) -> float | int:
