@@ -46,6 +46,7 @@ TESTS = [
     "tests/engine/test_flat_path.py",
     "tests/engine/test_decide_details.py",
     "tests/engine/test_response_copies.py",
+    "tests/engine/test_request_shapes.py",
     "tests/engine/test_hash_compat.py",
     "tests/engine/test_precondition.py",
     "tests/engine/test_regex_operator.py",
