@@ -105,6 +105,8 @@ def test_a_request_of_read_only_mappings_decides_as_one_of_dicts(trace: bool) ->
     got = decide(artifact, _frozen(REQUEST), profile=profile, now=NOW, trace=trace)
     assert got == decide(artifact, REQUEST, profile={"tier": "gold"}, now=NOW, trace=trace)
     assert got["execute"] == expected["execute"] and got["prefetch"] == expected["prefetch"]
+    unknown = _frozen({**REQUEST, "prefetch": {"views": [{"name": "search"}]}})
+    assert decide(artifact, unknown, now=NOW, trace=trace)[EXTRA_KEY]["remoteViews"] == ["search"]
 
 
 @pytest.mark.parametrize(
@@ -147,12 +149,13 @@ def test_a_view_the_artifact_does_not_know_is_remote() -> None:
     assert (result["status"], result[EXTRA_KEY]["remoteViews"]) == (206, ["search"])
 
 
-def test_visitor_ids_keep_only_string_keys() -> None:
-    for trace in (False, True):
-        request = {**REQUEST, "id": {"tntId": "visitor-1.28_0", 7: "x"}}
-        assert decide(_artifact(), request, now=NOW, trace=trace)["id"] == {
-            "tntId": "visitor-1.28_0"
-        }
+@pytest.mark.parametrize("trace", [False, True])
+def test_visitor_ids_keep_only_string_keys(trace: bool) -> None:
+    ids = {"tntId": "visitor-1.28_0", 7: "x"}
+    flat = {"id": ids, "context": {}, "execute": {"mboxes": [{"name": "probe"}]}}
+    for request in ({**REQUEST, "id": ids}, flat):
+        result = decide(_artifact(), request, now=NOW, trace=trace)
+        assert result["id"] == {"tntId": "visitor-1.28_0"}
 
 
 def test_a_time_rule_not_met_with_a_clock_gives_no_clock_reason() -> None:
@@ -180,7 +183,11 @@ def test_content_marshal_cannot_write_is_still_answered(trace: bool) -> None:
     # A parsed artifact may hold values JSON never does; the flat path's prepared fragments
     # (marshal bytes) cannot, and the option is built directly instead.
     artifact = _artifact({"==": [1, 1]}, content={"price": Decimal("1.5")})
-    request = {"id": {"tntId": "visitor-1.28_0"}, "execute": {"mboxes": [{"name": "probe"}]}}
+    request = {
+        "id": {"tntId": "visitor-1.28_0"},
+        "context": {},
+        "execute": {"mboxes": [{"name": "probe"}]},
+    }
     for _ in range(2):  # the second decision reuses what the first prepared
         mbox = decide(artifact, request, now=NOW, trace=trace)["execute"]["mboxes"][0]
         assert mbox["options"][0]["content"] == {"price": Decimal("1.5")}
