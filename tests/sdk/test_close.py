@@ -107,6 +107,31 @@ def test_a_server_that_is_down_does_not_hold_close_for_its_retries() -> None:
     assert stats["sent"] == 0 and stats["dropped"] == 2 and accounted(stats) == 2
 
 
+def test_a_hung_server_with_concurrent_senders_ends_cleanly_and_counts_every_drop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    release = threading.Event()
+    uncaught: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: uncaught.append(args.exc_value))
+
+    def hung(request: httpx.Request) -> httpx.Response:
+        release.wait(30)
+        return httpx.Response(200, json={"status": 200})
+
+    client = TargetClient.create(options(MockTransport(hung), notification_concurrency=2))
+    decide(client, *(f"visitor{n}" for n in range(8)))
+    thread = client._sender.thread
+    assert thread is not None
+    client.close(timeout=0.3)  # two posts in flight, six waiting in the pool
+    release.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    stats = client.stats["notifications"]
+    assert uncaught == []
+    assert stats["sent"] + stats["dropped"] == stats["queued"] == 16
+    assert stats["dropped"] >= 12
+
+
 @pytest.mark.anyio
 async def test_async_close_cancels_a_hung_flush_and_counts_the_drop() -> None:
     release = asyncio.Event()

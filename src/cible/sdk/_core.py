@@ -22,8 +22,6 @@ with `raise_on_error` the `DeliveryError` is raised instead.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +50,7 @@ from cible.sdk._cookies import (
 from cible.sdk._delivery import DeliveryError, delivery_request, read_delivery
 from cible.sdk._flow import Flow
 from cible.sdk._notifications import Endpoint, NotificationQueue, Pending
+from cible.sdk._random import random_id as _random_id
 
 __all__ = ["Call", "Core", "as_request", "make_call"]
 
@@ -360,38 +359,6 @@ class Core:
         result = _result(response, {"decisioning_method": "server-side"}, session_id, cluster, now)
         result["request"] = request
         return result
-
-
-class _RandomIds:
-    """32 hex digits from the OS's random source, read 4 KiB at a time.
-
-    A session id is made on most calls, and `os.urandom` is a system call (costly in sandboxed
-    containers); one read serves 256 ids. The buffer is dropped in a forked child, which must
-    not hand out its parent's ids.
-    """
-
-    _SIZE = 4096
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buffer = b""
-        self._position = 0
-        os.register_at_fork(after_in_child=self._after_fork)
-
-    def _after_fork(self) -> None:
-        self._lock = threading.Lock()
-        self._buffer, self._position = b"", 0
-
-    def __call__(self) -> str:
-        with self._lock:
-            position = self._position
-            if position + 16 > len(self._buffer):
-                self._buffer, position = os.urandom(self._SIZE), 0
-            self._position = position + 16
-            return self._buffer[position : position + 16].hex()
-
-
-_random_id = _RandomIds()
 
 
 def _has_visitor(ids: Mapping[str, Any]) -> bool:

@@ -15,8 +15,8 @@ the client queues it here instead of calling the server while deciding:
 - a failed post (transport error, timeout, 408, 429, 5xx) is retried `notification_retries`
   times with exponential backoff (`notification_backoff` * 2^attempt seconds); other 4xx
   answers are not retried;
-- every notification gets its `id` (a uuid4) when queued, and keeps it across retries, so a
-  server that dedupes notification ids counts a re-sent notification once;
+- every notification gets its `id` (32 random hex digits) when queued, and keeps it across
+  retries, so a server that dedupes notification ids counts a re-sent notification once;
 - closing the client flushes the queue and stops the sender. A flush that has not ended when
   the close's `timeout` runs out is abandoned: retries stop, notifications still queued (or
   waiting for a retry) are dropped and counted in `stats.dropped`, and a request already in
@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import json
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +49,7 @@ import httpx
 from cible.sdk._config import Config
 from cible.sdk._delivery import delivery_request, notifications_request
 from cible.sdk._flow import Flow, Sleep, run_async, run_sync
+from cible.sdk._random import random_id
 
 __all__ = [
     "BATCH_MAX_BYTES",
@@ -131,10 +131,11 @@ class NotificationQueue:
                 self.stats.add("dropped", count)
                 return False
             for notification in pending.notifications:
-                notification["id"] = uuid.uuid4().hex
+                notification["id"] = random_id()
                 # notificationProvider.js: every display notification has its own impressionId;
                 # set once here, a retried send keeps it and the server counts it once.
-                notification.setdefault("impressionId", uuid.uuid4().hex)
+                if "impressionId" not in notification:
+                    notification["impressionId"] = random_id()
             self._items.append(pending)
             self._count += count
             self.stats.add("queued", count)
@@ -181,7 +182,7 @@ def batches(items: list[Pending]) -> list[tuple[str, dict[str, Any]]]:
         notifications = [n for pending in group for n in pending.notifications]
         for start in range(0, len(notifications), MAX_PER_REQUEST):
             body: dict[str, Any] = {
-                "requestId": uuid.uuid4().hex,
+                "requestId": random_id(),
                 "id": group[0].ids,
                 "context": group[0].context,
                 "notifications": notifications[start : start + MAX_PER_REQUEST],
@@ -527,7 +528,10 @@ class NotificationSender:
             )
         self._thread = None
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Jobs still queued in the pool run and, seeing the close abandoned, count their
+            # notifications as dropped; cancelling them would lose that count and raise
+            # CancelledError in the sender thread.
+            self._pool.shutdown(wait=False)
             self._pool = None
 
 
