@@ -13,7 +13,7 @@ waits for the event log's consumers to reach the end of the log. Prints JSON.
 
     .venv/bin/python benchmarks/dcs_event.py --seconds 10
     .venv/bin/python benchmarks/dcs_event.py --only rules
-    .venv/bin/python benchmarks/dcs_event.py --database-url postgresql+psycopg://…
+    .venv/bin/python benchmarks/dcs_event.py --postgres   # or --database-url postgresql+psycopg://…
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _postgres import throwaway_database
 
 BARE_APP = """
 import orjson, uvicorn
@@ -287,6 +288,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--postgres", action="store_true", help="run on a throwaway PostgreSQL 15 cluster"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {
         "benchmark": "DCS /event: 500 traits, 100 segments",
@@ -298,7 +302,12 @@ def main() -> None:
         result["rules"] = bench_rules(args.calls)
     if args.only in (None, "server"):
         with tempfile.TemporaryDirectory() as tmp:
-            result["server"] = bench_server(args, Path(tmp))
+            if args.postgres:
+                with throwaway_database() as url:
+                    args.database_url = url
+                    result["server"] = bench_server(args, Path(tmp))
+            else:
+                result["server"] = bench_server(args, Path(tmp))
     print(json.dumps(result, indent=2))
 
 

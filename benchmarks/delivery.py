@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _postgres import throwaway_database
 
 BARE_APP = """
 import orjson, uvicorn
@@ -325,24 +326,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cible-bench-"))
-    cluster = None
-    if args.postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        from sqlalchemy import create_engine, text
-
-        from tests.pg import start_cluster
-
-        cluster = start_cluster()
-        engine = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench"))
-        engine.dispose()
-        args.database_url = cluster.url("bench")
-    try:
+    if not args.postgres:
         run(args, tmp)
-    finally:
-        if cluster is not None:
-            cluster.stop()
+        return
+    with throwaway_database() as url:
+        args.database_url = url
+        run(args, tmp)
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
