@@ -171,3 +171,9 @@ def test_an_engine_error_gives_an_empty_decision_with_the_request_id() -> None:
         "engine error, nothing decided: RuntimeError('unreadable context')"
     ]
     assert (extras["decided"], extras["notifications"]) == ([], [])
+
+
+def test_an_engine_error_keeps_only_a_string_request_id() -> None:
+    result = decide(ARTIFACT, _FailingContext({**GOOD, "requestId": 5}), now=NOW)
+    assert "requestId" not in result
+    assert "engine error" in result[EXTRA_KEY]["reasons"][0]["message"]

@@ -256,3 +256,22 @@ def test_no_usable_id_means_no_allocation(ids: dict[str, Any]) -> None:
     assert _allocation(ids) is None
     notes = _request_notes(decide(_artifact(), {**REQUEST, "id": ids}, now=NOW))
     assert any("no visitor id" in note for note in notes), notes
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_read_only_property_and_address_are_read(trace: bool) -> None:
+    condition = {"==": [{"var": "page.path"}, "/x"]}
+    rule = {**_rule("5", "probe", condition, {"hit": 1}), "propertyTokens": ["p"]}
+    artifact = load_artifact(
+        {
+            "version": "1.0.0",
+            "meta": {"clientCode": "acme"},
+            "localMboxes": ["probe"],
+            "rules": {"mboxes": {"probe": [rule]}, "views": {}},
+        }
+    )
+    mbox = {"name": "probe", "address": MappingProxyType({"url": "https://shop.example.com/x"})}
+    request = {"id": {"tntId": "visitor-1.28_0"}, "context": {}, "execute": {"mboxes": [mbox]}}
+    for prop, hit in ((MappingProxyType({"token": "p"}), True), ({"token": "q"}, False)):
+        result = decide(artifact, {**request, "property": prop}, now=NOW, trace=trace)
+        assert ("options" in result["execute"]["mboxes"][0]) is hit
