@@ -37,7 +37,7 @@ from delivery_api_client.configuration import Configuration
 from target_python_sdk import TargetClient
 
 from cible.artifacts import compile_artifact
-from tests.stub_http import StubHTTPServer
+from tests.stub_http import serving
 
 CLIENT = "acme"
 ORGANIZATION = "0123456789ABCDEF@AdobeOrg"
@@ -108,16 +108,11 @@ def stub_delivery_server() -> Iterator[StubDelivery]:
         def log_message(self, format: str, *args: Any) -> None:
             """Quiet: the test reads `stub.requests` instead."""
 
-    server = StubHTTPServer(("127.0.0.1", 0), Handler)
-    stub.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield stub
+        with serving(Handler) as server:
+            stub.port = server.server_address[1]
+            yield stub
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
         Configuration._default = saved_default
 
 

@@ -54,7 +54,7 @@ from target_decisioning_engine.types.decisioning_context import DecisioningConte
 from target_python_sdk import TargetClient
 
 from cible.engine import EXTRA_KEY, decide, load_artifact
-from tests.stub_http import StubHTTPServer
+from tests.stub_http import serving
 
 ARTIFACT_PATH = Path(__file__).parents[1] / "spec" / "decisioning" / "artifacts" / "retail.json"
 ARTIFACT_JSON = json.loads(ARTIFACT_PATH.read_text(encoding="utf-8"))
@@ -117,12 +117,8 @@ class _StubDelivery(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def stub_server() -> Iterator[ThreadingHTTPServer]:
-    server = StubHTTPServer(("127.0.0.1", 0), _StubDelivery)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(_StubDelivery) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

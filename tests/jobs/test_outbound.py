@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from cible.jobs import outbound
 from cible.jobs.outbound import OutboundBlocked, Policy
-from tests.stub_http import StubHTTPServer
+from tests.stub_http import serving
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -31,12 +30,8 @@ class _Hello(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def local_port() -> Iterator[int]:
-    server = StubHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
+    with serving(_Hello) as server:
+        yield int(server.server_address[1])
 
 
 @pytest.mark.parametrize(

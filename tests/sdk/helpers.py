@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.stub_http import StubHTTPServer
+from tests.stub_http import serving
 
 CLIENT = "acme"
 PING_SESSION = "ping123"  # the session of the SDK's startup location hint call
@@ -249,16 +249,11 @@ def stub_server(artifact_body: dict[str, Any] | None = None) -> Iterator[StubSer
             }
             self._send(200, answer)
 
-    server = StubHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield state
+        with serving(Handler) as server:
+            state.port = server.server_address[1]
+            yield state
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         Configuration._default = saved_default
 
 

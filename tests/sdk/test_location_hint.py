@@ -23,7 +23,7 @@ import pytest
 
 from cible.sdk import AsyncTargetClient, HTTPTransport, TargetClient
 from tests.sdk.helpers import CLIENT, ORG, offers_request, parity_artifact
-from tests.stub_http import StubHTTPServer
+from tests.stub_http import serving
 
 
 @dataclass
@@ -75,16 +75,9 @@ def edge(edge_host: str = "mboxedge35.tt.omtrdc.net", status: int = 200) -> Iter
             }
             self._reply(state.delivery_status, json.dumps(answer).encode())
 
-    server = StubHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as server:
+        state.port = server.server_address[1]
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def options(port: int, method: str = "on-device", **extra: Any) -> dict[str, Any]:
