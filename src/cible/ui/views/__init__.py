@@ -11,6 +11,7 @@ from cible.ui.views import (
     jobs,
     offers,
     reports,
+    reset,
     transfers,
 )
 
@@ -20,6 +21,7 @@ ROUTERS = [
         auth,
         activities,
         reports,
+        reset,
         offers,
         audiences,
         catalog,
