@@ -151,11 +151,15 @@ def test_a_view_the_artifact_does_not_know_is_remote() -> None:
 
 @pytest.mark.parametrize("trace", [False, True])
 def test_visitor_ids_keep_only_string_keys(trace: bool) -> None:
-    ids = {"tntId": "visitor-1.28_0", 7: "x"}
+    ids = {"tntId": "visitor-1.28_0", 7: "x", _Key("thirdPartyId"): "tp"}
     flat = {"id": ids, "context": {}, "execute": {"mboxes": [{"name": "probe"}]}}
     for request in ({**REQUEST, "id": ids}, flat):
         result = decide(_artifact(), request, now=NOW, trace=trace)
-        assert result["id"] == {"tntId": "visitor-1.28_0"}
+        assert result["id"] == {"tntId": "visitor-1.28_0", "thirdPartyId": "tp"}
+
+
+class _Key(str):
+    """A caller's string subclass (an enum member, say) is a string key."""
 
 
 def test_a_time_rule_not_met_with_a_clock_gives_no_clock_reason() -> None:
@@ -217,8 +221,15 @@ def test_no_client_code_is_noted() -> None:
     ],
 )
 def test_each_ignored_argument_is_noted(arguments: dict[str, Any], note: str) -> None:
-    notes = _request_notes(decide(_artifact(), REQUEST, **{"now": NOW, **arguments}))
-    assert note in notes, notes
+    # REQUEST takes the general walk; `flat` would take the flat path with good arguments.
+    flat = {
+        "id": {"tntId": "visitor-1.28_0"},
+        "context": {},
+        "execute": {"mboxes": [{"name": "probe"}]},
+    }
+    for request in (REQUEST, flat):
+        notes = _request_notes(decide(_artifact(), request, **{"now": NOW, **arguments}))
+        assert note in notes, notes
 
 
 def _allocation(ids: Any) -> Any:
