@@ -214,10 +214,17 @@ async def test_reset_needs_the_activate_right_and_a_confirmation(
     assert count_rows(database, "report_daily") == rows
     assert _table((await http.get(report)).text) == everyone
 
-    done = await http.post(reset, data={"csrf_token": token, "confirm": "yes"})
+    # Never reset yet: the notice the reset redirects to says nothing.
+    assert 'class="notice"' not in (await http.get(report, params={"notice": "reset"})).text
+    posted = await http.post(reset, data={"csrf_token": token, "confirm": "yes"})
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"{report}?notice=reset"
+    done = await http.get(posted.headers["location"])
     assert done.status_code == 200
-    assert re.search(r'<p class="notice" role="status">Report data reset at ', done.text)
-    assert "visitors will be allocated anew" in done.text
+    assert re.search(
+        r'<p class="notice" role="status">Report data reset at \S+Z by ana: ', done.text
+    )
+    assert _csv_url(done.text) == f"{report}.csv"  # the notice is no report parameter
     empty = {name: (0, 0) for name in NAMES.values()}
     assert _table(done.text) == empty
     gold = await http.get(report, params={"reportingAudienceLocalId": str(GOLD)})

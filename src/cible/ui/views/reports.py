@@ -19,9 +19,10 @@ from starlette.responses import Response
 
 from cible.activities.abxt import service as activities
 from cible.activities.abxt._render import definition
-from cible.activities.abxt.tables import Activity
+from cible.activities.abxt.tables import Activity, ActivityChange
 from cible.activities.audiences.tables import Audience
 from cible.errors import BadRequest
+from cible.isotime import iso_millis
 from cible.reports import service
 from cible.reports._csv import performance_csv
 from cible.reports.service import COUNTING
@@ -31,9 +32,12 @@ from cible.ui._context import Ui, tenant_page
 router = APIRouter()
 
 AUDIENCE_PARAM = "reportingAudienceLocalId"
+NOTICE_PARAM = "notice"
 
 
-def _reporting_audiences(ui: Ui, activity: Activity, body: Mapping[str, Any]) -> list[Any]:
+def _reporting_audiences(
+    ui: Ui, activity: Activity, body: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     """``(reportingAudienceLocalId, label)`` of the activity's reporting audiences."""
     assert ui.principal is not None
     listed = [
@@ -58,9 +62,7 @@ def _reporting_audiences(ui: Ui, activity: Activity, body: Mapping[str, Any]) ->
     ]
 
 
-def report_page(
-    ui: Ui, activity_id: int, params: dict[str, str], notices: list[str], status: int = 200
-) -> Response:
+def _report_page(ui: Ui, activity_id: int, params: dict[str, str], notices: list[str]) -> Response:
     """The report page for ``params`` (the query), with ``notices`` above it."""
     assert ui.principal is not None
     errors: list[str] = []
@@ -81,7 +83,6 @@ def report_page(
     query_string = urlencode(params)
     return ui.render(
         "activities/report.html",
-        status=status,
         activity=activity,
         report=report,
         errors=errors,
@@ -97,10 +98,35 @@ def report_page(
     )
 
 
+def _reset_notice(ui: Ui, activity_id: int) -> list[str]:
+    """The notice of the activity's last reset (its newest changelog entry with
+    ``reportDataReset``), if it was ever reset."""
+    assert ui.principal is not None
+    with ui.session() as s:
+        activities.get_activity(s, ui.principal, activity_id)
+        last = s.scalars(
+            select(ActivityChange)
+            .where(
+                ActivityChange.activity_id == activity_id,
+                ActivityChange.report_data_reset.is_(True),
+            )
+            .order_by(ActivityChange.modified_at.desc(), ActivityChange.id.desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            return []
+        return [
+            f"Report data reset at {iso_millis(last.modified_at)} by {last.modified_by}: the "
+            "report starts again from zero, and every visitor is allocated anew on his next visit."
+        ]
+
+
 @router.get("/{tenant}/activities/{activity_id}/report", include_in_schema=False)
 def activity_report(activity_id: int, ui: Ui = Depends(tenant_page)) -> Response:
     params = {k: v for k, v in ui.request.query_params.items() if v}
-    return report_page(ui, activity_id, params, [])
+    # ``notice=reset`` is where a reset redirects to (``cible.ui.views.reset``).
+    notices = _reset_notice(ui, activity_id) if params.pop(NOTICE_PARAM, "") == "reset" else []
+    return _report_page(ui, activity_id, params, notices)
 
 
 @router.get("/{tenant}/activities/{activity_id}/report.csv", include_in_schema=False)

@@ -18,7 +18,6 @@ from cible.activities.abxt.reset import reset_activity
 from cible.errors import BadRequest
 from cible.tenants.roles import Capability
 from cible.ui._context import Ui, tenant_page
-from cible.ui.views.reports import report_page
 
 router = APIRouter()
 
@@ -37,15 +36,11 @@ def reset_confirm(activity_id: int, ui: Ui = Depends(tenant_page)) -> Response:
 
 @router.post("/{tenant}/activities/{activity_id}/reset", include_in_schema=False)
 def reset(activity_id: int, ui: Ui = Depends(tenant_page)) -> Response:
-    """Resets the activity, then shows its report, empty, with a notice."""
+    """Resets the activity, then redirects to its report, empty, with the reset's notice."""
     assert ui.principal is not None
     with ui.session() as s:
         activity = service.get_activity(s, ui.principal, activity_id, None, Capability.ACTIVATE)
         if ui.field("confirm") != "yes":
             raise BadRequest.fields([("confirm", "must be yes (confirm the reset)")])
-        done = reset_activity(s, ui.principal, activity, ui.now)
-    notice = (
-        f"Report data reset at {done['resetAt']}: the report starts again from zero and "
-        f"{done['assignmentsReset']} visitors will be allocated anew."
-    )
-    return report_page(ui, activity_id, {}, [notice])
+        reset_activity(s, ui.principal, activity, ui.now)
+    return ui.redirect(ui.url(f"/activities/{activity_id}/report?notice=reset"))
