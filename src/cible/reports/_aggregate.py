@@ -272,22 +272,6 @@ class Audiences:
             yield (*key, *t)
 
 
-AUDIENCE_COLUMNS = (
-    "tenant_id",
-    "activity_id",
-    "reporting_audience",
-    "environment_id",
-    "experience_id",
-    "metric",
-    "day",
-    "visitors",
-    "visits",
-    "impressions",
-    "value_sum",
-    "value_sq_sum",
-)
-
-
 def apply_event(
     state: VisitorState | None,
     event: Event,
@@ -434,6 +418,8 @@ DAILY_COLUMNS = (
     "value_sum",
     "value_sq_sum",
 )
+# report_audience_daily: report_daily's columns with the reporting audience after the activity.
+AUDIENCE_COLUMNS = (*DAILY_COLUMNS[:2], "reporting_audience", *DAILY_COLUMNS[2:])
 
 
 def daily_rows(daily: Mapping[DailyKey, DailyTotals]) -> Iterable[tuple[Any, ...]]:

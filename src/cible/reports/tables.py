@@ -22,6 +22,8 @@ writes them in batches, where an ORM session's bookkeeping would cost more than 
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -94,6 +96,18 @@ report_visitors = Table(
     sqlite_with_rowid=False,
 )
 
+
+def _daily_totals() -> list[Column[Any]]:
+    """The counts of one day of one metric, the same in every daily table."""
+    return [
+        Column("visitors", Integer, nullable=False),
+        Column("visits", Integer, nullable=False),
+        Column("impressions", Integer, nullable=False),
+        Column("value_sum", Float, nullable=False),
+        Column("value_sq_sum", Float, nullable=False),
+    ]
+
+
 report_daily = Table(
     "report_daily",
     Base.metadata,
@@ -105,11 +119,7 @@ report_daily = Table(
     Column("metric", String(260), nullable=False),
     # Days since 1970-01-01 (UTC).
     Column("day", Integer, nullable=False),
-    Column("visitors", Integer, nullable=False),
-    Column("visits", Integer, nullable=False),
-    Column("impressions", Integer, nullable=False),
-    Column("value_sum", Float, nullable=False),
-    Column("value_sq_sum", Float, nullable=False),
+    *_daily_totals(),
     PrimaryKeyConstraint(
         "tenant_id", "activity_id", "environment_id", "experience_id", "metric", "day"
     ),
@@ -127,11 +137,7 @@ report_audience_daily = Table(
     Column("experience_id", Integer, nullable=False),
     Column("metric", String(260), nullable=False),
     Column("day", Integer, nullable=False),
-    Column("visitors", Integer, nullable=False),
-    Column("visits", Integer, nullable=False),
-    Column("impressions", Integer, nullable=False),
-    Column("value_sum", Float, nullable=False),
-    Column("value_sq_sum", Float, nullable=False),
+    *_daily_totals(),
     PrimaryKeyConstraint(
         "tenant_id",
         "activity_id",
