@@ -8,9 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from cible.dmp.transfers import inbound, watch
 from cible.dmp.transfers.inbound import Importer, Line, parse_line, parse_name
+from cible.dmp.transfers.tables import InboundFile
 from cible.errors import BadRequest
 from cible.store import Database
 from tests.conftest import Credential
@@ -133,6 +135,44 @@ async def test_unknown_data_source_is_refused(database: Database) -> None:
     with pytest.raises(BadRequest) as refused:
         Importer(database, "adobe_id_0_21_1700000000.sync", b"u\tplan=gold\n")
     assert "ftp_dpm_<DPID>[_<OWNER>]_<TIMESTAMP>.sync|overwrite" in str(refused.value)
+
+
+async def test_a_privacy_deletion_takes_the_users_ids_out_of_receipts(
+    http: Any, acme: Credential, database: Database
+) -> None:
+    aam = Aam(http, acme)
+    ids = await _taxonomy(aam)
+    ds, ecid = ids["ds"], "12345678901234567890123456789012345678"
+    await aam.event([("c_page", "x"), ("d_mid", ecid), ("d_cid", f"{ds}\x01cust-1")], _uuid(1))
+    await aam.event([("c_page", "x"), ("d_cid", f"{ds}\x01cust-2")], _uuid(2))
+    lines = []
+    for user in ("cust-1", "cust-2"):
+        lines += [
+            f"{user} plan=gold",  # format error, sampled
+            f"{user}\td_sid={ids['foreign']}",  # failed validation: a failed user
+            f"{user}\tplan=gold",  # stored: the device is counted
+        ]
+    Importer(database, f"ftp_dpm_{ds}_1700000000.sync", "\n".join(lines).encode()).run()
+    path = f"/v1/datasources/{ds}/history/inbound?includeSamplingDetails=true"
+    (before,) = await aam.call("GET", path)
+    assert "cust-1" in orjson.dumps(before["samples"]).decode()
+
+    by_ecid = {"id": ecid, "kind": "marketingCloudVisitorId"}
+    deleted = await http.delete(
+        "/acme/target/privacy/visitor", params=by_ecid, headers=acme.headers
+    )
+    assert deleted.status_code == 200, deleted.text
+
+    (after,) = await aam.call("GET", path)
+    samples = orjson.dumps(after["samples"]).decode()
+    assert "cust-1" not in samples and "cust-2" in samples
+    assert {k: v for k, v in after.items() if k != "samples"} == {
+        k: v for k, v in before.items() if k != "samples"
+    }
+    with database.session() as s:
+        (record,) = s.scalars(select(InboundFile))
+        assert orjson.loads(record.devices) == [_uuid(2)]
+        assert orjson.loads(record.failed_users) == ["cust-2"]
 
 
 def _big_file(ids: dict[str, int]) -> tuple[bytes, dict[str, int]]:

@@ -24,7 +24,7 @@ from cible.dmp.qualify import DeviceState
 from cible.dmp.segmentrule import compile_segment_rule
 from cible.dmp.tables import DataSource, DeviceId
 from cible.dmp.traitrule import compile_trait_rule
-from cible.dmp.transfers import erasure
+from cible.dmp.transfers import erasure, receipts
 
 __all__ = [
     "compile_segment_rule",
@@ -123,10 +123,18 @@ def erase_devices(
     (a privacy deletion, not an opt-out: later calls may qualify them again); returns their
     UUIDs. Real-time destinations of their segments receive ``Status:0`` for each, sent from
     the outbox once this transaction commits, and the real-time messages written earlier lose
-    every trace of them (``cible.dmp.transfers.erasure``)."""
+    every trace of them (``cible.dmp.transfers.erasure``), as the inbound file receipts lose
+    every id of theirs (``cible.dmp.transfers.receipts``)."""
     if now_ms is None:
         now_ms = time.time_ns() // 1_000_000
-    uuids = sorted(_resolve(conn, tenant_id, device_ids))
+    given = list(device_ids)
+    uuids = sorted(_resolve(conn, tenant_id, given))
+    synced = conn.execute(
+        select(DeviceId.external_id).where(
+            DeviceId.tenant_id == tenant_id, DeviceId.uuid.in_(uuids)
+        )
+    ).scalars()
+    receipts.redact(conn, tenant_id, {*uuids, *synced, *(external for _, external in given)})
     for uuid in uuids:
         unsent: set[int] = set()
         if not devices.is_authenticated_key(uuid):
