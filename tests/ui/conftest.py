@@ -164,6 +164,10 @@ def ui_server(
         "CIBLE_DATABASE_URL": url,
         "CIBLE_SECRET_KEY": "ui-tests-secret-key-0123456789-abcdefghijkl",
         "CIBLE_LOG_LEVEL": "WARNING",
+        # The browser tests sign "ana" in dozens of times a minute; the default burst of 10
+        # sign-ins per user answered some of them 429 (the throttle has its own tests in
+        # tests/ui/test_http.py).
+        "CIBLE_TOKEN_THROTTLE_BURST": "10000",
     }
     log = workdir / "server.log"
     with log.open("wb") as out:
