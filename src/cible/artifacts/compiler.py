@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -437,10 +437,7 @@ def _selectors(activity: Mapping[str, Any], path: str) -> list[_Selector]:
     if not isinstance(container, Mapping):
         raise ArtifactError(f"{path}.locations", "locations is an object")
     found: list[_Selector] = []
-    for i, item in enumerate(_list(container.get("selectors"), f"{path}.locations.selectors")):
-        spath = f"{path}.locations.selectors[{i}]"
-        if not isinstance(item, Mapping):
-            raise ArtifactError(spath, "a location is an object")
+    for spath, item in _objects(container.get("selectors"), f"{path}.locations.selectors"):
         ids = _ids(item.get("audienceIds"), f"{spath}.audienceIds")
         found.append(
             _Selector(
@@ -455,10 +452,7 @@ def _selectors(activity: Mapping[str, Any], path: str) -> list[_Selector]:
 
 def _views(activity: Mapping[str, Any], path: str) -> dict[int, _View]:
     found: dict[int, _View] = {}
-    for i, item in enumerate(_list(activity.get("views"), f"{path}.views")):
-        vpath = f"{path}.views[{i}]"
-        if not isinstance(item, Mapping):
-            raise ArtifactError(vpath, "a view is an object")
+    for vpath, item in _objects(activity.get("views"), f"{path}.views"):
         ids = _ids(item.get("audienceIds"), f"{vpath}.audienceIds")
         found[_int(item.get("viewLocalId"), f"{vpath}.viewLocalId")] = _View(
             _text(item.get("name"), f"{vpath}.name"),
@@ -477,18 +471,12 @@ def _views(activity: Mapping[str, Any], path: str) -> dict[int, _View]:
 def _clicks(activity: Mapping[str, Any], path: str) -> list[_Click]:
     """The click-tracked selectors of every metric, in metric order."""
     found: list[_Click] = []
-    for i, metric in enumerate(_list(activity.get("metrics"), f"{path}.metrics")):
-        mpath = f"{path}.metrics[{i}]"
-        if not isinstance(metric, Mapping):
-            raise ArtifactError(mpath, "a metric is an object")
+    for mpath, metric in _objects(activity.get("metrics"), f"{path}.metrics"):
         items = _list(metric.get("clickTrackSelectors"), f"{mpath}.clickTrackSelectors")
         if not items:
             continue
         metric_id = _int(metric.get("metricLocalId"), f"{mpath}.metricLocalId")
-        for k, item in enumerate(items):
-            cpath = f"{mpath}.clickTrackSelectors[{k}]"
-            if not isinstance(item, Mapping):
-                raise ArtifactError(cpath, "a click-tracked selector is an object")
+        for cpath, item in _objects(items, f"{mpath}.clickTrackSelectors"):
             found.append(
                 _Click(
                     metric_id,
@@ -502,10 +490,7 @@ def _clicks(activity: Mapping[str, Any], path: str) -> list[_Click]:
 def _placements(experience: Mapping[str, Any], path: str) -> dict[int, int]:
     """``{locationLocalId: optionLocalId}`` of one experience."""
     placed: dict[int, int] = {}
-    for k, link in enumerate(_list(experience.get("optionLocations"), f"{path}.optionLocations")):
-        lpath = f"{path}.optionLocations[{k}]"
-        if not isinstance(link, Mapping):
-            raise ArtifactError(lpath, "an option location is an object")
+    for lpath, link in _objects(experience.get("optionLocations"), f"{path}.optionLocations"):
         location_id = _int(link.get("locationLocalId"), f"{lpath}.locationLocalId")
         placed[location_id] = _int(link.get("optionLocalId"), f"{lpath}.optionLocalId")
     return placed
@@ -620,13 +605,20 @@ def _list(value: object, path: str) -> list[Any]:
     return value
 
 
-def _by_local_id(value: object, key: str, path: str) -> dict[int, tuple[int, Mapping[str, Any]]]:
-    """``{local id: (index, item)}``; the index names the item in error paths."""
-    found: dict[int, tuple[int, Mapping[str, Any]]] = {}
+def _objects(value: object, path: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Each item of the array ``value`` with its path; an item that is not an object is an
+    ``ArtifactError`` at its path."""
     for i, item in enumerate(_list(value, path)):
         if not isinstance(item, Mapping):
             raise ArtifactError(f"{path}[{i}]", "expected an object")
-        found[_int(item.get(key), f"{path}[{i}].{key}")] = (i, item)
+        yield f"{path}[{i}]", item
+
+
+def _by_local_id(value: object, key: str, path: str) -> dict[int, tuple[int, Mapping[str, Any]]]:
+    """``{local id: (index, item)}``; the index names the item in error paths."""
+    found: dict[int, tuple[int, Mapping[str, Any]]] = {}
+    for i, (ipath, item) in enumerate(_objects(value, path)):
+        found[_int(item.get(key), f"{ipath}.{key}")] = (i, item)
     return found
 
 
