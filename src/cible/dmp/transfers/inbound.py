@@ -24,6 +24,7 @@ import hashlib
 import io
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -231,7 +232,7 @@ class _Work:
     lines: list[Line] = field(default_factory=list)
 
 
-class FileImport(Generic[N]):
+class FileImport(ABC, Generic[N]):
     """One transfer file being applied: its parsed name, bytes, checksum and clock.
 
     Subclasses give the name's parser and the form it must take (for the 400 a bad name gets);
@@ -259,8 +260,9 @@ class FileImport(Generic[N]):
         self.tenant_id = 0
 
     @staticmethod
+    @abstractmethod
     def parse(name: str) -> N | None:
-        raise NotImplementedError
+        """The parts of file name ``name``, or None when it is not a file of this kind."""
 
 
 class Importer(FileImport[InboundName]):
